@@ -1,0 +1,43 @@
+"""Flat float32 point files: KITTI velodyne `.bin` (x y z reflectance) and nuScenes `.pcd.bin` (+ ring).
+
+These files carry no header, so the column count is the caller's knowledge of the format; a size that is not
+a whole number of rows is the usual sign of a truncated copy or of the wrong format, and is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SpotInputError
+from ..scan import REQUIRED_COLUMNS, Scan, drop_non_finite, require_points
+
+
+def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
+    """The file as float32 (N, num_columns); refuses sizes that are not whole rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpotInputError("no such file", source=path)
+    size = path.stat().st_size
+    row_bytes = 4 * num_columns
+    if size % row_bytes:
+        raise SpotInputError(
+            f"size {size} bytes is not a multiple of {row_bytes} (float32 x {num_columns} columns): "
+            "the file is truncated or is not in this format",
+            source=path,
+        )
+    return np.fromfile(path, dtype="<f4").reshape(-1, num_columns)
+
+
+def read_kitti_bin(path: str | Path) -> Scan:
+    """KITTI / SemanticKITTI velodyne scan: float32 (N, 4) x y z reflectance, reflectance already in [0, 1]."""
+    rows = read_float32_rows(path, 4)
+    (rows,) = drop_non_finite(rows, source=path)
+    require_points(len(rows), path)
+    return Scan(np.ascontiguousarray(rows), REQUIRED_COLUMNS)
+
+
+def write_kitti_bin(path: str | Path, scan: Scan) -> None:
+    """Write x y z intensity as KITTI float32 rows (other columns are not part of the format)."""
+    np.ascontiguousarray(scan.points[:, :4], dtype="<f4").tofile(Path(path))

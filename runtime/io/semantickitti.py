@@ -1,0 +1,72 @@
+"""SemanticKITTI per-point labels: `uint32` per point, semantic id in the low 16 bits, instance in the high 16.
+
+A label-map YAML (the dataset's `semantic-kitti.yaml`) maps raw ids to training ids (`learning_map`) and names
+them (`labels`, `learning_map_inv`). Training id 0 is "unlabeled" there; the contract's class ids drop it, so
+class id = training id - 1 and unlabeled becomes `IGNORE_INDEX`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import SpotInputError
+from ..sample import IGNORE_INDEX
+
+
+def read_label_file(path: str | Path, num_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw (semantic uint16 -> int32, instance int32) per point; the count must match the scan's."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpotInputError("no such label file", source=path)
+    size = path.stat().st_size
+    if size % 4:
+        raise SpotInputError(f"size {size} bytes is not a multiple of 4 (one uint32 per point)", source=path)
+    raw = np.fromfile(path, dtype="<u4")
+    if raw.shape[0] != num_points:
+        raise SpotInputError(f"has {raw.shape[0]} labels but the scan has {num_points} points", source=path)
+    return (raw & 0xFFFF).astype(np.int32), (raw >> 16).astype(np.int32)
+
+
+def write_label_file(path: str | Path, semantic: np.ndarray, instance: np.ndarray) -> None:
+    """Write raw semantic ids (< 2**16) and instance ids (< 2**16) in SemanticKITTI's uint32 packing."""
+    semantic = np.asarray(semantic, dtype=np.int64)
+    instance = np.asarray(instance, dtype=np.int64)
+    if semantic.shape != instance.shape:
+        raise SpotInputError(f"{semantic.shape[0]} semantic ids but {instance.shape[0]} instance ids", source=path)
+    if semantic.size and (
+        semantic.min() < 0 or semantic.max() > 0xFFFF or instance.min() < 0 or instance.max() > 0xFFFF
+    ):
+        raise SpotInputError("semantic and instance ids must lie in [0, 65535]", source=path)
+    ((instance << 16) | semantic).astype("<u4").tofile(Path(path))
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Raw SemanticKITTI ids -> contract class ids, from a label-map YAML."""
+
+    class_names: tuple[str, ...]
+    lookup: np.ndarray  # int32 (65536,): raw id -> class id or IGNORE_INDEX
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> LabelMap:
+        path = Path(path)
+        try:
+            config = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise SpotInputError(f"cannot read label map: {error}", source=path) from error
+        for key in ("labels", "learning_map", "learning_map_inv"):
+            if not isinstance(config, dict) or key not in config:
+                raise SpotInputError(f"label map has no {key!r} section", source=path)
+        inverse = config["learning_map_inv"]
+        names = tuple(str(config["labels"][inverse[i]]) for i in sorted(inverse) if i != 0)
+        lookup = np.full(1 << 16, IGNORE_INDEX, dtype=np.int32)
+        for raw, train in config["learning_map"].items():
+            lookup[int(raw)] = int(train) - 1 if int(train) > 0 else IGNORE_INDEX
+        return cls(names, lookup)
+
+    def __call__(self, raw_semantic: np.ndarray) -> np.ndarray:
+        return self.lookup[np.asarray(raw_semantic, dtype=np.int64) & 0xFFFF]

@@ -1,0 +1,55 @@
+"""The Sample contract (DESIGN §3): what every dataset yields and every model consumes.
+
+Keys:
+- `scan`: `Scan`, the sweep (sensor frame).
+- `labels`: int32 (N,) per-point class ids into the dataset's class names, `IGNORE_INDEX` where unlabeled.
+- `instances`: int32 (N,) per-point instance ids (0 = none), consistent over a sequence where known.
+- `boxes`: `Boxes` in the sensor frame.
+- `pose`: float64 (4, 4) sensor -> world.
+- `sensor`: `SensorDescription`.
+- `dataset`: domain name (PPT's per-dataset context keys on it).
+- `source`: where it came from (file path or simulator id), for error messages and outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .boxes import Boxes
+from .errors import SpotInputError
+from .scan import Scan
+from .sensors import SensorDescription
+
+IGNORE_INDEX = -1
+
+
+@dataclass(frozen=True)
+class Sample:
+    scan: Scan
+    labels: np.ndarray | None = None
+    instances: np.ndarray | None = None
+    boxes: Boxes | None = None
+    pose: np.ndarray | None = None
+    sensor: SensorDescription | None = None
+    dataset: str = "unknown"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.scan)
+        for name in ("labels", "instances"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            values = np.asarray(values)
+            if values.shape != (n,):
+                raise SpotInputError(
+                    f"{name} has shape {values.shape} but the scan has {n} points", source=self.source or None
+                )
+            object.__setattr__(self, name, values.astype(np.int32, copy=False))
+        if self.pose is not None:
+            pose = np.asarray(self.pose, dtype=np.float64)
+            if pose.shape != (4, 4):
+                raise SpotInputError(f"pose must be 4x4, got {pose.shape}", source=self.source or None)
+            object.__setattr__(self, "pose", pose)

@@ -1,0 +1,128 @@
+"""Voxelization (DESIGN §3), the one implementation shared by training, export and the vehicle runtime.
+
+A grid is a point-cloud range plus a voxel size. Voxel coordinates are int32 (V, 4) ordered
+`(batch, z, y, x)` (spconv's order), unique and sorted by their linear key
+`((batch * Z + z) * Y + y) * X + x`; voxel features are the mean of the points in the voxel; `point_to_voxel`
+maps every input point to its voxel row (-1 outside the range) so per-voxel predictions reach every point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SpotInputError
+
+
+@dataclass(frozen=True)
+class VoxelGrid:
+    """`point_cloud_range` = (x_min, y_min, z_min, x_max, y_max, z_max) metres; `voxel_size` = (dx, dy, dz)."""
+
+    point_cloud_range: tuple[float, float, float, float, float, float]
+    voxel_size: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        pcr = tuple(float(v) for v in self.point_cloud_range)
+        size = tuple(float(v) for v in self.voxel_size)
+        if len(pcr) != 6 or len(size) != 3:
+            raise SpotInputError(
+                f"voxel grid needs 6 range values and 3 sizes, got point_cloud_range={pcr}, voxel_size={size}"
+            )
+        if any(s <= 0 for s in size) or any(pcr[i + 3] <= pcr[i] for i in range(3)):
+            raise SpotInputError(
+                f"voxel grid needs positive sizes and max > min, got point_cloud_range={pcr}, voxel_size={size}"
+            )
+        object.__setattr__(self, "point_cloud_range", pcr)
+        object.__setattr__(self, "voxel_size", size)
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        """(Z, Y, X) voxel counts; the range is rounded to whole voxels."""
+        extent = np.asarray(self.point_cloud_range[3:]) - np.asarray(self.point_cloud_range[:3])
+        x, y, z = np.round(extent / np.asarray(self.voxel_size)).astype(np.int64)
+        return int(z), int(y), int(x)
+
+    def voxel_indices(self, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Integer (z, y, x) indices (N, 3) int64 of each point, and the mask of points inside the grid."""
+        origin = np.asarray(self.point_cloud_range[:3], dtype=np.float64)
+        ixyz = np.floor((np.asarray(xyz[:, :3], np.float64) - origin) / np.asarray(self.voxel_size)).astype(np.int64)
+        zyx = ixyz[:, ::-1]
+        inside = ((zyx >= 0) & (zyx < np.asarray(self.grid_shape))).all(axis=1)
+        return zyx, inside
+
+    def voxel_centers(self, coords: np.ndarray) -> np.ndarray:
+        """Metric centres (V, 3) x, y, z of `(batch, z, y, x)` coordinates."""
+        xyz = np.asarray(coords)[:, [3, 2, 1]].astype(np.float64) + 0.5
+        return xyz * np.asarray(self.voxel_size) + np.asarray(self.point_cloud_range[:3])
+
+    def to_dict(self) -> dict:
+        return {"point_cloud_range": list(self.point_cloud_range), "voxel_size": list(self.voxel_size)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VoxelGrid:
+        return cls(tuple(data["point_cloud_range"]), tuple(data["voxel_size"]))
+
+
+@dataclass(frozen=True)
+class Voxels:
+    """The voxelized batch.
+
+    coords         int32   (V, 4)  (batch, z, y, x), unique, sorted by linear key
+    features       float32 (V, C)  mean of the voxel's points (all input columns)
+    num_points     int32   (V,)    points per voxel
+    point_to_voxel int64   (N,)    row in `coords` for each input point, -1 if outside the grid
+    batch_size     int
+    """
+
+    coords: np.ndarray
+    features: np.ndarray
+    num_points: np.ndarray
+    point_to_voxel: np.ndarray
+    batch_size: int
+
+    def __len__(self) -> int:
+        return self.coords.shape[0]
+
+
+def linear_keys(coords: np.ndarray, grid_shape: Sequence[int]) -> np.ndarray:
+    """int64 key of `(batch, z, y, x)` coordinates; sorting by it is the contract's voxel order."""
+    z, y, x = (int(s) for s in grid_shape)
+    coords = np.asarray(coords, dtype=np.int64)
+    return ((coords[:, 0] * z + coords[:, 1]) * y + coords[:, 2]) * x + coords[:, 3]
+
+
+def voxelize(grid: VoxelGrid, points: np.ndarray | Sequence[np.ndarray]) -> Voxels:
+    """Voxelize one scan (N, C) or a batch (a sequence of scans, concatenated in order for `point_to_voxel`)."""
+    scans = [points] if isinstance(points, np.ndarray) else list(points)
+    if not scans:
+        raise SpotInputError("voxelize() needs at least one scan")
+    widths = {s.shape[1] if s.ndim == 2 else None for s in scans}
+    if len(widths) != 1 or None in widths or min(widths) < 3:
+        raise SpotInputError(f"voxelize() needs 2-D scans (N, C>=3) of one width, got {[s.shape for s in scans]}")
+    all_points = np.concatenate(scans, axis=0)
+    batch = np.repeat(np.arange(len(scans), dtype=np.int64), [len(s) for s in scans])
+
+    zyx, inside = grid.voxel_indices(all_points)
+    point_to_voxel = np.full(len(all_points), -1, dtype=np.int64)
+    coords_in = np.concatenate([batch[inside, None], zyx[inside]], axis=1)
+    keys = linear_keys(coords_in, grid.grid_shape)
+    unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    point_to_voxel[inside] = inverse
+
+    n_voxels = len(unique_keys)
+    counts = np.bincount(inverse, minlength=n_voxels)
+    inside_points = all_points[inside].astype(np.float64)
+    sums = np.stack(
+        [np.bincount(inverse, weights=inside_points[:, c], minlength=n_voxels) for c in range(all_points.shape[1])],
+        axis=1,
+    ).reshape(n_voxels, all_points.shape[1])
+    features = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    return Voxels(
+        coords=coords_in[first].astype(np.int32),
+        features=features,
+        num_points=counts.astype(np.int32),
+        point_to_voxel=point_to_voxel,
+        batch_size=len(scans),
+    )

@@ -1,0 +1,26 @@
+"""The install contract: every script explains itself, and the runtime never pulls in torch."""
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPTS = ["spot-train", "spot-data", "spot-export", "spot-run", "spot-bench", "spot-replay"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_has_help(script):
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 3
+
+
+def test_runtime_does_not_import_torch():
+    code = "import spot.runtime, spot.runtime.io, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_unbuilt_command_says_so_with_exit_2():
+    result = subprocess.run(["spot-bench", "nowhere"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "not available yet" in result.stderr
