@@ -1,0 +1,94 @@
+"""SPOT's occupancy targets on a voxel grid, from labelled points or, without labels, from the sensor rays.
+
+Semantic occupancy (labels exist): a voxel holding points takes their majority class; every other voxel is
+`empty`. Geometric occupancy (no labels): a voxel holding points is `occupied`, a voxel that a ray crosses on
+its way to a return is `free`, and the rest is `unknown` and ignored by the loss. Both accept points
+aggregated over neighbouring frames (brought into the current sensor frame with the poses), which densifies
+the targets the way SPOT does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from spot.runtime import IGNORE_INDEX, VoxelGrid
+from spot.runtime.voxelize import linear_keys
+
+GEOMETRIC_FREE, GEOMETRIC_OCCUPIED = 0, 1
+
+
+def to_current_frame(points_xyz: Sequence[np.ndarray], poses: Sequence[np.ndarray], current: int) -> list[np.ndarray]:
+    """Each frame's xyz (sensor frame, pose = sensor -> world) expressed in frame `current`'s sensor frame."""
+    world_to_current = np.linalg.inv(np.asarray(poses[current], dtype=np.float64))
+    moved = []
+    for xyz, pose in zip(points_xyz, poses, strict=True):
+        transform = world_to_current @ np.asarray(pose, dtype=np.float64)
+        moved.append((np.asarray(xyz, np.float64) @ transform[:3, :3].T + transform[:3, 3]).astype(np.float32))
+    return moved
+
+
+def _flat_index(grid: VoxelGrid, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    zyx, inside = grid.voxel_indices(xyz)
+    coords = np.concatenate([np.zeros((inside.sum(), 1), np.int64), zyx[inside]], axis=1)
+    return linear_keys(coords, grid.grid_shape), inside
+
+
+def semantic_occupancy(grid: VoxelGrid, xyz: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(Z, Y, X) int64: majority class of each occupied voxel, `num_classes` (= empty) elsewhere.
+
+    Voxels whose points are all unlabeled are `IGNORE_INDEX`: something is there, but not what.
+    """
+    target = np.full(grid.grid_shape, num_classes, dtype=np.int64)
+    flat, inside = _flat_index(grid, xyz)
+    labels = np.asarray(labels, np.int64)[inside]
+    occupied = np.unique(flat)
+    target.reshape(-1)[occupied] = IGNORE_INDEX
+    labelled = labels != IGNORE_INDEX
+    if labelled.any():
+        # Majority vote: count (voxel, class) pairs, then keep the most frequent class per voxel.
+        pair = flat[labelled] * num_classes + labels[labelled]
+        pairs, counts = np.unique(pair, return_counts=True)
+        voxel, label = pairs // num_classes, pairs % num_classes
+        order = np.lexsort((-counts, voxel))
+        first = np.ones(len(order), bool)
+        first[1:] = voxel[order][1:] != voxel[order][:-1]
+        target.reshape(-1)[voxel[order][first]] = label[order][first]
+    return target
+
+
+def geometric_occupancy(
+    grid: VoxelGrid,
+    xyz: np.ndarray,
+    origins: np.ndarray,
+    max_rays: int | None = 20000,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """(Z, Y, X) int64: `GEOMETRIC_OCCUPIED` where points are, `GEOMETRIC_FREE` where rays pass, else ignore.
+
+    `origins` (N, 3) or (3,): the sensor position each point was seen from (frames aggregated with their poses
+    have different origins). Rays are carved from the origin to one voxel short of the return, sampled every
+    half voxel; `max_rays` subsamples the rays (free space is dense, so a fraction suffices) when given.
+    """
+    target = np.full(grid.grid_shape, IGNORE_INDEX, dtype=np.int64)
+    xyz = np.asarray(xyz, np.float64)
+    origins = np.broadcast_to(np.asarray(origins, np.float64), xyz.shape)
+    rays = np.arange(len(xyz))
+    if max_rays is not None and len(rays) > max_rays:
+        rays = (rng or np.random.default_rng(0)).choice(len(rays), size=max_rays, replace=False)
+    step = min(grid.voxel_size) / 2
+    direction = xyz[rays] - origins[rays]
+    length = np.linalg.norm(direction, axis=1)
+    direction /= np.maximum(length, 1e-9)[:, None]
+    stop = length - max(grid.voxel_size)
+    for chunk in np.array_split(np.arange(len(rays)), max(1, len(rays) // 4096)):
+        steps = np.arange(step, max(stop[chunk].max(initial=0.0), step) + step, step)
+        t = np.broadcast_to(steps, (len(chunk), len(steps)))
+        valid = t < stop[chunk, None]
+        samples = origins[rays[chunk], None, :] + t[..., None] * direction[chunk, None, :]
+        flat, _ = _flat_index(grid, samples[valid])
+        target.reshape(-1)[flat] = GEOMETRIC_FREE
+    flat, _ = _flat_index(grid, xyz)
+    target.reshape(-1)[flat] = GEOMETRIC_OCCUPIED
+    return target
