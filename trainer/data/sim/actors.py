@@ -81,9 +81,11 @@ def car(rng: np.random.Generator, moving: bool) -> Thing:
         _box(0.0, 0.0, length, width, 0.3, belt, paint),
         _box(-0.06 * length, 0.0, 0.55 * length, 0.9 * width, belt, height, glass),
         *_wheels(length, width, 0.32, 0.33 * length, Surface(label, 0, TYRE_REFLECTIVITY)),
-        *(_box(s * (length / 2 - 0.01), 0.0, 0.02, 0.5, 0.4, 0.52, Surface(label, 0, PLATE_REFLECTIVITY))
-          for s in (-1, 1)),
-    ]  # fmt: skip
+        *(
+            _box(s * (length / 2 - 0.01), 0.0, 0.02, 0.5, 0.4, 0.52, Surface(label, 0, PLATE_REFLECTIVITY))
+            for s in (-1, 1)
+        ),
+    ]
     return Thing(label, length, width, height, tuple(parts))
 
 

@@ -52,8 +52,9 @@ class Returns:
     instance: np.ndarray
 
 
-def sense(image: RangeImage, geometry: SweepGeometry, sensor: SensorDescription, model: ReturnModel,
-          rng: np.random.Generator) -> Returns:  # fmt: skip
+def sense(
+    image: RangeImage, geometry: SweepGeometry, sensor: SensorDescription, model: ReturnModel, rng: np.random.Generator
+) -> Returns:
     """The returns the sensor reports for the hits in `image` (rows by elevation, columns by azimuth)."""
     cos_e = np.cos(geometry.elevation)[:, None]
     distance = image.t / cos_e  # (B, C)
@@ -71,6 +72,15 @@ def sense(image: RangeImage, geometry: SweepGeometry, sensor: SensorDescription,
     elevation, azimuth = geometry.elevation[rows], geometry.azimuth[cols]
     horizontal = distance * np.cos(elevation)
     period = 1.0 / float(sensor.extras.get("frame_rate_hz", 10.0))
-    points = np.stack([horizontal * np.cos(azimuth), horizontal * np.sin(azimuth), distance * np.sin(elevation),
-                       intensity, geometry.ring[rows], cols * (period / len(geometry.azimuth))], axis=1)  # fmt: skip
+    points = np.stack(
+        [
+            horizontal * np.cos(azimuth),
+            horizontal * np.sin(azimuth),
+            distance * np.sin(elevation),
+            intensity,
+            geometry.ring[rows],
+            cols * (period / len(geometry.azimuth)),
+        ],
+        axis=1,
+    )
     return Returns(points.astype(np.float32), image.label[rows, cols], image.instance[rows, cols])

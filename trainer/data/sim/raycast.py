@@ -70,14 +70,21 @@ class RangeImage:
     cos_inc: np.ndarray
 
 
-def cast_sweep(geometry: SweepGeometry, ground: GroundProfile, pose: np.ndarray, solids: list[Solid],
-               max_range: float, rng: np.random.Generator) -> RangeImage:  # fmt: skip
+def cast_sweep(
+    geometry: SweepGeometry,
+    ground: GroundProfile,
+    pose: np.ndarray,
+    solids: list[Solid],
+    max_range: float,
+    rng: np.random.Generator,
+) -> RangeImage:
     """Cast the sweep from `pose` (sensor -> world, level) against the ground and `solids` (sensor frame)."""
     full = geometry.block(slice(None), slice(None))
     yaw = float(np.arctan2(pose[1, 0], pose[0, 0]))
     hits = ground.cast(pose[:3, 3], yaw, full.tan_e, full.cos_e, geometry.azimuth[None, :])
-    image = RangeImage(hits.t, hits.label.astype(np.int32), np.zeros(geometry.shape, np.int32),
-                       hits.reflectivity, hits.cos_inc)  # fmt: skip
+    image = RangeImage(
+        hits.t, hits.label.astype(np.int32), np.zeros(geometry.shape, np.int32), hits.reflectivity, hits.cos_inc
+    )
     for solid in solids:
         for rows, cols in _blocks(geometry, solid, max_range):
             _draw(image, solid, geometry.block(rows, cols), rows, cols, rng)

@@ -56,11 +56,19 @@ def _boxes(scene: Scene, time: float, pose: np.ndarray, instances: np.ndarray):
     return boxes, ids, np.array([a.thing.label for a in seen], dtype=np.int32), counts[ids]
 
 
-def simulate_frame(scene: Scene, sensor: SensorDescription, time: float, rng: np.random.Generator, *,
-                   model: ReturnModel = ReturnModel(), horizontal_resolution_deg: float | None = None,
-                   dataset: str = "sim") -> tuple[Sample, FrameTruth]:  # fmt: skip
+def simulate_frame(
+    scene: Scene,
+    sensor: SensorDescription,
+    time: float,
+    rng: np.random.Generator,
+    *,
+    model: ReturnModel | None = None,
+    horizontal_resolution_deg: float | None = None,
+    dataset: str = "sim",
+) -> tuple[Sample, FrameTruth]:
     """One sweep of `scene` at `time` seconds: the Sample (contract class ids, boxes, world pose) and raw truth."""
     pose = scene.ego.pose_at(time)
+    model = model or ReturnModel()
     geometry = SweepGeometry.of(sensor, horizontal_resolution_deg)
     image = cast_sweep(geometry, scene.ground, pose, _to_sensor(scene.solids_at(time), pose), sensor.max_range, rng)
     returns = sense(image, geometry, sensor, model, rng)
@@ -119,12 +127,26 @@ class SimulatedSequence:
         if not 0 <= index < self.frames:
             raise SpotInputError(f"frame {index} out of range, the sequence has {self.frames} frames")
         rng = np.random.default_rng([self.seed, index])
-        sample, truth = simulate_frame(self.scene, self.description, self.time_of(index), rng, model=self.model,
-                                       horizontal_resolution_deg=self.horizontal_resolution_deg,
-                                       dataset=f"sim-{self.sensor}")  # fmt: skip
+        sample, truth = simulate_frame(
+            self.scene,
+            self.description,
+            self.time_of(index),
+            rng,
+            model=self.model,
+            horizontal_resolution_deg=self.horizontal_resolution_deg,
+            dataset=f"sim-{self.sensor}",
+        )
         relative = self.origin @ sample.pose
-        return Sample(sample.scan, sample.labels, sample.instances, sample.boxes, relative, sample.sensor,
-                      sample.dataset, sample.source), truth  # fmt: skip
+        return Sample(
+            sample.scan,
+            sample.labels,
+            sample.instances,
+            sample.boxes,
+            relative,
+            sample.sensor,
+            sample.dataset,
+            sample.source,
+        ), truth
 
     def __iter__(self) -> Iterator[tuple[Sample, FrameTruth]]:
         return (self.frame(i) for i in range(self.frames))

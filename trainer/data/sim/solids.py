@@ -55,8 +55,9 @@ class Box:
 
     def moved(self, cos: float, sin: float, dx: float, dy: float, dz: float) -> Box:
         x, y = cos * self.x - sin * self.y + dx, sin * self.x + cos * self.y + dy
-        return replace(self, x=x, y=y, yaw=self.yaw + float(np.arctan2(sin, cos)), z_min=self.z_min + dz,
-                       z_max=self.z_max + dz)  # fmt: skip
+        return replace(
+            self, x=x, y=y, yaw=self.yaw + float(np.arctan2(sin, cos)), z_min=self.z_min + dz, z_max=self.z_max + dz
+        )
 
     def footprint_hits(self, cos_a: np.ndarray, sin_a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Slab test of the horizontal ray from the origin: entry/exit distance and |normal . direction|."""
@@ -161,9 +162,13 @@ class Ellipsoid:
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         k = self.radius / self.half_height  # scaling z by k makes the ellipsoid a sphere
         nearest = np.stack(
-            [np.clip(self.x, lo[..., 0], hi[..., 0]), np.clip(self.y, lo[..., 1], hi[..., 1]),
-             np.clip(self.z, lo[..., 2], hi[..., 2])], axis=-1,
-        )  # fmt: skip
+            [
+                np.clip(self.x, lo[..., 0], hi[..., 0]),
+                np.clip(self.y, lo[..., 1], hi[..., 1]),
+                np.clip(self.z, lo[..., 2], hi[..., 2]),
+            ],
+            axis=-1,
+        )
         d = nearest - (self.x, self.y, self.z)
         return d[..., 0] ** 2 + d[..., 1] ** 2 + (k * d[..., 2]) ** 2 <= self.radius**2
 

@@ -53,8 +53,18 @@ def buildings(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Sol
             Box(x + length / 2, y, 0.0, length / 2, depth / 2, z0 - 0.5, z0 + height, _surface(BUILDING, rng))
         )
         if rng.random() < 0.4:  # a taller or lower wing at the back
-            solids.append(Box(x + length / 2, y + side.sign * depth / 4, 0.0, length / 3, depth / 4, z0,
-                              z0 + height * rng.uniform(0.6, 1.5), _surface(BUILDING, rng)))  # fmt: skip
+            solids.append(
+                Box(
+                    x + length / 2,
+                    y + side.sign * depth / 4,
+                    0.0,
+                    length / 3,
+                    depth / 4,
+                    z0,
+                    z0 + height * rng.uniform(0.6, 1.5),
+                    _surface(BUILDING, rng),
+                )
+            )
         x += length
         gap = float(rng.uniform(2, 12)) if rng.random() < 0.6 else 0.0
         if gap > 0:
@@ -71,8 +81,18 @@ def _gap_closure(rng: np.random.Generator, side: Side, x: float, gap: float) -> 
         porosity = 0.45 if rng.random() < 0.5 else 0.0  # chain link or solid wall
         return [Box(x + gap / 2, y, 0.0, gap / 2, 0.05, z0, z0 + rng.uniform(1.0, 2.2), _surface(FENCE, rng, porosity))]
     if kind == "hedge":
-        return [Box(x + gap / 2, y + side.sign * 0.5, 0.0, gap / 2, 0.5, z0, z0 + rng.uniform(1.0, 2.5),
-                    _surface(VEGETATION, rng, 0.25))]  # fmt: skip
+        return [
+            Box(
+                x + gap / 2,
+                y + side.sign * 0.5,
+                0.0,
+                gap / 2,
+                0.5,
+                z0,
+                z0 + rng.uniform(1.0, 2.5),
+                _surface(VEGETATION, rng, 0.25),
+            )
+        ]
     return _tree_parts(rng, x + gap / 2, side.sign * (side.frontage + rng.uniform(2, 6)), z0)
 
 
@@ -84,15 +104,43 @@ def _front_gardens(rng: np.random.Generator, side: Side, x_range: XRange) -> lis
         length = float(rng.uniform(3, 15))
         roll = rng.random()
         if roll < 0.4:
-            solids.append(Box(x + length / 2, side.sign * y_edge, 0.0, length / 2, 0.45, side.ground,
-                              side.ground + rng.uniform(0.6, 1.8), _surface(VEGETATION, rng, 0.25)))  # fmt: skip
+            solids.append(
+                Box(
+                    x + length / 2,
+                    side.sign * y_edge,
+                    0.0,
+                    length / 2,
+                    0.45,
+                    side.ground,
+                    side.ground + rng.uniform(0.6, 1.8),
+                    _surface(VEGETATION, rng, 0.25),
+                )
+            )
         elif roll < 0.6:
-            solids.append(Box(x + length / 2, side.sign * y_edge, 0.0, length / 2, 0.04, side.ground,
-                              side.ground + rng.uniform(0.8, 1.6), _surface(FENCE, rng, 0.3)))  # fmt: skip
+            solids.append(
+                Box(
+                    x + length / 2,
+                    side.sign * y_edge,
+                    0.0,
+                    length / 2,
+                    0.04,
+                    side.ground,
+                    side.ground + rng.uniform(0.8, 1.6),
+                    _surface(FENCE, rng, 0.3),
+                )
+            )
         else:
             radius = float(rng.uniform(0.5, 1.4))
-            solids.append(Ellipsoid(x, side.sign * (y_edge + radius), side.ground + radius * 0.6, radius,
-                                    radius * 0.8, _surface(VEGETATION, rng, 0.3)))  # fmt: skip
+            solids.append(
+                Ellipsoid(
+                    x,
+                    side.sign * (y_edge + radius),
+                    side.ground + radius * 0.6,
+                    radius,
+                    radius * 0.8,
+                    _surface(VEGETATION, rng, 0.3),
+                )
+            )
     return solids
 
 
@@ -123,11 +171,22 @@ def street_furniture(rng: np.random.Generator, side: Side, x_range: XRange) -> l
     for x in _along(rng, x_range, (20.0, 35.0)):
         height = float(rng.uniform(6, 9))
         solids.append(Cylinder(x, y, 0.1, side.ground, side.ground + height, _surface(POLE, rng)))
-        solids.append(Box(x, y - side.sign * 0.9, 0.0, 0.08, 0.9, side.ground + height - 0.2, side.ground + height,
-                          _surface(POLE, rng)))  # fmt: skip
+        solids.append(
+            Box(
+                x,
+                y - side.sign * 0.9,
+                0.0,
+                0.08,
+                0.9,
+                side.ground + height - 0.2,
+                side.ground + height,
+                _surface(POLE, rng),
+            )
+        )
     for x in _along(rng, x_range, (25.0, 70.0)):
         top = side.ground + float(rng.uniform(2.2, 2.8))
         solids.append(Cylinder(x, y + side.sign * 0.3, 0.04, side.ground, top, _surface(POLE, rng)))
-        solids.append(Box(x + 0.05, y + side.sign * 0.3, 0.0, 0.02, 0.32, top - 0.6, top + 0.05,
-                          _surface(TRAFFIC_SIGN, rng)))  # fmt: skip
+        solids.append(
+            Box(x + 0.05, y + side.sign * 0.3, 0.0, 0.02, 0.32, top - 0.6, top + 0.05, _surface(TRAFFIC_SIGN, rng))
+        )
     return solids
