@@ -151,13 +151,14 @@ class Ellipsoid:
         c = self.x**2 + self.y**2 + k2 * self.z**2 - self.radius**2
         disc = half_b * half_b - a * c
         t = (-half_b - np.sqrt(np.maximum(disc, 0.0))) / a
-        t = np.where((disc >= 0) & (t > 0), t, np.inf)
+        hit = (disc >= 0) & (t > 0)
+        t = np.where(hit, t, 0.0)
         gx, gy = t * rays.cos_a - self.x, t * rays.sin_a - self.y
         gz = k2 * (t * rays.tan_e - self.z)
         dot = rays.cos_e * (gx * rays.cos_a + gy * rays.sin_a) + rays.sin_e * gz
         with np.errstate(invalid="ignore"):
             cos_inc = np.abs(dot) / np.sqrt(gx * gx + gy * gy + gz * gz)
-        return t, np.nan_to_num(cos_inc)
+        return np.where(hit, t, np.inf), np.nan_to_num(cos_inc)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         k = self.radius / self.half_height  # scaling z by k makes the ellipsoid a sphere

@@ -103,11 +103,11 @@ def write_sequence(
         raise SpotInputError(f"sequence id {sequence_id}, expected 0..99 (SemanticKITTI's two-digit folders)")
     root, sid = Path(root), f"{sequence_id:02d}"
     folder = root / "sequences" / sid
-    for sub in ("velodyne", "labels", "boxes", *(("occupancy",) if occupancy_grid else ())):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
     described = root / "dataset.yaml"
     old = yaml.safe_load(described.read_text()) if described.is_file() else {}
     description = _description(sequence, occupancy_grid, sid, old or {})
+    for sub in ("velodyne", "labels", "boxes", *(("occupancy",) if occupancy_grid else ())):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
     poses, times = [], []
     frames = tqdm(range(len(sequence)), desc=f"sim-{sequence.sensor} seq {sid}", unit="frame", disable=not progress)
     for index in frames:
