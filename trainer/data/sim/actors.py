@@ -74,7 +74,7 @@ def _wheels(length: float, width: float, radius: float, axle: float, surface: Su
 def car(rng: np.random.Generator, moving: bool) -> Thing:
     length, width, height = rng.uniform(3.7, 4.9), rng.uniform(1.65, 1.95), rng.uniform(1.4, 1.65)
     label = MOVING[CAR] if moving else CAR
-    paint = Surface(label, 0, float(rng.uniform(0.03, 0.25)))
+    paint = Surface(label, 0, float(rng.uniform(0.0, 0.2)))
     glass = Surface(label, 0, 0.08, porosity=0.35)
     belt = 0.62 * height
     parts = [

@@ -3,7 +3,8 @@
 A return is detected with probability `1 - exp(-snr / detection_snr)` where the signal falls with range squared
 and with the incidence angle, so dark or grazing surfaces far away fade out as on a real sensor (the road thins
 out beyond ~50 m); a small share of returns drop out at random. Intensity is the material's reflectivity times
-a Lambertian term, with multiplicative speckle, clipped to [0, 1] and quantised to 0.01 like KITTI's reflectance.
+a weak incidence term (KITTI's reflectance is mostly calibrated for range and angle), with multiplicative
+speckle, less a receiver floor, clipped to [0, 1] and quantised to 0.01 like KITTI's reflectance.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from spot.runtime.sensors import SensorDescription
 from .raycast import RangeImage, SweepGeometry
 
 SCAN_COLUMNS = ("x", "y", "z", "intensity", "ring", "time")
+INTENSITY_FLOOR = 0.03  # the receiver's floor: the darkest surfaces (car paint, tyres) read 0 as in KITTI
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class ReturnModel:
     """Sensor imperfections. `range_noise_std` None = the sensor's data-sheet accuracy; 0 = exact ranges."""
 
     range_noise_std: float | None = None
-    dropout: float = 0.01
+    dropout: float = 0.05
     detection_snr: float = 0.05
     intensity_speckle: float = 0.25
 
@@ -66,7 +68,7 @@ def sense(
     snr = reflectivity * lambert * (0.5 * sensor.max_range / distance) ** 2
     detected = rng.random(len(distance)) < (1 - np.exp(-snr / max(model.detection_snr, 1e-9))) * (1 - model.dropout)
     speckle = rng.lognormal(0.0, model.intensity_speckle, len(distance))
-    intensity = np.round(np.clip(reflectivity * (0.6 + 0.4 * cos_inc) * speckle, 0, 1), 2)
+    intensity = np.round(np.clip(reflectivity * (1.05 + 0.1 * cos_inc) * speckle - INTENSITY_FLOOR, 0, 1), 2)
     distance = distance + rng.normal(0.0, 1.0, len(distance)) * model.noise_std(sensor)
     rows, cols, distance, intensity = rows[detected], cols[detected], distance[detected], intensity[detected]
     elevation, azimuth = geometry.elevation[rows], geometry.azimuth[cols]
