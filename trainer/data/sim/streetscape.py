@@ -79,68 +79,31 @@ def _gap_closure(rng: np.random.Generator, side: Side, x: float, gap: float) -> 
     y, z0, kind = side.sign * (side.frontage + 0.05), side.ground, rng.choice(["fence", "hedge", "open"])
     if kind == "fence":
         porosity = 0.45 if rng.random() < 0.5 else 0.0  # chain link or solid wall
-        return [Box(x + gap / 2, y, 0.0, gap / 2, 0.05, z0, z0 + rng.uniform(1.0, 2.2), _surface(FENCE, rng, porosity))]
+        return [_strip(x, y, gap, 0.1, z0, rng.uniform(1.0, 2.2), _surface(FENCE, rng, porosity))]
     if kind == "hedge":
-        return [
-            Box(
-                x + gap / 2,
-                y + side.sign * 0.5,
-                0.0,
-                gap / 2,
-                0.5,
-                z0,
-                z0 + rng.uniform(1.0, 2.5),
-                _surface(VEGETATION, rng, 0.25),
-            )
-        ]
+        return [_strip(x, y + side.sign * 0.5, gap, 1.0, z0, rng.uniform(1.0, 2.5), _surface(VEGETATION, rng, 0.25))]
     return _tree_parts(rng, x + gap / 2, side.sign * (side.frontage + rng.uniform(2, 6)), z0)
+
+
+def _strip(x: float, y: float, length: float, thickness: float, z0: float, height: float, surface: Surface) -> Box:
+    """A hedge, fence or wall running along the street from `x`, centred on `y`."""
+    return Box(x + length / 2, y, 0.0, length / 2, thickness / 2, z0, z0 + height, surface)
 
 
 def _front_gardens(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Solid]:
     """Hedges, fences and bushes along the sidewalk's outer edge, in front of set-back buildings."""
     solids: list[Solid] = []
-    y_edge = side.sidewalk_end + 0.6
+    y, z0 = side.sign * (side.sidewalk_end + 0.6), side.ground
     for x in _along(rng, x_range, (4.0, 20.0)):
-        length = float(rng.uniform(3, 15))
-        roll = rng.random()
+        length, roll = float(rng.uniform(3, 15)), rng.random()
         if roll < 0.4:
-            solids.append(
-                Box(
-                    x + length / 2,
-                    side.sign * y_edge,
-                    0.0,
-                    length / 2,
-                    0.45,
-                    side.ground,
-                    side.ground + rng.uniform(0.6, 1.8),
-                    _surface(VEGETATION, rng, 0.25),
-                )
-            )
+            solids.append(_strip(x, y, length, 0.9, z0, rng.uniform(0.6, 1.8), _surface(VEGETATION, rng, 0.25)))
         elif roll < 0.6:
-            solids.append(
-                Box(
-                    x + length / 2,
-                    side.sign * y_edge,
-                    0.0,
-                    length / 2,
-                    0.04,
-                    side.ground,
-                    side.ground + rng.uniform(0.8, 1.6),
-                    _surface(FENCE, rng, 0.3),
-                )
-            )
+            solids.append(_strip(x, y, length, 0.08, z0, rng.uniform(0.8, 1.6), _surface(FENCE, rng, 0.3)))
         else:
             radius = float(rng.uniform(0.5, 1.4))
-            solids.append(
-                Ellipsoid(
-                    x,
-                    side.sign * (y_edge + radius),
-                    side.ground + radius * 0.6,
-                    radius,
-                    radius * 0.8,
-                    _surface(VEGETATION, rng, 0.3),
-                )
-            )
+            centre = (x, y + side.sign * radius, z0 + radius * 0.6)
+            solids.append(Ellipsoid(*centre, radius, radius * 0.8, _surface(VEGETATION, rng, 0.3)))
     return solids
 
 
