@@ -1,0 +1,107 @@
+"""How close simulated HDL-64E sweeps are to real KITTI / SemanticKITTI ones; prints one JSON line.
+
+Compares points per scan, the share of points per ring (rings ordered by elevation; real KITTI rings are
+recovered from the firing order, where the azimuth wraps), and the histograms of range, intensity and
+labels (19 SemanticKITTI classes). Distances: total variation (0 = same histogram, 1 = disjoint) and, for
+range and intensity, the 1-D Wasserstein distance in metres / intensity units.
+
+    python benchmarks/sim_vs_real.py [--data ../shared/data/lidar] [--seeds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from spot.runtime.io.binary import read_kitti_bin
+from spot.runtime.io.semantickitti import LabelMap, read_label_file
+from spot.trainer.data.sim import SimulatedSequence, label_map
+
+RANGE_BINS = np.arange(0.0, 80.5, 1.0)
+INTENSITY_BINS = np.linspace(0.0, 1.0, 51)
+
+
+def histogram(values: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    counts = np.histogram(np.clip(values, bins[0], bins[-1] - 1e-9), bins)[0].astype(np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    return round(0.5 * float(np.abs(p - q).sum()), 4)
+
+
+def wasserstein(p: np.ndarray, q: np.ndarray, bins: np.ndarray) -> float:
+    return round(float(np.sum(np.abs(np.cumsum(p) - np.cumsum(q)) * np.diff(bins))), 4)
+
+
+def kitti_ring_shares(xyz: np.ndarray, rings: int = 64) -> np.ndarray:
+    """Share of points per ring, rings sorted by elevation: a new ring starts where the azimuth wraps."""
+    azimuth = np.arctan2(xyz[:, 1], xyz[:, 0])
+    ring = np.concatenate([[0], np.cumsum(np.diff(azimuth) < -np.pi)])
+    counts = np.bincount(ring)
+    elevation = np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1]))
+    median = np.array([np.median(elevation[ring == r]) if counts[r] else np.inf for r in range(len(counts))])
+    largest = np.sort(np.argsort(counts)[::-1][:rings])  # drop the stub of a ring split at the file start
+    ordered = largest[np.argsort(median[largest])]
+    return counts[ordered] / counts.sum()
+
+
+def real_scans(data: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(points (N, 4), contract labels or None) of the real HDL-64E scans in the shared folder."""
+    label_map = LabelMap.from_yaml(data / "semantickitti" / "semantic-kitti.yaml")
+    scans = []
+    for path in sorted((data / "semantickitti" / "sequences" / "00" / "velodyne").glob("*.bin")):
+        scan = read_kitti_bin(path)
+        semantic, _ = read_label_file(path.parents[1] / "labels" / f"{path.stem}.label", len(scan))
+        scans.append((scan.points, label_map(semantic)))
+    for path in sorted((data / "kitti_object" / "training" / "velodyne").glob("*.bin")):
+        scans.append((read_kitti_bin(path).points, None))
+    return scans
+
+
+def summary(points: list[np.ndarray], labels: list[np.ndarray], ring_shares: list[np.ndarray]) -> dict:
+    stacked = np.concatenate(points)
+    return {
+        "points": np.array([len(p) for p in points]),
+        "rings": np.mean(ring_shares, axis=0),
+        "range": histogram(np.hypot(stacked[:, 0], stacked[:, 1]), RANGE_BINS),
+        "intensity": histogram(stacked[:, 3], INTENSITY_BINS),
+        "labels": np.bincount(np.concatenate([lab[lab >= 0] for lab in labels]), minlength=19)
+        / sum(int((lab >= 0).sum()) for lab in labels),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "lidar")
+    parser.add_argument("--seeds", type=int, default=4)
+    args = parser.parse_args()
+
+    real = real_scans(args.data)
+    real_stats = summary([p for p, _ in real], [lab for _, lab in real if lab is not None],
+                         [kitti_ring_shares(p[:, :3]) for p, _ in real])  # fmt: skip
+    simulated = [SimulatedSequence("hdl64", frames=1, seed=seed).frame(0)[0] for seed in range(args.seeds)]
+    sim_rings = [np.bincount(s.scan.column("ring").astype(int), minlength=64) / len(s.scan) for s in simulated]
+    sim_stats = summary([s.scan.points for s in simulated], [s.labels for s in simulated], sim_rings)
+    names = label_map().class_names
+    print(json.dumps({
+        "benchmark": "sim_vs_real", "real_scans": len(real), "sim_scans": len(simulated),
+        "points_per_scan_real": int(real_stats["points"].mean()),
+        "points_per_scan_sim": int(sim_stats["points"].mean()),
+        "points_relative_difference": round(float(sim_stats["points"].mean() / real_stats["points"].mean() - 1), 4),
+        "ring_share_tv": total_variation(real_stats["rings"], sim_stats["rings"]),
+        "range_tv": total_variation(real_stats["range"], sim_stats["range"]),
+        "range_wasserstein_m": wasserstein(real_stats["range"], sim_stats["range"], RANGE_BINS),
+        "intensity_tv": total_variation(real_stats["intensity"], sim_stats["intensity"]),
+        "intensity_wasserstein": wasserstein(real_stats["intensity"], sim_stats["intensity"], INTENSITY_BINS),
+        "label_tv": total_variation(real_stats["labels"], sim_stats["labels"]),
+        "sim_label_share": {n: round(float(v), 4) for n, v in zip(names, sim_stats["labels"], strict=True) if v > 0},
+        "real_label_share": {n: round(float(v), 4) for n, v in zip(names, real_stats["labels"], strict=True) if v > 0},
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Procedural driving scenes from a seed: a straight street with lanes, curbs and sidewalks, buildings,
+fences, hedges, trees, street lights, signs, parked and moving vehicles, cyclists and pedestrians.
+
+The street runs along world +x through the origin; right-hand traffic (lanes at y < 0 drive towards +x). The ego
+vehicle drives the lane right of the centre line. Everything is drawn from one `numpy.random.Generator` in a
+fixed order, so the same seed gives the same scene on every platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .actors import Actor
+from .classes import PARKING, ROAD, SIDEWALK, TERRAIN
+from .ground import GroundProfile
+from .population import Placement, parked, people, traffic
+from .solids import Solid
+from .streetscape import Side, buildings, street_furniture, trees
+
+SENSOR_HEIGHT = 1.73  # KITTI's HDL-64E above the road, metres
+MARGIN = 130.0  # street built this far behind the start and beyond the end of the drive
+
+
+@dataclass(frozen=True)
+class EgoMotion:
+    """The ego vehicle: forward at `speed` along its lane with a gentle lane-keeping sway."""
+
+    y: float
+    z: float
+    speed: float
+    phase: float
+
+    def pose_at(self, time: float) -> np.ndarray:
+        """Sensor -> world (4, 4) at `time` seconds."""
+        yaw = 0.03 * np.sin(0.5 * time + self.phase)
+        pose = np.eye(4)
+        pose[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
+        pose[:3, 3] = [self.speed * time, self.y + 0.2 * np.sin(0.3 * time + self.phase), self.z]
+        return pose
+
+
+@dataclass(frozen=True)
+class Scene:
+    seed: int
+    ground: GroundProfile
+    static: tuple[Solid, ...]
+    actors: tuple[Actor, ...]
+    ego: EgoMotion
+
+    def solids_at(self, time: float) -> list[Solid]:
+        return [*self.static, *(s for actor in self.actors for s in actor.solids_at(time))]
+
+
+def generate_scene(seed: int, duration: float = 10.0) -> Scene:
+    """The scene of `seed`, long enough for the ego to drive `duration` seconds."""
+    rng = np.random.default_rng(seed)
+    sides = [_side(rng, sign) for sign in (-1, 1)]
+    ground = _ground_profile(sides)
+    ego = EgoMotion(-sides[0].lane_width / 2, SENSOR_HEIGHT, float(rng.uniform(5.0, 11.0)), float(rng.uniform(0, 6)))
+    x_range = (-MARGIN, ego.speed * duration + MARGIN)
+    static: list[Solid] = []
+    placed: list[Placement] = []
+    for side in sides:
+        static += buildings(rng, side, x_range)
+        static += trees(rng, side, x_range)
+        static += street_furniture(rng, side, x_range)
+        placed += parked(rng, side, x_range)
+        placed += traffic(rng, side, x_range, ego, duration)
+        placed += people(rng, side, x_range)
+    found = tuple(Actor(thing.with_instance(i + 1), i + 1, *where) for i, (thing, where) in enumerate(placed))
+    return Scene(seed, ground, tuple(static), found, ego)
+
+
+def _side(rng: np.random.Generator, sign: int) -> Side:
+    lanes, lane_width = int(rng.choice([1, 2], p=[0.6, 0.4])), float(rng.uniform(3.2, 3.7))
+    parking = bool(rng.random() < 0.6)
+    kerb = lanes * lane_width + (2.3 if parking else 0.0)
+    sidewalk_end = kerb + float(rng.uniform(1.8, 4.0))
+    frontage = sidewalk_end + (0.0 if rng.random() < 0.3 else float(rng.uniform(1.0, 8.0)))
+    ground = -0.02 * lanes * lane_width + float(rng.uniform(0.1, 0.18))
+    return Side(sign, lanes, lane_width, parking, kerb, sidewalk_end, ground, frontage)
+
+
+def _ground_profile(sides: list[Side]) -> GroundProfile:
+    """Strips from -y to +y: terrain, sidewalk, [parking], cambered road halves, [parking], sidewalk, terrain."""
+    planes = {}  # sign -> [(outer |y|, height in y, slope in y, label)] from the centre outwards
+    markings = [(0.0, 0.075, True)]
+    for side in sides:
+        rows = [(0.0, side.road_half, 0.0, -0.02, ROAD)]  # inner |y|, outer |y|, height at inner, slope, label
+        if side.parking:
+            rows.append((side.road_half, side.kerb, -0.02 * side.road_half, 0.0, PARKING))
+        rows.append((side.kerb, side.sidewalk_end, side.ground, 0.0, SIDEWALK))
+        rows.append((side.sidewalk_end, np.inf, side.ground + 0.05, 0.02, TERRAIN))
+        # z = height + slope * (|y| - inner) = (height - slope * inner) + (slope * sign) * y
+        planes[side.sign] = [(outer, h - k * inner, k * side.sign, lab) for inner, outer, h, k, lab in rows]
+        markings.append((side.sign * (side.road_half - 0.25), 0.075, False))
+        markings += [(side.sign * side.lane_width * k, 0.075, True) for k in range(1, side.lanes)]
+    ordered = planes[-1][::-1] + planes[1]
+    boundaries = [-row[0] for row in planes[-1][-2::-1]] + [0.0] + [row[0] for row in planes[1][:-1]]
+    _, height, slope, label = (np.array(v) for v in zip(*ordered, strict=True))
+    return GroundProfile(np.array(boundaries), height, slope, label.astype(np.int64), np.array(markings))

@@ -1,0 +1,155 @@
+"""Simulated frames and sequences as `Sample`s, for training on the fly and for the dataset writer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spot.runtime.boxes import Boxes
+from spot.runtime.errors import SpotInputError
+from spot.runtime.sample import Sample
+from spot.runtime.scan import Scan
+from spot.runtime.sensors import SensorDescription, sensor_by_key
+from spot.runtime.voxelize import VoxelGrid
+
+from .classes import label_map
+from .lidar import SCAN_COLUMNS, ReturnModel, sense
+from .occupancy import occupancy_grid
+from .raycast import SweepGeometry, cast_sweep
+from .scene import Scene, generate_scene
+from .solids import Solid
+
+# Occupancy grid of the SPOT / Occ3D kind: 102.4 m x 102.4 m x 6.4 m around the sensor in 0.4 m voxels.
+DEFAULT_OCCUPANCY_GRID = VoxelGrid((-51.2, -51.2, -3.6, 51.2, 51.2, 2.8), (0.4, 0.4, 0.4))
+
+
+@dataclass(frozen=True)
+class FrameTruth:
+    """Per-frame ground truth beyond the Sample: raw SemanticKITTI labels of the points, box instance ids,
+    raw box labels, points per box, moving flags."""
+
+    raw_labels: np.ndarray
+    box_instances: np.ndarray
+    box_raw_labels: np.ndarray
+    box_points: np.ndarray
+
+
+def _to_sensor(solids: list[Solid], pose: np.ndarray) -> list[Solid]:
+    inverse = np.linalg.inv(pose)
+    cos, sin = float(inverse[0, 0]), float(inverse[1, 0])
+    dx, dy, dz = (float(v) for v in inverse[:3, 3])
+    return [s.moved(cos, sin, dx, dy, dz) for s in solids]
+
+
+def _boxes(scene: Scene, time: float, pose: np.ndarray, instances: np.ndarray):
+    """Sensor-frame boxes (M, 7) of actors with at least one return, their instance ids and raw labels."""
+    counts = np.bincount(instances, minlength=len(scene.actors) + 1)
+    seen = [a for a in scene.actors if counts[a.instance] > 0]
+    world = np.array([a.box_at(time) for a in seen]).reshape(-1, 7)
+    inverse = np.linalg.inv(pose)
+    boxes = world.copy()
+    boxes[:, :3] = world[:, :3] @ inverse[:3, :3].T + inverse[:3, 3]
+    boxes[:, 6] = np.mod(world[:, 6] - np.arctan2(pose[1, 0], pose[0, 0]) + np.pi, 2 * np.pi) - np.pi
+    ids = np.array([a.instance for a in seen], dtype=np.int32)
+    return boxes, ids, np.array([a.thing.label for a in seen], dtype=np.int32), counts[ids]
+
+
+def simulate_frame(
+    scene: Scene,
+    sensor: SensorDescription,
+    time: float,
+    rng: np.random.Generator,
+    *,
+    model: ReturnModel | None = None,
+    horizontal_resolution_deg: float | None = None,
+    dataset: str = "sim",
+) -> tuple[Sample, FrameTruth]:
+    """One sweep of `scene` at `time` seconds: the Sample (contract class ids, boxes, world pose) and raw truth."""
+    pose = scene.ego.pose_at(time)
+    model = model or ReturnModel()
+    geometry = SweepGeometry.of(sensor, horizontal_resolution_deg)
+    image = cast_sweep(geometry, scene.ground, pose, _to_sensor(scene.solids_at(time), pose), sensor.max_range, rng)
+    returns = sense(image, geometry, sensor, model, rng)
+    boxes, box_ids, box_labels, box_points = _boxes(scene, time, pose, returns.instance)
+    labels = label_map()
+    sample = Sample(
+        scan=Scan(returns.points, SCAN_COLUMNS),
+        labels=labels(returns.label),
+        instances=returns.instance,
+        boxes=Boxes(boxes.astype(np.float32), labels(box_labels)),
+        pose=pose,
+        sensor=sensor,
+        dataset=dataset,
+        source=f"sim:seed={scene.seed}:t={time:.2f}",
+    )
+    return sample, FrameTruth(returns.label, box_ids, box_labels, box_points)
+
+
+def frame_occupancy(scene: Scene, time: float, grid: VoxelGrid = DEFAULT_OCCUPANCY_GRID) -> np.ndarray:
+    """Exact (Z, Y, X) uint8 occupancy (0 free, class id + 1) around the sensor at `time`."""
+    pose = scene.ego.pose_at(time)
+    return occupancy_grid(grid, scene.ground, pose, _to_sensor(scene.solids_at(time), pose))
+
+
+@dataclass
+class SimulatedSequence:
+    """`frames` sweeps of one seeded scene seen by `sensor` (a `SENSORS` key) at its frame rate.
+
+    Iterating yields `(Sample, FrameTruth)`; poses are relative to the first frame (KITTI's poses.txt), and the
+    whole sequence is a pure function of its arguments.
+    """
+
+    sensor: str = "hdl64"
+    frames: int = 10
+    seed: int = 0
+    model: ReturnModel = field(default_factory=ReturnModel)
+    horizontal_resolution_deg: float | None = None
+
+    def __post_init__(self) -> None:
+        self.description = sensor_by_key(self.sensor)
+        if not isinstance(self.frames, int) or self.frames < 1:
+            raise SpotInputError(f"frames={self.frames!r}, expected a whole number >= 1")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise SpotInputError(f"seed={self.seed!r}, expected a whole number in [0, 2**63)")
+        self.period = 1.0 / float(self.description.extras.get("frame_rate_hz", 10.0))
+        self.scene = generate_scene(self.seed, duration=self.frames * self.period)
+        self.origin = np.linalg.inv(self.scene.ego.pose_at(0.0))
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def time_of(self, index: int) -> float:
+        return index * self.period
+
+    def frame(self, index: int) -> tuple[Sample, FrameTruth]:
+        if not 0 <= index < self.frames:
+            raise SpotInputError(f"frame {index} out of range, the sequence has {self.frames} frames")
+        rng = np.random.default_rng([self.seed, index])
+        sample, truth = simulate_frame(
+            self.scene,
+            self.description,
+            self.time_of(index),
+            rng,
+            model=self.model,
+            horizontal_resolution_deg=self.horizontal_resolution_deg,
+            dataset=f"sim-{self.sensor}",
+        )
+        relative = self.origin @ sample.pose
+        return Sample(
+            sample.scan,
+            sample.labels,
+            sample.instances,
+            sample.boxes,
+            relative,
+            sample.sensor,
+            sample.dataset,
+            sample.source,
+        ), truth
+
+    def __iter__(self) -> Iterator[tuple[Sample, FrameTruth]]:
+        return (self.frame(i) for i in range(self.frames))
+
+    def occupancy(self, index: int, grid: VoxelGrid = DEFAULT_OCCUPANCY_GRID) -> np.ndarray:
+        return frame_occupancy(self.scene, self.time_of(index), grid)
