@@ -2,15 +2,17 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 SCRIPTS = ["spot-train", "spot-data", "spot-export", "spot-run", "spot-bench", "spot-replay"]
+BIN = Path(sys.executable).parent  # the environment's scripts, whether or not it is activated
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_script_has_help(script):
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([str(BIN / script), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 3
 
@@ -21,6 +23,6 @@ def test_runtime_does_not_import_torch():
 
 
 def test_unbuilt_command_says_so_with_exit_2():
-    result = subprocess.run(["spot-bench", "nowhere"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([str(BIN / "spot-bench"), "nowhere"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "not available yet" in result.stderr
