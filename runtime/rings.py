@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import SpotInputError
+from .scan import Scan
 
 HISTOGRAM_BIN_DEG = 0.01
 SMOOTHING_SIGMAS_BINS = 2.0 ** np.arange(0.0, 6.01, 0.25)  # 0.01 to 0.64 degrees, log-spaced
@@ -76,6 +77,13 @@ def estimate_rings(xyz: np.ndarray, min_range: float = 2.0) -> np.ndarray:
     return fit_beams(xyz, min_range).assign(np.asarray(xyz)[:, :3])
 
 
+def ring_count(scan: Scan) -> int:
+    """Beams of a scan: distinct values of its `ring` column when it has one, else the elevation estimate."""
+    if scan.has("ring"):
+        return int(np.unique(scan.column("ring")).shape[0])
+    return fit_beams(scan.xyz).beams
+
+
 def _sharpest_origin_height(xyz: np.ndarray) -> float:
     """The beam-origin height whose elevation histogram has the least entropy (the beams line up best)."""
     edges = np.arange(-90.0, 90.0, 0.05)
@@ -84,7 +92,7 @@ def _sharpest_origin_height(xyz: np.ndarray) -> float:
         counts = np.histogram(elevation_deg(xyz, height), bins=edges)[0]
         share = counts[counts > 0] / counts.sum()
         entropies.append(-(share * np.log(share)).sum())
-    return float(ORIGIN_HEIGHTS_M[int(np.argmin(entropies))])
+    return round(float(ORIGIN_HEIGHTS_M[int(np.argmin(entropies))]), 3)
 
 
 def _beam_peaks(counts: np.ndarray) -> np.ndarray:
