@@ -25,7 +25,7 @@ from .errors import SpotInputError
 from .scan import Scan
 
 HISTOGRAM_BIN_DEG = 0.01
-SMOOTHING_SIGMAS_BINS = 2.0 ** np.arange(0.0, 6.01, 0.25)  # 0.01 to 0.64 degrees, log-spaced
+SMOOTHING_SIGMAS_BINS = 2.0 ** np.arange(0.0, 6.01, 0.125)  # 0.01 to 0.64 degrees, log-spaced
 PLATEAU_TOLERANCE = 0.03  # peak counts within 3 % of each other belong to one plateau
 ORIGIN_HEIGHTS_M = np.arange(-0.5, 0.5001, 0.02)
 MAX_FIT_POINTS = 40_000  # the fit sees an even subsample; assigning rings uses every point

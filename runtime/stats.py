@@ -1,7 +1,7 @@
 """What is in a scan or a set of scans, as one JSON-able dict (`spot-data stats`, and later spot-run's log).
 
 Statistics stream over samples: ranges go into a fixed 1 cm histogram, so percentiles of a folder of any size
-cost constant memory and are exact to 1 cm.
+cost constant memory and are exact to 1 cm (bins are reported by their lower edge).
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class ScanStatistics:
         result = {}
         for percent in PERCENTILES:
             index = int(np.searchsorted(cumulative, percent / 100 * cumulative[-1]))
-            result[f"p{percent}"] = round((index + 0.5) * RANGE_BIN_M, 2)
-        result["max"] = round((np.nonzero(self.range_counts)[0][-1] + 1) * RANGE_BIN_M, 2)
+            result[f"p{percent}"] = round(float(index * RANGE_BIN_M), 2)
+        result["max"] = round(float(np.nonzero(self.range_counts)[0][-1] * RANGE_BIN_M), 2)
         return result
 
 
