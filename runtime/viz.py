@@ -114,14 +114,20 @@ class BevCanvas:
         self.image.paste(Image.fromarray(array))
 
     def draw_grid(self, ring_step_m: float) -> None:
+        """Range rings and axes (drawn under the points)."""
         centre = self.size / 2
         for radius_m in np.arange(ring_step_m, self.extent_m * 1.5, ring_step_m):
             radius = radius_m / self.resolution_m
             self.draw.ellipse([centre - radius, centre - radius, centre + radius, centre + radius], outline=GRID)
-            label_at = centre + radius * np.sqrt(0.5)  # lower right, clear of the legend
-            self.draw.text((label_at + 3, label_at + 3), f"{radius_m:g} m", fill=TEXT, font=self.font)
         self.draw.line([(centre, 0), (centre, self.size)], fill=GRID)
         self.draw.line([(0, centre), (self.size, centre)], fill=GRID)
+
+    def draw_grid_labels(self, ring_step_m: float) -> None:
+        """Ring distances on the lower-right diagonal, clear of the legend (drawn over the points)."""
+        centre = self.size / 2
+        for radius_m in np.arange(ring_step_m, self.extent_m * 1.5, ring_step_m):
+            label_at = centre + radius_m / self.resolution_m * np.sqrt(0.5) + 3
+            self.draw.text((label_at, label_at), f"{radius_m:g} m", fill=TEXT, font=self.font)
 
     def draw_ego(self) -> None:
         c, s = self.size / 2, max(6, self.size // 100)
@@ -182,6 +188,7 @@ def render_bev(
         colors = [class_color(name, int(i)) for name, i in zip(names, sample.boxes.class_ids, strict=True)]
         canvas.draw_boxes(sample.boxes.data, colors)
         legend += [(f"box: {name}", color) for name, color in dict(zip(names, colors, strict=True)).items()]
+    canvas.draw_grid_labels(ring_step_m)
     canvas.draw_ego()
     canvas.draw_legend(legend, f"{Path(sample.source).name or sample.dataset}  ({len(sample.scan)} points)")
     return canvas.image
