@@ -9,6 +9,8 @@ Keys:
 - `sensor`: `SensorDescription`.
 - `dataset`: domain name (PPT's per-dataset context keys on it).
 - `source`: where it came from (file path or simulator id), for error messages and outputs.
+- `class_names`: names of the `labels` class ids (index = id), as the reader's label set defines them.
+- `box_class_names`: names of the `boxes` class ids (detection classes often differ from the per-point set).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Sample:
     sensor: SensorDescription | None = None
     dataset: str = "unknown"
     source: str = ""
+    class_names: tuple[str, ...] = ()
+    box_class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.scan)
@@ -48,6 +52,8 @@ class Sample:
                     f"{name} has shape {values.shape} but the scan has {n} points", source=self.source or None
                 )
             object.__setattr__(self, name, values.astype(np.int32, copy=False))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        object.__setattr__(self, "box_class_names", tuple(self.box_class_names))
         if self.pose is not None:
             pose = np.asarray(self.pose, dtype=np.float64)
             if pose.shape != (4, 4):

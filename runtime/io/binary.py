@@ -1,5 +1,8 @@
 """Flat float32 point files: KITTI velodyne `.bin` (x y z reflectance) and nuScenes `.pcd.bin` (+ ring).
 
+Intensity: KITTI reflectance is already in [0, 1] and is kept; nuScenes intensity is 0-255 and is divided by
+255. The nuScenes ring column (0 = lowest beam of the HDL-32E) is kept as `ring`.
+
 These files carry no header, so the column count is the caller's knowledge of the format; a size that is not
 a whole number of rows is the usual sign of a truncated copy or of the wrong format, and is refused.
 """
@@ -12,6 +15,9 @@ import numpy as np
 
 from ..errors import SpotInputError
 from ..scan import REQUIRED_COLUMNS, Scan, drop_non_finite, require_points
+
+NUSCENES_COLUMNS = (*REQUIRED_COLUMNS, "ring")
+NUSCENES_INTENSITY_SCALE = 255.0
 
 
 def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
@@ -32,12 +38,32 @@ def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
 
 def read_kitti_bin(path: str | Path) -> Scan:
     """KITTI / SemanticKITTI velodyne scan: float32 (N, 4) x y z reflectance, reflectance already in [0, 1]."""
-    rows = read_float32_rows(path, 4)
+    return _finite_scan(read_float32_rows(path, 4), REQUIRED_COLUMNS, path)
+
+
+def read_nuscenes_bin(path: str | Path) -> Scan:
+    """nuScenes lidar sweep: float32 (N, 5) x y z intensity(0-255) ring -> intensity / 255."""
+    rows = read_float32_rows(path, 5).copy()
+    rows[:, 3] = np.clip(rows[:, 3] / NUSCENES_INTENSITY_SCALE, 0.0, 1.0)
+    return _finite_scan(rows, NUSCENES_COLUMNS, path)
+
+
+def _finite_scan(rows: np.ndarray, columns: tuple[str, ...], path: str | Path) -> Scan:
     (rows,) = drop_non_finite(rows, source=path)
     require_points(len(rows), path)
-    return Scan(np.ascontiguousarray(rows), REQUIRED_COLUMNS)
+    return Scan(np.ascontiguousarray(rows), columns)
 
 
 def write_kitti_bin(path: str | Path, scan: Scan) -> None:
     """Write x y z intensity as KITTI float32 rows (other columns are not part of the format)."""
     np.ascontiguousarray(scan.points[:, :4], dtype="<f4").tofile(Path(path))
+
+
+def write_nuscenes_bin(path: str | Path, scan: Scan) -> None:
+    """Write x y z intensity(0-255) ring as nuScenes float32 rows; a scan without rings gets ring 0."""
+    rows = np.zeros((len(scan), 5), dtype="<f4")
+    rows[:, :4] = scan.points[:, :4]
+    rows[:, 3] *= NUSCENES_INTENSITY_SCALE
+    if scan.has("ring"):
+        rows[:, 4] = scan.column("ring")
+    rows.tofile(Path(path))

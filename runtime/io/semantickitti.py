@@ -3,6 +3,9 @@
 A label-map YAML (the dataset's `semantic-kitti.yaml`) maps raw ids to training ids (`learning_map`) and names
 them (`labels`, `learning_map_inv`). Training id 0 is "unlabeled" there; the contract's class ids drop it, so
 class id = training id - 1 and unlabeled becomes `IGNORE_INDEX`.
+
+Layout: `<root>/sequences/SS/velodyne/ID.bin` with `<root>/sequences/SS/labels/ID.label` beside, and the
+label map at `<root>/semantic-kitti.yaml` (found by walking up from the scan) unless one is passed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ import numpy as np
 import yaml
 
 from ..errors import SpotInputError
-from ..sample import IGNORE_INDEX
+from ..sample import IGNORE_INDEX, Sample
+from ..scan import REQUIRED_COLUMNS, Scan, drop_non_finite, require_points
+from .binary import read_float32_rows
+
+LABEL_MAP_NAME = "semantic-kitti.yaml"
 
 
 def read_label_file(path: str | Path, num_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,3 +77,38 @@ class LabelMap:
 
     def __call__(self, raw_semantic: np.ndarray) -> np.ndarray:
         return self.lookup[np.asarray(raw_semantic, dtype=np.int64) & 0xFFFF]
+
+
+def label_path_for(velodyne_path: Path) -> Path:
+    """`.../SS/velodyne/ID.bin` -> `.../SS/labels/ID.label`."""
+    return velodyne_path.parent.parent / "labels" / f"{velodyne_path.stem}.label"
+
+
+def find_label_map(velodyne_path: Path) -> Path:
+    """The nearest `semantic-kitti.yaml` above the scan (the dataset root holds it beside `sequences/`)."""
+    for folder in velodyne_path.resolve().parents:
+        if (folder / LABEL_MAP_NAME).is_file():
+            return folder / LABEL_MAP_NAME
+    raise SpotInputError(
+        f"labels found beside the scan but no {LABEL_MAP_NAME} in any folder above it; "
+        "put the label map at the dataset root or pass label_map=",
+        source=velodyne_path,
+    )
+
+
+def read_semantickitti(velodyne_path: str | Path, label_map: str | Path | None = None) -> Sample:
+    """One SemanticKITTI frame: scan, class ids (into the label map's 19 names), instance ids."""
+    velodyne_path = Path(velodyne_path)
+    mapping = LabelMap.from_yaml(label_map if label_map is not None else find_label_map(velodyne_path))
+    rows = read_float32_rows(velodyne_path, 4)  # the label count refers to every row, finite or not
+    semantic, instance = read_label_file(label_path_for(velodyne_path), len(rows))
+    scan_rows, semantic, instance = drop_non_finite(rows, semantic, instance, source=velodyne_path)
+    require_points(len(scan_rows), velodyne_path)
+    return Sample(
+        Scan(np.ascontiguousarray(scan_rows), REQUIRED_COLUMNS),
+        labels=mapping(semantic),
+        instances=instance,
+        dataset="semantickitti",
+        source=str(velodyne_path),
+        class_names=mapping.class_names,
+    )

@@ -1,0 +1,95 @@
+"""Named per-point fields (PCD, PLY, structured `.npy`, `.npz`) -> a `Scan`, with one intensity rule for all.
+
+Self-describing formats name their fields as their writers please (`intensity`, `reflectivity`, `i`;
+`ring`, `channel`, `laser_id`; `time`, `t`, `time_stamp`). This module maps those names onto the Scan's
+canonical columns once, so every reader treats them the same.
+
+Intensity rule (DESIGN §3, intensity in [0, 1]):
+- integer fields: values up to 255 are 8-bit returns (Velodyne, Ouster RFL8) -> / 255; wider values
+  -> / the dtype's maximum;
+- float fields: already in [0, 1] -> kept; up to 255 (ROS Velodyne drivers publish 0-255 floats) -> / 255;
+  up to 65535 -> / 65535; beyond -> / the scan's maximum (the scale is unknown; logged);
+- no intensity field -> zeros (logged), so geometry-only clouds (e.g. the VLS-128 PCD) still load.
+Time: floats are seconds as written; integers (`t`, `time_stamp` of Ouster / nebula drivers) are
+nanoseconds and become seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from os import PathLike
+
+import numpy as np
+
+from ..errors import SpotInputError
+from ..scan import Scan, drop_non_finite, require_points
+
+log = logging.getLogger(__name__)
+
+FIELD_ALIASES = {
+    "intensity": ("intensity", "reflectance", "reflectivity", "remission", "i"),
+    "ring": ("ring", "channel", "laser_id", "laser", "beam", "line"),
+    "time": ("time", "t", "time_stamp", "timestamp", "offset_time"),
+}
+
+
+def normalise_intensity(values: np.ndarray, source: str | PathLike | None = None) -> np.ndarray:
+    """Intensity (N,) of any dtype -> float32 in [0, 1] by the rule in the module docstring."""
+    values = np.asarray(values)
+    if values.size == 0:
+        return values.astype(np.float32)
+    peak = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    if np.issubdtype(values.dtype, np.integer):
+        scale = 255.0 if peak <= 255 else float(np.iinfo(values.dtype).max)
+    elif peak <= 1.0:
+        scale = 1.0
+    elif peak <= 255.0:
+        scale = 255.0
+    elif peak <= 65535.0:
+        scale = 65535.0
+    else:
+        scale = peak
+        log.warning("%s: intensity up to %g has no known scale; divided by its maximum", source or "scan", peak)
+    return np.clip(values.astype(np.float64) / scale, 0.0, 1.0).astype(np.float32)
+
+
+def seconds(values: np.ndarray) -> np.ndarray:
+    """Per-point time as float32 seconds: integer fields are nanoseconds."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.integer):
+        return (values.astype(np.float64) * 1e-9).astype(np.float32)
+    return values.astype(np.float32)
+
+
+def find_field(names: tuple[str, ...] | list[str], column: str) -> str | None:
+    """The first field among `names` that means `column` (case-insensitive), or None."""
+    lowered = {name.lower(): name for name in names}
+    return next((lowered[alias] for alias in FIELD_ALIASES[column] if alias in lowered), None)
+
+
+def scan_from_fields(fields: Mapping[str, np.ndarray], source: str | PathLike) -> Scan:
+    """A Scan from named 1-D per-point arrays: needs x, y, z; maps intensity / ring / time by their aliases.
+
+    Points with non-finite coordinates are dropped (counted in the log); an empty result is refused.
+    """
+    missing = [axis for axis in "xyz" if axis not in fields]
+    if missing:
+        raise SpotInputError(f"has no {missing} field(s); fields are {sorted(fields)}", source=source)
+    columns = {axis: np.asarray(fields[axis], dtype=np.float32) for axis in "xyz"}
+    intensity_field = find_field(list(fields), "intensity")
+    if intensity_field is None:
+        log.info("%s: no intensity field; intensity set to 0", source)
+        columns["intensity"] = np.zeros_like(columns["x"])
+    else:
+        columns["intensity"] = normalise_intensity(fields[intensity_field], source)
+    ring_field = find_field(list(fields), "ring")
+    if ring_field is not None:
+        columns["ring"] = np.asarray(fields[ring_field], dtype=np.float32)
+    time_field = find_field(list(fields), "time")
+    if time_field is not None:
+        columns["time"] = seconds(fields[time_field])
+    points = np.stack(list(columns.values()), axis=1)
+    (points,) = drop_non_finite(points, source=source)
+    require_points(len(points), source)
+    return Scan(np.ascontiguousarray(points), tuple(columns))

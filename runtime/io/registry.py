@@ -1,0 +1,115 @@
+"""One entry point for every scan format: `read_sample(path)`, `iter_samples(file_or_folder)`, `write_scan`.
+
+Readers are chosen by file suffix from the explicit `READERS` dict (longest suffix wins, so `.pcd.bin` is
+nuScenes and `.bin` is KITTI). A `.bin` is read with whatever its dataset layout puts beside it:
+SemanticKITTI labels (`../labels/ID.label`), KITTI object boxes (`../label_2/ID.txt` + `../calib/ID.txt`),
+or nothing. A reader returns every frame of its file (an Ouster archive holds several).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SpotInputError
+from ..sample import Sample
+from ..scan import Scan
+from . import arrays, kitti, nuscenes, ouster, pcd, ply, semantickitti
+from .binary import read_kitti_bin, write_kitti_bin, write_nuscenes_bin
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Choices a file cannot carry itself. `label_map`: a SemanticKITTI label-map YAML to use instead of the
+    `semantic-kitti.yaml` found above the scan."""
+
+    label_map: Path | None = None
+
+
+Reader = Callable[[Path, ReadOptions], list[Sample]]
+
+
+def _read_velodyne_bin(path: Path, options: ReadOptions) -> list[Sample]:
+    if semantickitti.label_path_for(path).is_file():
+        return [semantickitti.read_semantickitti(path, options.label_map)]
+    if kitti.has_kitti_object_labels(path):
+        return [kitti.read_kitti_object(path)]
+    return [Sample(read_kitti_bin(path), dataset="kitti", source=str(path))]
+
+
+def _read_npz(path: Path, options: ReadOptions) -> list[Sample]:
+    with arrays.load_array_file(path) as archive:
+        if ouster.is_ouster_archive(archive):
+            return ouster.ouster_frames(archive, path)
+        return [arrays.sample_from_archive(archive, path)]
+
+
+def _scan_only(read_scan: Callable[[Path], Scan], dataset: str) -> Reader:
+    return lambda path, options: [Sample(read_scan(path), dataset=dataset, source=str(path))]
+
+
+READERS: dict[str, Reader] = {
+    ".pcd.bin": lambda path, options: [nuscenes.read_nuscenes(path)],
+    ".bin": _read_velodyne_bin,
+    ".pcd": _scan_only(pcd.read_pcd, "pcd"),
+    ".ply": _scan_only(ply.read_ply, "ply"),
+    ".npy": _scan_only(arrays.read_npy, "npy"),
+    ".npz": _read_npz,
+}
+
+WRITERS: dict[str, Callable[[Path, Scan], None]] = {
+    ".pcd.bin": write_nuscenes_bin,
+    ".bin": write_kitti_bin,
+    ".pcd": pcd.write_pcd,
+    ".ply": ply.write_ply,
+    ".npy": arrays.write_npy,
+}
+
+
+def format_of(path: str | Path) -> str | None:
+    """The registered suffix of `path` (longest match), or None."""
+    name = Path(path).name.lower()
+    return next((suffix for suffix in sorted(READERS, key=len, reverse=True) if name.endswith(suffix)), None)
+
+
+def read_samples(path: str | Path, label_map: str | Path | None = None) -> list[Sample]:
+    """Every frame in one file."""
+    path = Path(path)
+    suffix = format_of(path)
+    if suffix is None:
+        raise SpotInputError(f"unknown scan format; readable suffixes are {sorted(READERS)}", source=path)
+    if not path.is_file():
+        raise SpotInputError("no such file", source=path)
+    return READERS[suffix](path, ReadOptions(Path(label_map) if label_map else None))
+
+
+def read_sample(path: str | Path, frame: int = 0, label_map: str | Path | None = None) -> Sample:
+    """Frame `frame` (0 for single-frame formats) of the file at `path`."""
+    samples = read_samples(path, label_map)
+    if not 0 <= frame < len(samples):
+        raise SpotInputError(f"has {len(samples)} frame(s); frame {frame} asked for", source=path)
+    return samples[frame]
+
+
+def scan_files(folder: str | Path) -> list[Path]:
+    """Readable scan files under `folder` (recursively), in sorted path order."""
+    return sorted(path for path in Path(folder).rglob("*") if path.is_file() and format_of(path) is not None)
+
+
+def iter_samples(path: str | Path, label_map: str | Path | None = None) -> Iterator[Sample]:
+    """Every sample of a file, or of every scan file in a folder (sorted), one file read at a time."""
+    path = Path(path)
+    files = scan_files(path) if path.is_dir() else [path]
+    if not files:
+        raise SpotInputError(f"holds no scan files ({sorted(READERS)})", source=path)
+    for file in files:
+        yield from read_samples(file, label_map)
+
+
+def write_scan(path: str | Path, scan: Scan) -> None:
+    """Write a scan in the format its suffix names (`.bin`, `.pcd.bin`, `.pcd`, `.ply`, `.npy`)."""
+    suffix = format_of(path)
+    if suffix not in WRITERS:
+        raise SpotInputError(f"cannot write this format; writable suffixes are {sorted(WRITERS)}", source=path)
+    WRITERS[suffix](Path(path), scan)
