@@ -119,11 +119,12 @@ def write_config(folder: Path, **train) -> Path:
         "data": {"train": {"name": "toy_points"}, "val": {"name": "toy_points", "num_samples": 10}},
         "model": {"name": "point_mlp"},
         "objective": {"name": "point_classifier"},
-        "optim": {"lr": 0.01},
+        "optim": {"lr": 0.03},
         "schedule": {"name": "onecycle"},
         "train": {"epochs": 3, "batch_size": 4, "num_workers": 0, "log_every": 1, "output_dir": str(folder / "run")}
         | train,
     }
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "toy.yaml"
     path.write_text(yaml.safe_dump(values))
     return path
