@@ -126,7 +126,8 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
 
     def curves(run_dir: Path) -> tuple[list[float], list[float]]:
         records = read_metrics(run_dir / "metrics.jsonl")
-        return [r["loss"] for r in records if r["split"] == "train"], [r["miou"] for r in records if r["split"] == "val"]
+        losses = [r["loss"] for r in records if r["split"] == "train"]
+        return losses, [r["miou"] for r in records if r["split"] == "val"]
 
     (single_loss, single_miou), (ddp_loss, ddp_miou) = curves(single), curves(tmp_path / "ddp" / "run")
     assert len(ddp_loss) == len(single_loss) == 6
