@@ -136,3 +136,11 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
     for key, value in final_weights(tmp_path / "ddp" / "run").items():
         torch.testing.assert_close(value, final_weights(single)[key], rtol=1e-5, atol=1e-6)
     assert json.loads((tmp_path / "ddp" / "run" / "checkpoints" / "last" / "meta.json").read_text())["step"] == 6
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_on_cuda_learns(tmp_path, amp):
+    run_dir = run_in_process(tmp_path, [f"train.amp={amp}", "train.device=cuda"])
+    losses = [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["split"] == "train"]
+    assert sum(losses[-3:]) < 0.8 * sum(losses[:3])
