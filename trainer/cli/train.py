@@ -1,34 +1,68 @@
-"""spot-train: pre-training, fine-tuning and evaluation, all driven by one YAML config."""
+"""spot-train: pre-training, fine-tuning and evaluation, all driven by one YAML config.
+
+Data-parallel: `torchrun --nproc_per_node N -m spot.trainer.cli.train pretrain -c CONFIG` (or the
+`spot-train` script path); the config's `train.batch_size` stays the global batch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
 
-from spot.runtime.cli.common import NotAvailableYet
+from spot.runtime.cli.common import reports_input_errors, setup_logging
+
+CONFIG_HELP = "YAML config (see configs/); OVERRIDES are section.key=value."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
     """Pre-train a sparse LiDAR backbone (SPOT, ALSO), fine-tune it with few labels, and evaluate it."""
+    setup_logging(verbose)
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help="YAML config in configs/.")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help=CONFIG_HELP)
+@click.option("--resume", is_flag=True, help="Continue the run from its output folder's last checkpoint.")
 @click.argument("overrides", nargs=-1)
-def pretrain(config_path: str, overrides: tuple[str, ...]) -> None:
+@reports_input_errors
+def pretrain(config_path: str, resume: bool, overrides: tuple[str, ...]) -> None:
     """Pre-train a backbone with a self-supervised objective (OVERRIDES: key=value)."""
-    raise NotAvailableYet("spot-train pretrain")
+    _train(config_path, overrides, resume, stage="pretrain")
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help="YAML config in configs/.")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help=CONFIG_HELP)
+@click.option("--resume", is_flag=True, help="Continue the run from its output folder's last checkpoint.")
 @click.argument("overrides", nargs=-1)
-def finetune(config_path: str, overrides: tuple[str, ...]) -> None:
-    """Fine-tune for segmentation or detection from a pre-trained backbone (OVERRIDES: key=value)."""
-    raise NotAvailableYet("spot-train finetune")
+@reports_input_errors
+def finetune(config_path: str, resume: bool, overrides: tuple[str, ...]) -> None:
+    """Fine-tune for segmentation or detection; `pretrained.path=CKPT` loads a pre-trained backbone."""
+    _train(config_path, overrides, resume, stage="finetune")
 
 
 @main.command(name="eval")
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help="YAML config in configs/.")
-@click.option("--ckpt", required=True, type=click.Path(), help="Checkpoint to evaluate.")
-def evaluate(config_path: str, ckpt: str) -> None:
-    """Evaluate a checkpoint: mIoU for segmentation, mAP for detection, occupancy IoU for pre-training."""
-    raise NotAvailableYet("spot-train eval")
+@click.option("--ckpt", required=True, type=click.Path(), help="Checkpoint folder, or a run folder (uses its last).")
+@click.option("-c", "--config", "config_path", type=click.Path(), help="Config to use instead of the checkpoint's.")
+@click.argument("overrides", nargs=-1)
+@reports_input_errors
+def evaluate(ckpt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Evaluate a checkpoint on its validation set and print the metrics as one JSON line."""
+    from spot.trainer.engine.run import evaluate as evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(Path(ckpt), Path(config_path) if config_path else None, overrides)
+    click.echo(json.dumps(metrics))
+
+
+def _train(config_path: str, overrides: tuple[str, ...], resume: bool, stage: str) -> None:
+    from spot.trainer.config import load_config
+    from spot.trainer.engine.run import train
+
+    run_dir = train(load_config(config_path, overrides), stage=stage, resume=resume)
+    click.echo(f"run folder: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Config composition, overrides and the one-line errors for every kind of mistake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import MISSING
+
+from spot.trainer.config import ScheduleName, SpotConfigError, load_config, to_yaml
+
+TOY_DIR = Path(__file__).parent / "engine"
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOY_DIR))
+    import toy_task
+
+    return toy_task
+
+
+def write(path: Path, values: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_bases_compose_in_order_and_overrides_come_last(tmp_path, toy):
+    write(tmp_path / "schedule" / "fast.yaml", {"schedule": {"name": "onecycle", "pct_start": 0.2}})
+    write(tmp_path / "data" / "toy.yaml", {"data": {"train": {"name": "toy_points", "num_samples": 40}}})
+    experiment = write(
+        tmp_path / "experiments" / "exp.yaml",
+        {
+            "_base_": ["../data/toy.yaml", "../schedule/fast.yaml"],
+            "name": "exp",
+            "model": {"name": "point_mlp", "hidden": 8},
+            "objective": {"name": "point_classifier"},
+            "schedule": {"pct_start": 0.25},
+        },
+    )
+    config = load_config(experiment, ["optim.betas=[0.8,0.9]", "data.train.num_points=5"], toy.REGISTRIES)
+    assert config.schedule.name == ScheduleName.onecycle and config.schedule.pct_start == 0.25
+    assert config.data.train.name == "toy_points"
+    assert (config.data.train.config.num_samples, config.data.train.config.num_points) == (40, 5)
+    assert config.model.config.hidden == 8 and config.optim.betas == [0.8, 0.9]
+    assert config.output_dir == Path("runs/exp")
+    resolved = write(tmp_path / "resolved.yaml", yaml.safe_load(to_yaml(config)))
+    assert load_config(resolved, registries=toy.REGISTRIES) == config
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lrr=0.1"], r"unknown key `optim.lrr` \(valid keys: lr, weight_decay"),
+        (["model.width=3"], r"unknown key `model.width` \(valid keys: hidden, dropout\)"),
+        (["extra=1"], r"unknown key `extra`"),
+        (["train.epochs=many"], r"`train.epochs`: Value 'many' of type 'str' could not be converted to Integer"),
+        (["schedule.name=linear"], r"`schedule.name`: Invalid value 'linear', expected one of \[cosine, onecycle\]"),
+        (["optim.betas=[0.9,x]"], r"`optim.betas\[1\]`"),
+        (["model.name=resnet"], r"`model.name` = 'resnet' is not a known model \(choose from: point_mlp\)"),
+        (["data.train.root=/no/such/dataset"], r"`data.train.root` = '/no/such/dataset' does not exist"),
+        (["train.batch_size=0"], r"`train.batch_size` = 0: expected a positive integer"),
+        (["train"], r"override 'train' is not of the form section.key=value"),
+        (["data=3"], r"`data` must be a mapping of keys"),
+    ],
+)
+def test_every_mistake_is_one_line_naming_the_key(tmp_path, toy, overrides, message):
+    with pytest.raises(SpotConfigError, match=message) as caught:
+        load_config(toy.write_config(tmp_path), overrides, toy.REGISTRIES)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(str(tmp_path / "toy.yaml"))
+
+
+def test_missing_values_and_files_are_named(tmp_path, toy):
+    write(tmp_path / "a.yaml", {"_base_": "b.yaml", "name": "x"})
+    with pytest.raises(SpotConfigError, match=r"b.yaml: config file not found \(listed in .*a.yaml\)"):
+        load_config(tmp_path / "a.yaml", registries=toy.REGISTRIES)
+    write(tmp_path / "b.yaml", {"_base_": ["a.yaml"]})
+    with pytest.raises(SpotConfigError, match="`_base_` forms a cycle"):
+        load_config(tmp_path / "a.yaml", registries=toy.REGISTRIES)
+    write(tmp_path / "c.yaml", {"data": {"train": {"name": "toy_points"}}, "model": {"name": "point_mlp"}})
+    with pytest.raises(SpotConfigError, match="`name` is missing"):
+        load_config(tmp_path / "c.yaml", registries=toy.REGISTRIES)
+    with pytest.raises(SpotConfigError, match=r"`objective` must be a mapping of keys, found nothing"):
+        load_config(tmp_path / "c.yaml", ["name=c"], toy.REGISTRIES)
+    write(tmp_path / "d.yaml", {"name": "d", "data": {"train": {}}})
+    with pytest.raises(SpotConfigError, match=r"`data.train.name` is missing: choose a dataset \(toy_points\)"):
+        load_config(tmp_path / "d.yaml", registries=toy.REGISTRIES)
+
+
+@dataclass
+class NeedsRoot:
+    root: str = MISSING
+
+
+def test_a_required_component_field_without_value_is_an_error(tmp_path, toy):
+    datasets = {"toy_points": toy.Entry(toy.ToyPoints, NeedsRoot)}
+    registries = toy.Registries(datasets, toy.REGISTRIES.models, toy.REGISTRIES.objectives)
+    with pytest.raises(SpotConfigError, match=r"`data.train.root` is required but has no value"):
+        load_config(toy.write_config(tmp_path), ["data.val=null"], registries)

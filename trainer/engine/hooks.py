@@ -1,0 +1,220 @@
+"""What happens around the loop: scalar logging, the progress bar, evaluation, checkpoints, the loss curve.
+
+A hook overrides any of `before_train`, `after_step(scalars)`, `after_epoch`, `after_eval(metrics)` and
+`after_train`; the trainer calls them in list order. Every rank runs every hook (some need collectives); only
+the main rank writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
+from .distributed import all_reduce_sum, gather_objects
+from .seeding import capture_rng
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from .trainer import Trainer
+
+log = logging.getLogger(__name__)
+METRICS_FILE = "metrics.jsonl"
+LOSS_CURVE = "loss_curve.png"
+
+
+class Hook:
+    def before_train(self, trainer: Trainer) -> None: ...
+
+    def after_step(self, trainer: Trainer, scalars: dict[str, torch.Tensor]) -> None: ...
+
+    def after_epoch(self, trainer: Trainer) -> None: ...
+
+    def after_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+
+    def after_train(self, trainer: Trainer) -> None: ...
+
+
+class ScalarLog(Hook):
+    """Averages the step scalars over `log_every` steps and all ranks; writes TensorBoard and metrics.jsonl.
+
+    Each line of metrics.jsonl is one record: {"step", "epoch", "split": "train" | "val", **scalars}. A resumed
+    run first drops the records after its checkpoint, so the file tells one consistent history.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / METRICS_FILE
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.writer: SummaryWriter | None = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        if not trainer.context.is_main:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        kept = [r for r in read_metrics(self.path) if r["step"] <= trainer.step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.writer = SummaryWriter(str(self.path.parent / "tensorboard"), purge_step=trainer.step + 1)
+
+    def after_step(self, trainer: Trainer, scalars: dict[str, torch.Tensor]) -> None:
+        for key, value in scalars.items():
+            self.sums[key] = self.sums.get(key, 0) + value
+        self.count += 1
+        if trainer.step % trainer.config.train.log_every == 0 or trainer.step == trainer.total_steps:
+            summed = all_reduce_sum(self.sums, trainer.context)
+            scale = self.count * trainer.context.world_size
+            means = {key: float(value) / scale for key, value in summed.items()}
+            self.sums, self.count = {}, 0
+            trainer.latest_scalars = means
+            self._write(trainer, "train", means)
+
+    def after_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        self._write(trainer, "val", metrics)
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def _write(self, trainer: Trainer, split: str, values: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        for key, value in values.items():
+            self.writer.add_scalar(f"{split}/{key}", value, trainer.step)
+        with self.path.open("a") as stream:
+            stream.write(json.dumps({"step": trainer.step, "epoch": trainer.epoch, "split": split, **values}) + "\n")
+
+
+class ProgressBar(Hook):
+    """A tqdm bar over the optimizer steps on the main rank, showing the latest logged loss and lr."""
+
+    def __init__(self):
+        self.bar: tqdm | None = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        if trainer.context.is_main:
+            self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=trainer.config.name, unit="step")
+
+    def after_step(self, trainer: Trainer, scalars: dict[str, torch.Tensor]) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        if trainer.latest_scalars:
+            latest = trainer.latest_scalars
+            self.bar.set_postfix(loss=f"{latest['loss']:.4g}", lr=f"{latest['lr']:.3g}", refresh=False)
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class PeriodicAction(Hook):
+    """Runs `act` every `every` steps, or at the end of each epoch when `every` is 0, and once at the end."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.done_at = -1
+
+    def act(self, trainer: Trainer) -> None:
+        raise NotImplementedError
+
+    def after_step(self, trainer: Trainer, scalars: dict[str, torch.Tensor]) -> None:
+        if self.every and trainer.step % self.every == 0:
+            self._run(trainer)
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if not self.every:
+            self._run(trainer)
+
+    def after_train(self, trainer: Trainer) -> None:
+        self._run(trainer)
+
+    def _run(self, trainer: Trainer) -> None:
+        if self.done_at != trainer.step:
+            self.done_at = trainer.step
+            self.act(trainer)
+
+
+class Evaluation(PeriodicAction):
+    """Evaluates on the validation set (when there is one) and hands the metrics to every hook."""
+
+    def act(self, trainer: Trainer) -> None:
+        if trainer.val_set is None:
+            return
+        metrics = trainer.evaluate()
+        if trainer.context.is_main:
+            log.info("step %d: %s", trainer.step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        for hook in trainer.hooks:
+            hook.after_eval(trainer, metrics)
+
+
+class Checkpointing(PeriodicAction):
+    """Saves a checkpoint (every rank's RNG state included), keeping the newest `keep` of them."""
+
+    def __init__(self, every: int, keep: int, folder: Path):
+        super().__init__(every)
+        self.keep, self.folder = keep, folder
+
+    def act(self, trainer: Trainer) -> None:
+        rng_states = gather_objects(capture_rng(), trainer.context)
+        if not trainer.context.is_main:
+            return
+        state = {**trainer.state_dict(), "rng": rng_states}
+        path = save_checkpoint(
+            self.folder,
+            checkpoint_name(trainer.step),
+            trainer.task.state_dict(),
+            state,
+            trainer.config_yaml,
+            trainer.meta(),
+        )
+        prune_checkpoints(self.folder, self.keep, protect=(path,))
+
+
+class LossCurve(Hook):
+    """Draws the logged training loss (and validation metrics) against the step into loss_curve.png."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def after_train(self, trainer: Trainer) -> None:
+        if trainer.context.is_main:
+            plot_metrics(read_metrics(self.run_dir / METRICS_FILE), self.run_dir / LOSS_CURVE, trainer.config.name)
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl file (none if it does not exist)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_metrics(records: list[dict], output: Path, title: str) -> None:
+    """Training loss (left) and every validation metric (right) against the step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    train = [r for r in records if r["split"] == "train"]
+    val = [r for r in records if r["split"] == "val"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+    left.set(xlabel="step", ylabel="loss", title=title)
+    keys = sorted({k for r in val for k in r} - {"step", "epoch", "split"})
+    for key in keys:
+        right.plot([r["step"] for r in val if key in r], [r[key] for r in val if key in r], marker="o", label=key)
+    right.set(xlabel="step", title="validation")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        if axis.lines:
+            axis.legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,111 @@
+"""Config -> components -> trainer: what `spot-train pretrain | finetune | eval` run.
+
+A run folder (`train.output_dir`, default runs/<name>) holds config.yaml (resolved), metrics.jsonl,
+tensorboard/, checkpoints/ (step_*/ and `last`) and loss_curve.png.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spot.runtime.errors import SpotInputError
+
+from ..config import Component, ExperimentConfig, load_config
+from ..registry import REGISTRIES, Registries
+from . import distributed
+from .checkpoint import LAST, Checkpoint, list_checkpoints, load_pretrained, read_checkpoint
+from .hooks import Checkpointing, Evaluation, LossCurve, ProgressBar, ScalarLog
+from .seeding import seed_everything
+from .task import DatasetInfo, Task
+from .trainer import Trainer, evaluate_task
+
+log = logging.getLogger(__name__)
+CHECKPOINTS = "checkpoints"
+
+
+def build_dataset(component: Component, registries: Registries = REGISTRIES) -> Any:
+    return registries.datasets[component.name].build(component.config)
+
+
+def build_task(config: ExperimentConfig, info: DatasetInfo, registries: Registries = REGISTRIES) -> Task:
+    """The backbone from `config.model`, wrapped by the objective from `config.objective`."""
+    backbone = registries.models[config.model.name].build(config.model.config, info)
+    return registries.objectives[config.objective.name].build(config.objective.config, backbone, info)
+
+
+def train(config: ExperimentConfig, stage: str, resume: bool = False, registries: Registries = REGISTRIES) -> Path:
+    """Train as `config` says (resuming from the run folder's last checkpoint if asked); returns the run folder."""
+    context = distributed.start(config.train.device)
+    try:
+        run_dir = config.output_dir
+        checkpoint = _checkpoint_to_resume(run_dir / CHECKPOINTS) if resume else None
+        if not resume:
+            _refuse_overwrite(run_dir)
+        torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
+        train_set = build_dataset(config.data.train, registries)
+        val_set = None if config.data.val is None else build_dataset(config.data.val, registries)
+        seed_everything(config.train.seed)  # the same initial weights on every rank and in every rerun
+        task = build_task(config, train_set.info, registries)
+        if checkpoint is None and config.pretrained.path:
+            report = load_pretrained(task, Path(config.pretrained.path), config.pretrained.prefix)
+            log.info("pre-trained weights from %s: %s", config.pretrained.path, report.summary())
+        trainer = Trainer(config, task, train_set, val_set, context, stage, resume_from=checkpoint)
+        trainer.hooks = [
+            ScalarLog(run_dir),
+            ProgressBar(),
+            Evaluation(config.train.eval_every),
+            Checkpointing(config.train.ckpt_every, config.train.keep_checkpoints, run_dir / CHECKPOINTS),
+            LossCurve(run_dir),
+        ]
+        if context.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(trainer.config_yaml)
+        trainer.fit()
+        return run_dir
+    finally:
+        distributed.stop(context)
+
+
+def evaluate(
+    checkpoint_path: Path,
+    config_path: Path | None = None,
+    overrides: tuple[str, ...] = (),
+    registries: Registries = REGISTRIES,
+) -> dict[str, float]:
+    """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides)."""
+    checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
+    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries)
+    if config.data.val is None:
+        raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
+    context = distributed.start(config.train.device)
+    try:
+        task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]), registries)
+        task.load_state_dict(checkpoint.weights)
+        task.to(context.device)
+        metrics = evaluate_task(task, build_dataset(config.data.val, registries), config, context)
+    finally:
+        distributed.stop(context)
+    if context.is_main:
+        (checkpoint.path.parent / f"eval_{checkpoint.path.name}.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _checkpoint_to_resume(folder: Path) -> Checkpoint:
+    if not (folder / LAST).exists():
+        raise SpotInputError(f"--resume: no checkpoint to resume from in {folder}")
+    checkpoint = read_checkpoint(folder / LAST)
+    log.info("resuming from %s (step %d)", checkpoint.path, checkpoint.train_state["step"])
+    return checkpoint
+
+
+def _refuse_overwrite(run_dir: Path) -> None:
+    if list_checkpoints(run_dir / CHECKPOINTS):
+        raise SpotInputError(
+            f"{run_dir} already holds checkpoints: pass --resume to continue that run, "
+            "or set train.output_dir to a new folder"
+        )

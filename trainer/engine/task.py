@@ -1,0 +1,98 @@
+"""The contract between the training engine and what it trains: datasets, `DatasetInfo` and `Task`.
+
+Dataset (built by `registry.datasets[name].build(config)`)
+    A map-style dataset: `len(ds)` and `ds[i] -> sample` (any picklable object, usually a
+    `spot.runtime.sample.Sample`), plus `ds.info -> DatasetInfo`. Random augmentations must draw from the
+    global generators (`random`, `numpy.random`, `torch`): the engine seeds them for every sample from
+    (seed, epoch, index), so a sample's augmentation does not depend on worker count, rank or resume point.
+
+Task (built by `registry.objectives[name].build(config, backbone, info)`), a `torch.nn.Module`:
+    backbone                 the pre-trainable part; fine-tuning loads it by name (`load_pretrained`, prefix
+                             "backbone.") and its weights are saved under that prefix.
+    info                     the `DatasetInfo` it was built for (saved in checkpoints; export reads it).
+    collate(samples) -> batch
+                             list of samples -> a dict of tensors (and plain values). Runs in DataLoader worker
+                             processes, so it must not touch the module's parameters or CUDA. A sparse batch
+                             holds `coords` int32 (V, 4) (batch, z, y, x) and `features` float32 (V, C) from
+                             `spot.runtime.voxelize`, plus whatever targets the loss needs.
+    forward(batch) -> dict   training step: {"loss": scalar tensor, **other scalar tensors to log}. The engine
+                             moves the batch to the device first, averages every scalar over `log_every` steps
+                             and over ranks, and logs them under `train/<key>`.
+    evaluate_step(batch) -> dict[str, Tensor]
+                             called under `torch.no_grad()` in eval mode; returns *additive* statistics
+                             (confusion matrix, true-positive counts, loss sums, sample counts). The engine sums
+                             them over batches and ranks, so every rank may see a different number of batches.
+    summarize(totals) -> dict[str, float]
+                             the summed statistics -> the metrics to report (mIoU, occupancy IoU, ...).
+
+The defaults below evaluate a task by its training scalars (mean loss over the evaluation set), which is what
+pre-training objectives report; tasks with real metrics override `evaluate_step` and `summarize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from spot.runtime.voxelize import VoxelGrid
+
+Batch = dict[str, Any]
+COUNT_KEY = "num_batches"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a deployed artifact must know about the data: class names and voxelization."""
+
+    class_names: tuple[str, ...] = ()
+    grid: VoxelGrid | None = None
+
+    def to_dict(self) -> dict:
+        return {"class_names": list(self.class_names), "voxelization": self.grid.to_dict() if self.grid else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetInfo:
+        grid = data.get("voxelization")
+        return cls(tuple(data.get("class_names", ())), VoxelGrid.from_dict(grid) if grid else None)
+
+
+class Task(nn.Module):
+    """Backbone + heads + loss, trained by the engine. Subclasses implement `collate` and `forward`."""
+
+    def __init__(self, backbone: nn.Module, info: DatasetInfo):
+        super().__init__()
+        self.backbone = backbone
+        self.info = info
+
+    def collate(self, samples: Sequence[Any]) -> Batch:
+        raise NotImplementedError(f"{type(self).__name__} must implement collate(samples) -> dict of tensors")
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(batch) -> {{'loss': ...}}")
+
+    def evaluate_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Default: the sum of every training scalar, and the batch count to average them by."""
+        outputs = self(batch)
+        totals = {key: value.detach().float().sum() for key, value in outputs.items()}
+        totals[COUNT_KEY] = torch.tensor(1.0, device=outputs["loss"].device)
+        return totals
+
+    def summarize(self, totals: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        """Default: the per-batch mean of every scalar from `evaluate_step`."""
+        count = float(totals[COUNT_KEY])
+        return {key: float(value) / count for key, value in totals.items() if key != COUNT_KEY}
+
+
+def move_to_device(value: Any, device: torch.device) -> Any:
+    """Tensors in (nested) dicts, lists and tuples -> `device`; anything else is returned as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, Mapping):
+        return {key: move_to_device(item, device) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(move_to_device(item, device) for item in value)
+    return value

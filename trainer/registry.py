@@ -1,0 +1,43 @@
+"""The components a config can name, one explicit dict per kind (STYLE convention 1).
+
+Each entry pairs the function that builds a component with the dataclass that validates its config section
+(`spot.trainer.config.validate_component`). Entries are added here by explicit import, never by import side
+effects, so this file is the one list of what exists. Build signatures (the engine calls them in this order):
+
+    datasets[name].build(config) -> dataset           # map-style; `.info` is a `DatasetInfo`
+    models[name].build(config, info) -> nn.Module     # the backbone
+    objectives[name].build(config, backbone, info) -> Task
+
+`spot.trainer.engine.task` documents `DatasetInfo` and `Task`. This module imports no torch by itself; the
+components it lists may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component: `build` makes it, `config` is the dataclass its config section must match."""
+
+    build: Callable[..., Any]
+    config: type
+
+
+@dataclass(frozen=True)
+class Registries:
+    """The three registries a config resolves against; tests pass their own to register small components."""
+
+    datasets: Mapping[str, Entry]
+    models: Mapping[str, Entry]
+    objectives: Mapping[str, Entry]
+
+
+DATASETS: dict[str, Entry] = {}
+MODELS: dict[str, Entry] = {}
+OBJECTIVES: dict[str, Entry] = {}
+
+REGISTRIES = Registries(datasets=DATASETS, models=MODELS, objectives=OBJECTIVES)
