@@ -5,6 +5,9 @@ slice of B / W samples. So a run on W ranks sees exactly the samples a single pr
 global batch, and a run resumed at batch b of epoch e continues with exactly the batches it would have had.
 Training drops the incomplete last batch (every step has the same global batch); evaluation visits every
 sample exactly once (rank r takes samples r, r + W, ...; ranks may get different batch counts).
+
+Class balancing (SPOT): a dataset may offer per-frame sampling weights (`balanced_sampling_weights`); the
+epoch's order is then a seeded weighted draw with replacement instead of a permutation, same length.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -37,7 +41,17 @@ class SeededSamples(Dataset):
 class TrainBatches(Sampler[list[int]]):
     """This rank's share of every global batch of one epoch, starting at global batch `start`."""
 
-    def __init__(self, num_samples: int, global_batch: int, seed: int, epoch: int, rank: int, world: int, start=0):
+    def __init__(
+        self,
+        num_samples: int,
+        global_batch: int,
+        seed: int,
+        epoch: int,
+        rank: int,
+        world: int,
+        start: int = 0,
+        weights: Sequence[float] | None = None,
+    ):
         if global_batch % world:
             raise SpotInputError(
                 f"train.batch_size = {global_batch} must be divisible by the number of processes ({world})"
@@ -46,13 +60,19 @@ class TrainBatches(Sampler[list[int]]):
             raise SpotInputError(f"the training set has {num_samples} samples, fewer than one batch ({global_batch})")
         self.num_samples, self.global_batch, self.seed, self.epoch = num_samples, global_batch, seed, epoch
         self.rank, self.world, self.start = rank, world, start
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if self.weights is not None and self.weights.shape != (num_samples,):
+            raise SpotInputError(f"{self.weights.numel()} sampling weights for {num_samples} samples")
 
     def __len__(self) -> int:
         return batches_per_epoch(self.num_samples, self.global_batch) - self.start
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", self.epoch))
-        order = torch.randperm(self.num_samples, generator=generator).tolist()
+        if self.weights is None:
+            order = torch.randperm(self.num_samples, generator=generator).tolist()
+        else:
+            order = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator).tolist()
         share = self.global_batch // self.world
         for batch in range(self.start, batches_per_epoch(self.num_samples, self.global_batch)):
             first = batch * self.global_batch + self.rank * share
@@ -72,6 +92,26 @@ class EvalBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         for first in range(0, len(self.indices), self.batch_size):
             yield self.indices[first : first + self.batch_size]
+
+
+def balanced_sampling_weights(frame_groups: Sequence[np.ndarray], num_groups: int) -> np.ndarray:
+    """SPOT's class (or dataset) balancing: float64 (m,) sampling weight per frame, summing to m.
+
+    For groups i (classes, or datasets) with n_i of the m frames containing group i, group i's ratio is
+    s_i = sqrt(m / n_i): rare groups are drawn more, but only by the square root, so common ones are not
+    starved. A frame weighs the largest ratio among its groups; a frame with none of them weighs 1.
+    """
+    m = len(frame_groups)
+    if m == 0:
+        raise ValueError("balanced_sampling_weights() needs at least one frame")
+    presence = np.zeros((m, num_groups), dtype=bool)
+    for frame, groups in enumerate(frame_groups):
+        groups = np.unique(np.asarray(groups, dtype=np.int64))
+        presence[frame, groups[(groups >= 0) & (groups < num_groups)]] = True
+    n = presence.sum(axis=0)
+    ratio = np.where(n > 0, np.sqrt(m / np.maximum(n, 1)), 0.0)
+    weights = np.where(presence.any(axis=1), (presence * ratio).max(axis=1), 1.0)
+    return weights * (m / weights.sum())
 
 
 def batches_per_epoch(num_samples: int, global_batch: int) -> int:

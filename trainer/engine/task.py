@@ -5,6 +5,8 @@ Dataset (built by `registry.datasets[name].build(config)`)
     `spot.runtime.sample.Sample`), plus `ds.info -> DatasetInfo`. Random augmentations must draw from the
     global generators (`random`, `numpy.random`, `torch`): the engine seeds them for every sample from
     (seed, epoch, index), so a sample's augmentation does not depend on worker count, rank or resume point.
+    Optional `ds.sampling_weights() -> (len(ds),) weights` switches the epoch order to a seeded weighted draw
+    (SPOT's class-balanced sampling; see `engine.sampling.balanced_sampling_weights`).
 
 Task (built by `registry.objectives[name].build(config, backbone, info)`), a `torch.nn.Module`:
     backbone                 the pre-trainable part; fine-tuning loads it by name (`load_pretrained`, prefix

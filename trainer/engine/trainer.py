@@ -52,6 +52,7 @@ class Trainer:
         self.latest_scalars: dict[str, float] = {}
         self.step = self.epoch = self.batch_in_epoch = 0
         self.batches_per_epoch = batches_per_epoch(len(train_set), config.train.batch_size)
+        self.sampling_weights = train_set.sampling_weights() if hasattr(train_set, "sampling_weights") else None
         self.total_steps = config.train.max_steps or config.train.epochs * self.batches_per_epoch
         if resume_from is not None:
             task.load_state_dict(resume_from.weights)
@@ -158,6 +159,7 @@ class Trainer:
             self.context.rank,
             self.context.world_size,
             start=self.batch_in_epoch,
+            weights=self.sampling_weights,
         )
         pin = self.context.device.type == "cuda"
         loader = make_loader(self.train_set, batches, self.task.collate, train.seed, self.epoch, train.num_workers, pin)

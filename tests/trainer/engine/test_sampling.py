@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spot.runtime.errors import SpotInputError
-from spot.trainer.engine.sampling import EvalBatches, SeededSamples, TrainBatches
+from spot.trainer.engine.sampling import EvalBatches, SeededSamples, TrainBatches, balanced_sampling_weights
 
 
 def test_ranks_share_out_exactly_the_single_process_batches():
@@ -51,3 +51,24 @@ def test_samples_are_seeded_by_epoch_and_index_and_leave_the_global_generator_al
     assert [data[i] for i in reversed(range(5))] == first[::-1]
     assert SeededSamples(RandomDraw(), seed=0, epoch=1)[0] != first[0]
     assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+
+
+def test_balanced_weights_hand_computed():
+    # 4 frames: class 0 in three of them, class 1 only in frame 3; frame 2 has no listed class.
+    frames = [np.array([0]), np.array([0, 0]), np.array([], np.int64), np.array([0, 1])]
+    raw = np.array([np.sqrt(4 / 3), np.sqrt(4 / 3), 1.0, 2.0])  # sqrt(m / n_i), max over the frame's classes
+    np.testing.assert_allclose(balanced_sampling_weights(frames, 2), raw * 4 / raw.sum())
+    with pytest.raises(ValueError, match="at least one frame"):
+        balanced_sampling_weights([], 3)
+
+
+def test_weighted_order_draws_rare_frames_more_and_is_reproducible():
+    frames = [np.array([0])] * 90 + [np.array([0, 1])] * 10
+    weights = balanced_sampling_weights(frames, 2)
+    draws = [
+        i for epoch in range(20) for batch in TrainBatches(100, 10, 0, epoch, 0, 1, weights=weights) for i in batch
+    ]
+    # sqrt(100/10) = 3.16 vs 1: expected share of the rare frames 31.6 / (90 + 31.6) = 0.26.
+    assert 0.22 < np.mean(np.array(draws) >= 90) < 0.30
+    first, again = (list(TrainBatches(100, 10, 0, 3, 0, 1, weights=weights)) for _ in range(2))
+    assert first == again
