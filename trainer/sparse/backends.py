@@ -2,9 +2,9 @@
 
 native  pure PyTorch gather-GEMM-scatter (`functional.py`): CPU and CUDA, trains everywhere, the reference
         and what export traces. Default.
-spconv  spconv 2.x (`spconv` CPU wheel or `spconv-cu120`), used where installed and selected. Its CPU build
-        cannot train (its backward pass calls CUDA) and gives wrong scatter-adds with several threads, so on
-        CPU this backend runs inference only, single-threaded.
+spconv  spconv 2.x (`spconv` CPU wheel or `spconv-cu120`), used where installed and selected. On CPU it
+        runs with `algo=Native` and on one thread (its CPU scatter-add is wrong with several), and trains only
+        through the shim's stream fix (`spconv_shim`).
 """
 
 from __future__ import annotations
@@ -84,11 +84,6 @@ class SpconvBackend:
     def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor:
         spconv = spconv_shim.require_spconv()
         on_cpu = x.features.device.type == "cpu"
-        if on_cpu and torch.is_grad_enabled() and (x.features.requires_grad or layer.weight.requires_grad):
-            raise RuntimeError(
-                "the spconv backend cannot train on CPU: spconv's backward pass calls CUDA. Train with "
-                "backend='native' on CPU, or run spconv under torch.no_grad() / on a GPU"
-            )
         twin = self._twin(layer, spconv)
         twin.algo = spconv.ConvAlgo.Native if on_cpu else None
         indice_dict = x.kernel_maps.setdefault("spconv", {})
@@ -96,6 +91,7 @@ class SpconvBackend:
         source.indice_dict = indice_dict
         with _single_thread() if on_cpu else contextlib.nullcontext():
             out = twin(source)
+        indice_dict.update(out.indice_dict)  # spconv records new pairs on a copy of the dict
         return x.with_coords(out.features, out.indices, tuple(out.spatial_shape))
 
     @staticmethod

@@ -1,9 +1,10 @@
 """Sparse convolution as gather-GEMM-scatter over a kernel map, with its own autograd (native backend).
 
 Per kernel map the (input row, output row) pairs of every offset are laid out once, offset after offset
-(`ConvPlan`), so a convolution is one gather of all pairs, one small GEMM per offset on contiguous slices,
-and one scatter-add; the backward pass reuses the plan. A submanifold convolution's centre offset links
-every voxel to itself, so it is a dense GEMM with no gather or scatter. Runs on any device torch runs on.
+(`ConvPlan`); a convolution then runs, per offset, a gather into a kept scratch buffer, a GEMM and a
+scatter-add (`index_add_`, deterministic on CPU), and the backward pass the same with the pairs reversed.
+A submanifold convolution's centre offset links every voxel to itself, so it is a dense GEMM with no gather
+or scatter. Runs on any device torch runs on.
 """
 
 from __future__ import annotations
@@ -52,14 +53,36 @@ def conv_plan(kernel_map: KernelMap) -> ConvPlan:
     return kernel_map.cache["conv_plan"]
 
 
-def _per_offset_mm(rows: torch.Tensor, weights: torch.Tensor, bounds: list[int], skip: int | None) -> torch.Tensor:
-    """rows (P, A) @ weights[k] (A, B) on each offset's slice -> (P, B)."""
-    out = rows.new_empty(rows.shape[0], weights.shape[2])
-    for k in range(weights.shape[0]):
-        start, end = bounds[k], bounds[k + 1]
-        if k != skip and end > start:
-            torch.mm(rows[start:end], weights[k], out=out[start:end])
-    return out
+class _Workspace:
+    """Scratch buffers reused from call to call on CPU.
+
+    A fresh CPU allocation of tens of megabytes is mapped anew by the C allocator and page-faults on first
+    touch, which costs more than the gather that fills it; per-offset slices of a kept buffer also stay in
+    cache between the gather, the GEMM and the scatter. CUDA's caching allocator already reuses memory.
+    """
+
+    def __init__(self):
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def get(self, slot: int, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+        if like.device.type != "cpu":
+            return like.new_empty(rows, cols)
+        key = (slot, like.dtype)
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.numel() < rows * cols:
+            buffer = self._buffers[key] = like.new_empty(rows * cols)
+        return buffer[: rows * cols].view(rows, cols)
+
+
+WORKSPACE = _Workspace()
+
+
+def _offsets(plan: ConvPlan):
+    """(k, input rows, output rows) of every offset with pairs, the identity centre left out."""
+    for k in range(len(plan.bounds) - 1):
+        start, end = plan.bounds[k], plan.bounds[k + 1]
+        if k != plan.identity_offset and end > start:
+            yield k, plan.in_rows[start:end], plan.out_rows[start:end]
 
 
 class SparseConvFunction(torch.autograd.Function):
@@ -73,8 +96,10 @@ class SparseConvFunction(torch.autograd.Function):
             out = torch.mm(features, kernel[plan.identity_offset])
         else:
             out = features.new_zeros(plan.num_outputs, c_out)
-        gathered = features.index_select(0, plan.in_rows)  # (P, C_in)
-        out.index_add_(0, plan.out_rows, _per_offset_mm(gathered, kernel, plan.bounds, plan.identity_offset))
+        for k, in_rows, out_rows in _offsets(plan):
+            gathered = torch.index_select(features, 0, in_rows, out=WORKSPACE.get(0, len(in_rows), c_in, features))
+            product = torch.mm(gathered, kernel[k], out=WORKSPACE.get(1, len(in_rows), c_out, features))
+            out.index_add_(0, out_rows, product)
         ctx.save_for_backward(features, kernel)
         ctx.plan, ctx.weight_shape = plan, weight.shape
         return out
@@ -84,27 +109,28 @@ class SparseConvFunction(torch.autograd.Function):
         features, kernel = ctx.saved_tensors
         plan: ConvPlan = ctx.plan
         grad_out = grad_out.contiguous()
-        grad_rows = grad_out.index_select(0, plan.out_rows)  # (P, C_out)
-        grad_features = grad_weight = None
-        if ctx.needs_input_grad[0]:
+        want_features, want_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        c_in, c_out = kernel.shape[1], kernel.shape[2]
+        grad_features = grad_kernel = None
+        if want_features:
             kernel_t = kernel.transpose(1, 2).contiguous()  # (K, C_out, C_in)
             if plan.identity_offset is not None:
                 grad_features = torch.mm(grad_out, kernel_t[plan.identity_offset])
             else:
                 grad_features = features.new_zeros(features.shape)
-            grad_features.index_add_(
-                0, plan.in_rows, _per_offset_mm(grad_rows, kernel_t, plan.bounds, plan.identity_offset)
-            )
-        if ctx.needs_input_grad[1]:
+        if want_weight:
             grad_kernel = torch.zeros_like(kernel)
-            gathered = features.index_select(0, plan.in_rows)
-            for k in range(kernel.shape[0]):
-                start, end = plan.bounds[k], plan.bounds[k + 1]
-                if k == plan.identity_offset:
-                    torch.mm(features.t(), grad_out, out=grad_kernel[k])
-                elif end > start:
-                    torch.mm(gathered[start:end].t(), grad_rows[start:end], out=grad_kernel[k])
-            grad_weight = grad_kernel.permute(2, 0, 1).reshape(ctx.weight_shape)
+            if plan.identity_offset is not None:
+                torch.mm(features.t(), grad_out, out=grad_kernel[plan.identity_offset])
+        for k, in_rows, out_rows in _offsets(plan):
+            grad_rows = torch.index_select(grad_out, 0, out_rows, out=WORKSPACE.get(0, len(out_rows), c_out, grad_out))
+            if want_weight:
+                gathered = torch.index_select(features, 0, in_rows, out=WORKSPACE.get(1, len(in_rows), c_in, features))
+                torch.mm(gathered.t(), grad_rows, out=grad_kernel[k])
+            if want_features:
+                product = torch.mm(grad_rows, kernel_t[k], out=WORKSPACE.get(2, len(in_rows), c_in, features))
+                grad_features.index_add_(0, in_rows, product)
+        grad_weight = grad_kernel.permute(2, 0, 1).reshape(ctx.weight_shape) if want_weight else None
         return grad_features, grad_weight, None
 
 
