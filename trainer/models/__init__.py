@@ -1,0 +1,1 @@
+"""Models: sparse backbones (and, from other modules, heads and full networks)."""

@@ -1,0 +1,143 @@
+"""Sparse convolution backends behind one layer API, chosen by name from an explicit registry.
+
+native  pure PyTorch gather-GEMM-scatter (`functional.py`): CPU and CUDA, trains everywhere, the reference
+        and what export traces. Default.
+spconv  spconv 2.x (`spconv` CPU wheel or `spconv-cu120`), used where installed and selected. On CPU it
+        runs with `algo=Native` and on one thread (its CPU scatter-add is wrong with several), and trains only
+        through the shim's stream fix (`spconv_shim`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+
+from spot.runtime.errors import SpotInputError
+from spot.runtime.kernel_map import KernelMap
+
+from . import spconv_shim
+from .functional import sparse_conv
+from .kernel_map import build_kernel_map, inverse_kernel_map
+from .tensor import SparseTensor
+
+if TYPE_CHECKING:
+    from .conv import SparseConvolution
+
+
+class SparseBackend(Protocol):
+    name: str
+
+    def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor: ...
+
+
+def _cached(x: SparseTensor, key: str | None, build) -> KernelMap:
+    """The map under `key` in the tensor's cache, built once; layers without a key build their own."""
+    if key is None:
+        return build()
+    if key not in x.kernel_maps:
+        x.kernel_maps[key] = build()
+    return x.kernel_maps[key]
+
+
+def layer_kernel_map(layer: SparseConvolution, x: SparseTensor) -> KernelMap:
+    """The kernel map `layer` runs on for input `x` (cached per indice key on the tensor)."""
+    if layer.inverse:
+        forward = x.kernel_maps.get(layer.indice_key)
+        if forward is None or forward.geometry.subm or forward.geometry.kernel_size != layer.kernel_size:
+            raise SpotInputError(
+                f"SparseInverseConv3d(indice_key={layer.indice_key!r}) needs an earlier SparseConv3d with that "
+                f"key and kernel size {layer.kernel_size} in the same forward pass; found "
+                f"{forward.geometry if forward else 'no map'}"
+            )
+        kernel_map = _cached(x, f"{layer.indice_key}/inverse", lambda: inverse_kernel_map(forward))
+    else:
+        kernel_map = _cached(x, layer.indice_key, lambda: build_kernel_map(x.coords, x.spatial_shape, layer.geometry))
+        if kernel_map.geometry != layer.geometry:
+            raise SpotInputError(
+                f"indice_key {layer.indice_key!r} is shared by convolutions of different geometry "
+                f"({kernel_map.geometry} and {layer.geometry}): give each voxel level / kind its own key"
+            )
+    if kernel_map.num_inputs != len(x):
+        raise SpotInputError(
+            f"indice_key {layer.indice_key!r} was built for {kernel_map.num_inputs} voxels but the input has "
+            f"{len(x)}: keys must name one voxel set"
+        )
+    return kernel_map
+
+
+class NativeBackend:
+    name = "native"
+
+    def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor:
+        kernel_map = layer_kernel_map(layer, x)
+        features = sparse_conv(x.features, layer.weight, kernel_map)
+        if layer.bias is not None:
+            features = features + layer.bias
+        return x.with_coords(features, kernel_map.out_coords, kernel_map.out_spatial_shape)
+
+
+class SpconvBackend:
+    name = "spconv"
+
+    def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor:
+        spconv = spconv_shim.require_spconv()
+        on_cpu = x.features.device.type == "cpu"
+        twin = self._twin(layer, spconv)
+        twin.algo = spconv.ConvAlgo.Native if on_cpu else None
+        indice_dict = x.kernel_maps.setdefault("spconv", {})
+        source = spconv.SparseConvTensor(x.features, x.coords, list(x.spatial_shape), x.batch_size)
+        source.indice_dict = indice_dict
+        with _single_thread() if on_cpu else contextlib.nullcontext():
+            out = twin(source)
+        indice_dict.update(out.indice_dict)  # spconv records new pairs on a copy of the dict
+        return x.with_coords(out.features, out.indices, tuple(out.spatial_shape))
+
+    @staticmethod
+    def _twin(layer: SparseConvolution, spconv):
+        """An spconv module that shares `layer`'s parameters (kept out of the state dict)."""
+        if "spconv" not in layer.backend_state:
+            g, bias = layer.geometry, layer.bias is not None
+            if layer.inverse:
+                twin = spconv.SparseInverseConv3d(
+                    layer.in_channels, layer.out_channels, g.kernel_size, layer.indice_key, bias=bias
+                )
+            else:
+                kind = spconv.SubMConv3d if g.subm else spconv.SparseConv3d
+                twin = kind(layer.in_channels, layer.out_channels, g.kernel_size, g.stride, g.padding, g.dilation,
+                            bias=bias, indice_key=layer.indice_key)  # fmt: skip
+            twin.weight, twin.bias = layer.weight, layer.bias
+            layer.backend_state["spconv"] = twin
+        return layer.backend_state["spconv"]
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """spconv's CPU scatter-add is only right on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+BACKENDS: dict[str, SparseBackend] = {"native": NativeBackend(), "spconv": SpconvBackend()}
+
+
+def get_backend(name: str) -> SparseBackend:
+    if name not in BACKENDS:
+        raise SpotInputError(f"unknown sparse backend {name!r}; choose one of {sorted(BACKENDS)}")
+    if name == "spconv":
+        spconv_shim.require_spconv()
+    return BACKENDS[name]
+
+
+def set_backend(model: torch.nn.Module, name: str) -> torch.nn.Module:
+    """Switch every sparse convolution of `model` to backend `name` (weights unchanged); returns `model`."""
+    backend = get_backend(name)
+    for module in model.modules():
+        if hasattr(module, "backend_state") and hasattr(module, "geometry"):
+            module.backend = backend.name
+    return model
