@@ -13,7 +13,6 @@ order, then the file's own values on top, then the `key.sub=value` overrides (va
 
 Any mistake (unknown key, wrong type, missing value, unknown component, a dataset path that does not exist)
 is one `SpotConfigError` line naming the key and what was expected; `spot-train` turns it into exit code 2.
-This module does not import torch, so a bad config fails in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 
 from spot.runtime.errors import SpotInputError
 
-from .registry import REGISTRIES, Entry, Registries
+from .registry import Entry, Registries
 
 BASE_KEY = "_base_"
 
@@ -150,9 +149,15 @@ TOP_LEVEL_KEYS = ("name", "data", "model", "objective", *FIXED_SECTIONS)
 
 
 def load_config(
-    path: str | Path, overrides: Sequence[str] = (), registries: Registries = REGISTRIES
+    path: str | Path, overrides: Sequence[str] = (), registries: Registries | None = None
 ) -> ExperimentConfig:
-    """Compose `path` with its bases, apply `key=value` overrides, and validate everything."""
+    """Compose `path` with its bases, apply `key=value` overrides, and validate everything.
+
+    `registries` defaults to `spot.trainer.components.REGISTRIES` (imported here: the components import this
+    module for `existing_path`).
+    """
+    if registries is None:
+        from .components import REGISTRIES as registries
     raw = compose_yaml(Path(path))
     overrides_config = parse_overrides(overrides, source=path)
     try:

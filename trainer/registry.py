@@ -1,15 +1,15 @@
-"""The components a config can name, one explicit dict per kind (STYLE convention 1).
+"""The registry types: what a config can name is an `Entry` in one of three explicit dicts (STYLE convention 1).
 
 Each entry pairs the function that builds a component with the dataclass that validates its config section
-(`spot.trainer.config.validate_component`). Entries are added here by explicit import, never by import side
-effects, so this file is the one list of what exists. Build signatures (the engine calls them in this order):
+(`spot.trainer.config.validate_component`). The filled dicts live in `spot.trainer.components`, entered there by
+explicit import, never by import side effects, so that file is the one list of what exists. Build signatures
+(the engine calls them in this order):
 
     datasets[name].build(config) -> dataset           # map-style; `.info` is a `DatasetInfo`
     models[name].build(config, info) -> nn.Module     # the backbone
     objectives[name].build(config, backbone, info) -> Task
 
-`spot.trainer.engine.task` documents `DatasetInfo` and `Task`. This module imports no torch by itself; the
-components it lists may.
+`spot.trainer.engine.task` documents `DatasetInfo` and `Task`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,3 @@ class Registries:
     datasets: Mapping[str, Entry]
     models: Mapping[str, Entry]
     objectives: Mapping[str, Entry]
-
-
-DATASETS: dict[str, Entry] = {}
-MODELS: dict[str, Entry] = {}
-OBJECTIVES: dict[str, Entry] = {}
-
-REGISTRIES = Registries(datasets=DATASETS, models=MODELS, objectives=OBJECTIVES)

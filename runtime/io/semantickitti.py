@@ -21,7 +21,8 @@ from ..sample import IGNORE_INDEX, Sample
 from ..scan import REQUIRED_COLUMNS, Scan, drop_non_finite, require_points
 from .binary import read_float32_rows
 
-LABEL_MAP_NAME = "semantic-kitti.yaml"
+# The dataset's own label map, or the description `spot-data simulate` writes (it holds the same sections).
+LABEL_MAP_NAMES = ("semantic-kitti.yaml", "dataset.yaml")
 
 
 def read_label_file(path: str | Path, num_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,12 +86,13 @@ def label_path_for(velodyne_path: Path) -> Path:
 
 
 def find_label_map(velodyne_path: Path) -> Path:
-    """The nearest `semantic-kitti.yaml` above the scan (the dataset root holds it beside `sequences/`)."""
+    """The nearest label map above the scan (the dataset root holds it beside `sequences/`)."""
     for folder in velodyne_path.resolve().parents:
-        if (folder / LABEL_MAP_NAME).is_file():
-            return folder / LABEL_MAP_NAME
+        for name in LABEL_MAP_NAMES:
+            if (folder / name).is_file():
+                return folder / name
     raise SpotInputError(
-        f"labels found beside the scan but no {LABEL_MAP_NAME} in any folder above it; "
+        f"labels found beside the scan but no {' or '.join(LABEL_MAP_NAMES)} in any folder above it; "
         "put the label map at the dataset root or pass label_map=",
         source=velodyne_path,
     )

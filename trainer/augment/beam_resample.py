@@ -11,7 +11,7 @@ whatever order the sensor numbers its lasers in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,10 +20,10 @@ from spot.runtime import Sample, Scan
 RING_COLUMN = "ring"
 
 
-@dataclass(frozen=True)
+@dataclass
 class BeamResampleConfig:
     probability: float = 0.7
-    downsample_factors: tuple[int, ...] = (2, 4)
+    downsample_factors: list[int] = field(default_factory=lambda: [2, 4])
     azimuth_bins: int = 2048  # range-image width for up-sampling; ~0.18 deg, about a 64-beam sensor's step
     max_range_gap: float = 0.5  # metres; neighbours further apart in range lie on different surfaces
 

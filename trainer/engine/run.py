@@ -15,8 +15,9 @@ import torch
 
 from spot.runtime.errors import SpotInputError
 
+from ..components import REGISTRIES
 from ..config import Component, ExperimentConfig, load_config
-from ..registry import REGISTRIES, Registries
+from ..registry import Registries
 from . import distributed
 from .checkpoint import LAST, Checkpoint, list_checkpoints, load_pretrained, read_checkpoint
 from .hooks import Checkpointing, Evaluation, LossCurve, ProgressBar, ScalarLog

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from spot.trainer import registry
+from spot.trainer import components
 from spot.trainer.cli.train import main
 
 TOY_DIR = Path(__file__).parents[1] / "engine"
@@ -25,7 +25,7 @@ def toy(monkeypatch):
 
     for kind in ("datasets", "models", "objectives"):
         for name, entry in getattr(toy_task.REGISTRIES, kind).items():
-            monkeypatch.setitem(getattr(registry.REGISTRIES, kind), name, entry)
+            monkeypatch.setitem(getattr(components.REGISTRIES, kind), name, entry)
     return toy_task
 
 

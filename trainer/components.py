@@ -1,0 +1,28 @@
+"""Everything a config can name: the filled registries (types in `spot.trainer.registry`).
+
+One explicit entry per component, so this file is the list of what exists; adding a component means adding
+its line here.
+"""
+
+from __future__ import annotations
+
+from .data.datasets import FolderDataConfig, FolderDataset, SimDataConfig, SimulatedDataset
+from .models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, SparseUNet, SparseUNetConfig
+from .objectives.also_task import AlsoSurfaceConfig, build_also_task
+from .objectives.spot_task import SpotOccupancyConfig, build_spot_task
+from .registry import Entry, Registries
+
+DATASETS: dict[str, Entry] = {
+    "sim": Entry(SimulatedDataset, SimDataConfig),
+    "semantickitti": Entry(FolderDataset, FolderDataConfig),
+}
+MODELS: dict[str, Entry] = {
+    "sparse_unet": Entry(lambda config, info: SparseUNet(config), SparseUNetConfig),
+    "sparse_bev_encoder": Entry(lambda config, info: SparseBEVEncoder(config), SparseBEVEncoderConfig),
+}
+OBJECTIVES: dict[str, Entry] = {
+    "spot_occupancy": Entry(build_spot_task, SpotOccupancyConfig),
+    "also_surface": Entry(build_also_task, AlsoSurfaceConfig),
+}
+
+REGISTRIES = Registries(datasets=DATASETS, models=MODELS, objectives=OBJECTIVES)
