@@ -118,8 +118,9 @@ class ArrayOps:
     def searchsorted(self, sorted_keys: Array, queries: Array) -> Array:
         return np.searchsorted(sorted_keys, queries, side="left")
 
-    def unique(self, keys: Array) -> Array:
-        return np.unique(keys)
+    def unique_inverse(self, keys: Array) -> tuple[Array, Array]:
+        """Sorted unique keys and, for each key, its row among them."""
+        return np.unique(keys, return_inverse=True)
 
     def concat(self, arrays: list[Array]) -> Array:
         return np.concatenate(arrays)
@@ -192,26 +193,32 @@ def _axis_masks(column: Array, shifts: list[int], size: int) -> dict[int, Array]
 
 
 def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry, ops: ArrayOps) -> Array:
-    """(K, V) table of `coords` itself, linking o to o + (offset - centre) * dilation."""
+    """(K, V) table of `coords` itself, linking o to o + (offset - centre) * dilation.
+
+    Offsets k and K-1-k are mirror images (o reaches i through one exactly when i reaches o through the
+    other), so only the first half is searched; the centre links every voxel to itself.
+    """
     keys = _keys(coords, shape)
     keys_ext = ops.concat([keys, ops.full((1,), KEY_SENTINEL)])  # position V never matches
-    deltas = (kernel_offsets(geometry.kernel_size) - (np.asarray(geometry.kernel_size) - 1) // 2) * np.asarray(
-        geometry.dilation
-    )
+    offsets = kernel_offsets(geometry.kernel_size)
+    deltas = (offsets - (np.asarray(geometry.kernel_size) - 1) // 2) * np.asarray(geometry.dilation)
     inside = [_axis_masks(coords[:, a + 1], deltas[:, a].tolist(), shape[a]) for a in range(3)]
-    neighbors = []
+    volume, centre = len(deltas), len(deltas) // 2
+    neighbors = ops.full((volume, keys.shape[0]), -1)
+    neighbors[centre] = ops.arange(keys.shape[0])
     position = hit = None
-    for k, (dz, dy, dx) in enumerate(deltas.tolist()):
+    for k, (dz, dy, dx) in enumerate(deltas[:centre].tolist()):
         query = keys + ((dz * shape[1] + dy) * shape[2] + dx)
-        if k % geometry.kernel_size[2] == 0:
+        if offsets[k, 2] == 0:
             inside_zy = inside[0][dz] & inside[1][dy]
-        if k % geometry.kernel_size[2] != 0 and geometry.dilation[2] == 1:
-            position = position + hit  # the first key >= query follows the previous hit: keys are unique
-        else:
-            position = ops.searchsorted(keys, query)
+        # along x with unit dilation, the first key >= query is one past the previous hit (keys are unique)
+        follows_previous = offsets[k, 2] != 0 and geometry.dilation[2] == 1
+        position = position + hit if follows_previous else ops.searchsorted(keys, query)
         hit = keys_ext[position] == query
-        neighbors.append(ops.where(hit & inside_zy & inside[2][dx], position, -1))
-    return ops.stack(neighbors, axis=0)
+        rows = ops.nonzero(hit & inside_zy & inside[2][dx])
+        neighbors[k, rows] = position[rows]
+        neighbors[volume - 1 - k, position[rows]] = rows
+    return neighbors
 
 
 def _strided_axis(column: Array, axis: int, out_shape: Triple, geometry: ConvGeometry) -> list[tuple[Array, Array]]:
@@ -236,10 +243,12 @@ def _strided_neighbors(coords: Array, out_shape: Triple, geometry: ConvGeometry,
             for valid_x, out_x in x_axis:
                 rows = ops.nonzero(valid_zy & valid_x)
                 candidates.append((rows, (key_zy + out_x)[rows]))
-    out_keys = ops.unique(ops.concat([keys for _, keys in candidates]))
+    out_keys, out_rows = ops.unique_inverse(ops.concat([keys for _, keys in candidates]))
     neighbors = ops.full((geometry.volume, out_keys.shape[0]), -1)
-    for k, (rows, keys) in enumerate(candidates):
-        neighbors[k, ops.searchsorted(out_keys, keys)] = rows
+    start = 0
+    for k, (rows, _) in enumerate(candidates):
+        neighbors[k, out_rows[start : start + rows.shape[0]]] = rows
+        start += rows.shape[0]
     return neighbors, out_keys
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_coords
 
 from spot.runtime.errors import SpotInputError
 from spot.trainer.sparse import SparseConv3d, SparseInverseConv3d, SparseSequential, SparseTensor, SubMConv3d
+
+from .grids import random_coords
 
 SHAPE = (7, 8, 9)
 TOL = 1e-10
