@@ -96,7 +96,11 @@ class SpconvBackend:
 
     @staticmethod
     def _twin(layer: SparseConvolution, spconv):
-        """An spconv module that shares `layer`'s parameters (kept out of the state dict)."""
+        """An spconv module that shares `layer`'s parameters (kept out of the state dict).
+
+        It stays in training mode, where spconv adds the bias after the convolution: in eval mode it fuses the
+        bias into the kernel, which its CPU build refuses.
+        """
         if "spconv" not in layer.backend_state:
             g, bias = layer.geometry, layer.bias is not None
             if layer.inverse:
