@@ -119,8 +119,17 @@ class ArrayOps:
         return np.searchsorted(sorted_keys, queries, side="left")
 
     def unique_inverse(self, keys: Array) -> tuple[Array, Array]:
-        """Sorted unique keys and, for each key, its row among them."""
-        return np.unique(keys, return_inverse=True)
+        """Sorted unique keys and, for each key, its row among them.
+
+        A stable sort merges the sorted runs the candidates come in (several times faster than np.unique's).
+        """
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        inverse = np.empty(len(keys), dtype=np.int64)
+        inverse[order] = np.cumsum(first) - 1
+        return ordered[first], inverse
 
     def concat(self, arrays: list[Array]) -> Array:
         return np.concatenate(arrays)
@@ -131,7 +140,7 @@ class ArrayOps:
     def nonzero(self, mask: Array) -> Array:
         return np.flatnonzero(mask)
 
-    def where(self, mask: Array, values: Array, fill: int) -> Array:
+    def where(self, mask: Array, values: Array, fill: Array | int) -> Array:
         return np.where(mask, values, fill)
 
 
@@ -188,8 +197,8 @@ def _decode_keys(keys: Array, shape: Triple, ops: ArrayOps) -> Array:
 
 
 def _axis_masks(column: Array, shifts: list[int], size: int) -> dict[int, Array]:
-    """For each shift, the mask of `column + shift` inside [0, size)."""
-    return {shift: (column >= -shift) & (column < size - shift) for shift in set(shifts)}
+    """For each shift, the mask of `column + shift` inside [0, size) (`True` for no shift: always inside)."""
+    return {shift: True if shift == 0 else (column >= -shift) & (column < size - shift) for shift in set(shifts)}
 
 
 def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry, ops: ArrayOps) -> Array:
@@ -202,18 +211,23 @@ def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry,
     keys_ext = ops.concat([keys, ops.full((1,), KEY_SENTINEL)])  # position V never matches
     offsets = kernel_offsets(geometry.kernel_size)
     deltas = (offsets - (np.asarray(geometry.kernel_size) - 1) // 2) * np.asarray(geometry.dilation)
-    inside = [_axis_masks(coords[:, a + 1], deltas[:, a].tolist(), shape[a]) for a in range(3)]
     volume, centre = len(deltas), len(deltas) // 2
+    inside = [_axis_masks(coords[:, a + 1], deltas[:centre, a].tolist(), shape[a]) for a in range(3)]
+    rows_all = ops.arange(keys.shape[0])
+    keys_before = ops.concat([ops.full((1,), KEY_SENTINEL), keys[:-1]])
     neighbors = ops.full((volume, keys.shape[0]), -1)
-    neighbors[centre] = ops.arange(keys.shape[0])
+    neighbors[centre] = rows_all
     position = hit = None
     for k, (dz, dy, dx) in enumerate(deltas[:centre].tolist()):
         query = keys + ((dz * shape[1] + dy) * shape[2] + dx)
         if offsets[k, 2] == 0:
             inside_zy = inside[0][dz] & inside[1][dy]
-        # along x with unit dilation, the first key >= query is one past the previous hit (keys are unique)
-        follows_previous = offsets[k, 2] != 0 and geometry.dilation[2] == 1
-        position = position + hit if follows_previous else ops.searchsorted(keys, query)
+        if (dz, dy, dx) == (0, 0, -1):  # the voxel before in key order, where it is the x-neighbour
+            position = ops.where(keys_before == query, rows_all - 1, rows_all)
+        elif offsets[k, 2] != 0 and geometry.dilation[2] == 1:  # the first key >= query is one past the last hit
+            position = position + hit
+        else:
+            position = ops.searchsorted(keys, query)
         hit = keys_ext[position] == query
         rows = ops.nonzero(hit & inside_zy & inside[2][dx])
         neighbors[k, rows] = position[rows]

@@ -51,7 +51,7 @@ class TorchOps(ArrayOps):
     def nonzero(self, mask: torch.Tensor) -> torch.Tensor:
         return torch.nonzero(mask).flatten()
 
-    def where(self, mask: torch.Tensor, values: torch.Tensor, fill: int) -> torch.Tensor:
+    def where(self, mask: torch.Tensor, values: torch.Tensor, fill: torch.Tensor | int) -> torch.Tensor:
         return torch.where(mask, values, fill)
 
 

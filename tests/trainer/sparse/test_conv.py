@@ -131,3 +131,20 @@ def test_empty_input_gives_empty_output():
     x = SparseTensor(torch.zeros(0, 2, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.int32), SHAPE, 1)
     assert len(SubMConv3d(2, 3, 3).double()(x)) == 0
     assert len(SparseConv3d(2, 3, 3, 2, 1).double()(x)) == 0
+
+
+@pytest.mark.gpu
+def test_native_backend_on_cuda_matches_cpu(rng):
+    x = sparse_input(rng)
+    net = SparseSequential(
+        SubMConv3d(3, 4, 3, indice_key="s0"), SparseConv3d(4, 8, 3, 2, 1, indice_key="d1"),
+        SparseInverseConv3d(8, 2, 3, indice_key="d1"),
+    ).double()  # fmt: skip
+    expected = net(x)
+    x_cuda = SparseTensor(x.features.detach().cuda().requires_grad_(True), x.coords.cuda(), SHAPE, 2)
+    actual = net.cuda()(x_cuda)
+    assert torch.equal(actual.coords.cpu(), expected.coords)
+    assert_close(actual.features.cpu(), expected.features)
+    actual.features.sum().backward()
+    expected.features.sum().backward()
+    assert_close(x_cuda.features.grad.cpu(), x.features.grad)
