@@ -86,7 +86,7 @@ class SpconvBackend:
         on_cpu = x.features.device.type == "cpu"
         twin = self._twin(layer, spconv)
         twin.algo = spconv.ConvAlgo.Native if on_cpu else None
-        indice_dict = x.kernel_maps.setdefault("spconv", {})
+        indice_dict = x.kernel_maps.setdefault("spconv:indice_dict", {})
         source = spconv.SparseConvTensor(x.features, x.coords, list(x.spatial_shape), x.batch_size)
         source.indice_dict = indice_dict
         with _single_thread() if on_cpu else contextlib.nullcontext():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +36,12 @@ def sparse_input(rng, channels=3, dtype=torch.float32) -> SparseTensor:
 def test_unknown_backend_names_the_choices():
     with pytest.raises(SpotInputError, match=r"choose one of \['native', 'spconv'\]"):
         get_backend("minkowski")
+
+
+def test_missing_spconv_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "spconv.pytorch", None)  # makes `import spconv.pytorch` fail
+    with pytest.raises(ImportError, match=r"pip install 'spot-lidar\[spconv-cpu\]'"):
+        get_backend("spconv")
 
 
 def network() -> SparseSequential:

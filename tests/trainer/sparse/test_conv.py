@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from spot.runtime.errors import SpotInputError
-from spot.trainer.sparse import SparseConv3d, SparseInverseConv3d, SparseSequential, SparseTensor, SubMConv3d
+from spot.trainer.sparse import (
+    SparseConv3d,
+    SparseInverseConv3d,
+    SparseSequential,
+    SparseTensor,
+    SubMConv3d,
+    sparse_conv_traceable,
+)
 
 from .grids import random_coords
 
@@ -92,6 +99,14 @@ def test_inverse_matches_dense_transpose(rng, kernel_size, stride, padding):
                                padding=padding, output_padding=output_padding)  # fmt: skip
     assert_close(out.features, at(dense, x.coords))
     check_gradients(y, up, out.features, at(dense, x.coords))
+
+
+def test_traceable_form_matches_the_native_kernel(rng):
+    x = sparse_input(rng)
+    layer = SparseConv3d(3, 5, 3, 2, 1, bias=False, indice_key="down").double()
+    out = layer(x)
+    kernel_map = x.kernel_maps["down"]
+    assert_close(sparse_conv_traceable(x.features, layer.weight, kernel_map.neighbors), out.features)
 
 
 def test_layers_chain_and_share_kernel_maps(rng):
