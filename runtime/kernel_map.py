@@ -230,8 +230,9 @@ def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry,
             position = ops.searchsorted(keys, query)
         hit = keys_ext[position] == query
         rows = ops.nonzero(hit & inside_zy & inside[2][dx])
-        neighbors[k, rows] = position[rows]
-        neighbors[volume - 1 - k, position[rows]] = rows
+        found = position[rows]
+        neighbors[k, rows] = found
+        neighbors[volume - 1 - k, found] = rows
     return neighbors
 
 

@@ -140,8 +140,10 @@ def get_backend(name: str) -> SparseBackend:
 
 def set_backend(model: torch.nn.Module, name: str) -> torch.nn.Module:
     """Switch every sparse convolution of `model` to backend `name` (weights unchanged); returns `model`."""
+    from .conv import SparseConvolution  # the layers import this module
+
     backend = get_backend(name)
     for module in model.modules():
-        if hasattr(module, "backend_state") and hasattr(module, "geometry"):
+        if isinstance(module, SparseConvolution):
             module.backend = backend.name
     return model
