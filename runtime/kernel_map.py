@@ -243,7 +243,7 @@ def _strided_axis(column: Array, axis: int, out_shape: Triple, geometry: ConvGeo
     for k in range(geometry.kernel_size[axis]):
         numerator = column + (padding - k * dilation)
         out = numerator // stride
-        result.append((((numerator % stride) == 0) & (out >= 0) & (out < out_shape[axis]), out))
+        result.append(((out * stride == numerator) & (numerator >= 0) & (out < out_shape[axis]), out))
     return result
 
 
