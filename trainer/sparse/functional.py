@@ -59,6 +59,8 @@ class _Workspace:
     A fresh CPU allocation of tens of megabytes is mapped anew by the C allocator and page-faults on first
     touch, which costs more than the gather that fills it; per-offset slices of a kept buffer also stay in
     cache between the gather, the GEMM and the scatter. CUDA's caching allocator already reuses memory.
+    Three slots of the largest (pairs of one offset x channels) seen; one convolution at a time per process
+    (training runs one thread of convolutions; DDP uses processes).
     """
 
     def __init__(self):
