@@ -179,9 +179,9 @@ class KernelMap:
 
     def pairs(self, k: int) -> tuple[Array, Array]:
         """(input rows, output rows) linked by offset k, in increasing output row."""
-        column = self.neighbors[k]
-        out_rows = self.ops.nonzero(column >= 0)
-        return column[out_rows], out_rows
+        inputs = self.neighbors[k]  # (V_out,) input row per output row, -1 where empty
+        out_rows = self.ops.nonzero(inputs >= 0)
+        return inputs[out_rows], out_rows
 
 
 def _keys(coords: Array, shape: Triple) -> Array:

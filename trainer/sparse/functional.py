@@ -9,9 +9,11 @@ or scatter. Runs on any device torch runs on.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from spot.runtime.kernel_map import KernelMap
 
@@ -43,10 +45,7 @@ def conv_plan(kernel_map: KernelMap) -> ConvPlan:
         if identity is not None:
             linked[identity] = False
         flat = torch.nonzero(linked.reshape(-1)).flatten()
-        counts = linked.sum(1).tolist()
-        bounds = [0]
-        for count in counts:
-            bounds.append(bounds[-1] + count)
+        bounds = [0, *itertools.accumulate(linked.sum(1).tolist())]
         kernel_map.cache["conv_plan"] = ConvPlan(
             neighbors.reshape(-1)[flat], flat % num_outputs, bounds, identity, num_outputs
         )
@@ -107,6 +106,7 @@ class SparseConvFunction(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         features, kernel = ctx.saved_tensors
         plan: ConvPlan = ctx.plan
