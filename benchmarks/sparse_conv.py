@@ -106,7 +106,7 @@ def main() -> None:
     model = SparseUNet(config)
     result = {"benchmark": "sparse_conv_unet_train_step", "voxels": len(voxels), "threads": args.threads,
               "channels": list(config.channels)}  # fmt: skip
-    result.update(time_kernel_maps(voxels, shape, len(config.channels), repeats=3))
+    result.update(time_kernel_maps(voxels, shape, len(config.channels), repeats=5))
     models, threads = {"native": model, "native_1thread": copy.deepcopy(model)}, {"native": args.threads,
                                                                                   "native_1thread": 1}  # fmt: skip
     if spconv_available():  # spconv's CPU build is right on one thread only; timed on both for reference
