@@ -118,8 +118,18 @@ class ArrayOps:
     def searchsorted(self, sorted_keys: Array, queries: Array) -> Array:
         return np.searchsorted(sorted_keys, queries, side="left")
 
-    def unique(self, keys: Array) -> Array:
-        return np.unique(keys)
+    def unique_inverse(self, keys: Array) -> tuple[Array, Array]:
+        """Sorted unique keys and, for each key, its row among them.
+
+        A stable sort merges the sorted runs the candidates come in (several times faster than np.unique's).
+        """
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        inverse = np.empty(len(keys), dtype=np.int64)
+        inverse[order] = np.cumsum(first) - 1
+        return ordered[first], inverse
 
     def concat(self, arrays: list[Array]) -> Array:
         return np.concatenate(arrays)
@@ -130,7 +140,7 @@ class ArrayOps:
     def nonzero(self, mask: Array) -> Array:
         return np.flatnonzero(mask)
 
-    def where(self, mask: Array, values: Array, fill: int) -> Array:
+    def where(self, mask: Array, values: Array, fill: Array | int) -> Array:
         return np.where(mask, values, fill)
 
 
@@ -169,9 +179,9 @@ class KernelMap:
 
     def pairs(self, k: int) -> tuple[Array, Array]:
         """(input rows, output rows) linked by offset k, in increasing output row."""
-        column = self.neighbors[k]
-        out_rows = self.ops.nonzero(column >= 0)
-        return column[out_rows], out_rows
+        inputs = self.neighbors[k]  # (V_out,) input row per output row, -1 where empty
+        out_rows = self.ops.nonzero(inputs >= 0)
+        return inputs[out_rows], out_rows
 
 
 def _keys(coords: Array, shape: Triple) -> Array:
@@ -187,31 +197,43 @@ def _decode_keys(keys: Array, shape: Triple, ops: ArrayOps) -> Array:
 
 
 def _axis_masks(column: Array, shifts: list[int], size: int) -> dict[int, Array]:
-    """For each shift, the mask of `column + shift` inside [0, size)."""
-    return {shift: (column >= -shift) & (column < size - shift) for shift in set(shifts)}
+    """For each shift, the mask of `column + shift` inside [0, size) (`True` for no shift: always inside)."""
+    return {shift: True if shift == 0 else (column >= -shift) & (column < size - shift) for shift in set(shifts)}
 
 
 def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry, ops: ArrayOps) -> Array:
-    """(K, V) table of `coords` itself, linking o to o + (offset - centre) * dilation."""
+    """(K, V) table of `coords` itself, linking o to o + (offset - centre) * dilation.
+
+    Offsets k and K-1-k are mirror images (o reaches i through one exactly when i reaches o through the
+    other), so only the first half is searched; the centre links every voxel to itself.
+    """
     keys = _keys(coords, shape)
     keys_ext = ops.concat([keys, ops.full((1,), KEY_SENTINEL)])  # position V never matches
-    deltas = (kernel_offsets(geometry.kernel_size) - (np.asarray(geometry.kernel_size) - 1) // 2) * np.asarray(
-        geometry.dilation
-    )
-    inside = [_axis_masks(coords[:, a + 1], deltas[:, a].tolist(), shape[a]) for a in range(3)]
-    neighbors = []
+    offsets = kernel_offsets(geometry.kernel_size)
+    deltas = (offsets - (np.asarray(geometry.kernel_size) - 1) // 2) * np.asarray(geometry.dilation)
+    volume, centre = len(deltas), len(deltas) // 2
+    inside = [_axis_masks(coords[:, a + 1], deltas[:centre, a].tolist(), shape[a]) for a in range(3)]
+    rows_all = ops.arange(keys.shape[0])
+    keys_before = ops.concat([ops.full((1,), KEY_SENTINEL), keys[:-1]])
+    neighbors = ops.full((volume, keys.shape[0]), -1)
+    neighbors[centre] = rows_all
     position = hit = None
-    for k, (dz, dy, dx) in enumerate(deltas.tolist()):
+    for k, (dz, dy, dx) in enumerate(deltas[:centre].tolist()):
         query = keys + ((dz * shape[1] + dy) * shape[2] + dx)
-        if k % geometry.kernel_size[2] == 0:
+        if offsets[k, 2] == 0:
             inside_zy = inside[0][dz] & inside[1][dy]
-        if k % geometry.kernel_size[2] != 0 and geometry.dilation[2] == 1:
-            position = position + hit  # the first key >= query follows the previous hit: keys are unique
+        if (dz, dy, dx) == (0, 0, -1):  # the voxel before in key order, where it is the x-neighbour
+            position = ops.where(keys_before == query, rows_all - 1, rows_all)
+        elif offsets[k, 2] != 0 and geometry.dilation[2] == 1:  # the first key >= query is one past the last hit
+            position = position + hit
         else:
             position = ops.searchsorted(keys, query)
         hit = keys_ext[position] == query
-        neighbors.append(ops.where(hit & inside_zy & inside[2][dx], position, -1))
-    return ops.stack(neighbors, axis=0)
+        rows = ops.nonzero(hit & inside_zy & inside[2][dx])
+        found = position[rows]
+        neighbors[k, rows] = found
+        neighbors[volume - 1 - k, found] = rows
+    return neighbors
 
 
 def _strided_axis(column: Array, axis: int, out_shape: Triple, geometry: ConvGeometry) -> list[tuple[Array, Array]]:
@@ -221,7 +243,7 @@ def _strided_axis(column: Array, axis: int, out_shape: Triple, geometry: ConvGeo
     for k in range(geometry.kernel_size[axis]):
         numerator = column + (padding - k * dilation)
         out = numerator // stride
-        result.append((((numerator % stride) == 0) & (out >= 0) & (out < out_shape[axis]), out))
+        result.append(((out * stride == numerator) & (numerator >= 0) & (out < out_shape[axis]), out))
     return result
 
 
@@ -236,10 +258,12 @@ def _strided_neighbors(coords: Array, out_shape: Triple, geometry: ConvGeometry,
             for valid_x, out_x in x_axis:
                 rows = ops.nonzero(valid_zy & valid_x)
                 candidates.append((rows, (key_zy + out_x)[rows]))
-    out_keys = ops.unique(ops.concat([keys for _, keys in candidates]))
+    out_keys, out_rows = ops.unique_inverse(ops.concat([keys for _, keys in candidates]))
     neighbors = ops.full((geometry.volume, out_keys.shape[0]), -1)
-    for k, (rows, keys) in enumerate(candidates):
-        neighbors[k, ops.searchsorted(out_keys, keys)] = rows
+    start = 0
+    for k, (rows, _) in enumerate(candidates):
+        neighbors[k, out_rows[start : start + rows.shape[0]]] = rows
+        start += rows.shape[0]
     return neighbors, out_keys
 
 

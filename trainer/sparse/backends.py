@@ -86,7 +86,7 @@ class SpconvBackend:
         on_cpu = x.features.device.type == "cpu"
         twin = self._twin(layer, spconv)
         twin.algo = spconv.ConvAlgo.Native if on_cpu else None
-        indice_dict = x.kernel_maps.setdefault("spconv", {})
+        indice_dict = x.kernel_maps.setdefault("spconv:indice_dict", {})
         source = spconv.SparseConvTensor(x.features, x.coords, list(x.spatial_shape), x.batch_size)
         source.indice_dict = indice_dict
         with _single_thread() if on_cpu else contextlib.nullcontext():
@@ -96,7 +96,11 @@ class SpconvBackend:
 
     @staticmethod
     def _twin(layer: SparseConvolution, spconv):
-        """An spconv module that shares `layer`'s parameters (kept out of the state dict)."""
+        """An spconv module that shares `layer`'s parameters (kept out of the state dict).
+
+        It stays in training mode, where spconv adds the bias after the convolution: in eval mode it fuses the
+        bias into the kernel, which its CPU build refuses.
+        """
         if "spconv" not in layer.backend_state:
             g, bias = layer.geometry, layer.bias is not None
             if layer.inverse:
@@ -136,8 +140,10 @@ def get_backend(name: str) -> SparseBackend:
 
 def set_backend(model: torch.nn.Module, name: str) -> torch.nn.Module:
     """Switch every sparse convolution of `model` to backend `name` (weights unchanged); returns `model`."""
+    from .conv import SparseConvolution  # the layers import this module
+
     backend = get_backend(name)
     for module in model.modules():
-        if hasattr(module, "backend_state") and hasattr(module, "geometry"):
+        if isinstance(module, SparseConvolution):
             module.backend = backend.name
     return model

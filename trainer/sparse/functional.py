@@ -9,9 +9,11 @@ or scatter. Runs on any device torch runs on.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from spot.runtime.kernel_map import KernelMap
 
@@ -43,10 +45,7 @@ def conv_plan(kernel_map: KernelMap) -> ConvPlan:
         if identity is not None:
             linked[identity] = False
         flat = torch.nonzero(linked.reshape(-1)).flatten()
-        counts = linked.sum(1).tolist()
-        bounds = [0]
-        for count in counts:
-            bounds.append(bounds[-1] + count)
+        bounds = [0, *itertools.accumulate(linked.sum(1).tolist())]
         kernel_map.cache["conv_plan"] = ConvPlan(
             neighbors.reshape(-1)[flat], flat % num_outputs, bounds, identity, num_outputs
         )
@@ -59,6 +58,8 @@ class _Workspace:
     A fresh CPU allocation of tens of megabytes is mapped anew by the C allocator and page-faults on first
     touch, which costs more than the gather that fills it; per-offset slices of a kept buffer also stay in
     cache between the gather, the GEMM and the scatter. CUDA's caching allocator already reuses memory.
+    Three slots of the largest (pairs of one offset x channels) seen; one convolution at a time per process
+    (training runs one thread of convolutions; DDP uses processes).
     """
 
     def __init__(self):
@@ -105,6 +106,7 @@ class SparseConvFunction(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         features, kernel = ctx.saved_tensors
         plan: ConvPlan = ctx.plan
@@ -137,3 +139,17 @@ class SparseConvFunction(torch.autograd.Function):
 def sparse_conv(features: torch.Tensor, weight: torch.Tensor, kernel_map: KernelMap) -> torch.Tensor:
     """(V_in, C_in) features through `weight` [C_out, k_z, k_y, k_x, C_in] along `kernel_map` -> (V_out, C_out)."""
     return SparseConvFunction.apply(features, weight, conv_plan(kernel_map))
+
+
+def sparse_conv_traceable(features: torch.Tensor, weight: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+    """The same convolution in plain tensor ops that trace and export (the kernel map is an input):
+    gather every offset's neighbour (a zero row where there is none), one batched GEMM, a sum over offsets.
+
+    features (V_in, C_in), weight [C_out, k_z, k_y, k_x, C_in], neighbors int64 (K, V_out) -> (V_out, C_out).
+    Holds K x V_out x C_in gathered values, so it is for export and checks, not for training.
+    """
+    c_out, c_in = weight.shape[0], weight.shape[-1]
+    padded = torch.cat([features, features.new_zeros(1, c_in)])  # row V_in is the missing neighbour
+    gathered = padded[torch.where(neighbors >= 0, neighbors, features.shape[0])]  # (K, V_out, C_in)
+    kernel = weight.reshape(c_out, -1, c_in).permute(1, 2, 0)  # (K, C_in, C_out)
+    return torch.bmm(gathered, kernel).sum(0)

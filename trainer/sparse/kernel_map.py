@@ -39,8 +39,8 @@ class TorchOps(ArrayOps):
     def searchsorted(self, sorted_keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         return torch.searchsorted(sorted_keys, queries)
 
-    def unique(self, keys: torch.Tensor) -> torch.Tensor:
-        return torch.unique(keys, sorted=True)
+    def unique_inverse(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.unique(keys, sorted=True, return_inverse=True)
 
     def concat(self, arrays: list[torch.Tensor]) -> torch.Tensor:
         return torch.cat(arrays)
@@ -51,7 +51,7 @@ class TorchOps(ArrayOps):
     def nonzero(self, mask: torch.Tensor) -> torch.Tensor:
         return torch.nonzero(mask).flatten()
 
-    def where(self, mask: torch.Tensor, values: torch.Tensor, fill: int) -> torch.Tensor:
+    def where(self, mask: torch.Tensor, values: torch.Tensor, fill: torch.Tensor | int) -> torch.Tensor:
         return torch.where(mask, values, fill)
 
 

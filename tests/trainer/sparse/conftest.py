@@ -1,21 +1,22 @@
-"""Random sparse grids shared by the sparse-layer tests."""
+"""Fixtures of the sparse-layer tests."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from spot.runtime.voxelize import linear_keys
-
-
-def random_coords(rng: np.random.Generator, shape, batch_size: int = 2, density: float = 0.3) -> np.ndarray:
-    """int32 (V, 4) unique coordinates sorted by linear key, about `density` of the grid."""
-    grid = np.stack(np.meshgrid(np.arange(batch_size), *(np.arange(s) for s in shape), indexing="ij"), -1)
-    grid = grid.reshape(-1, 4)
-    coords = grid[rng.random(len(grid)) < density]
-    return coords[np.argsort(linear_keys(coords, shape))].astype(np.int32)
+import torch
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Test tensors are small and gain nothing from threads, while on a loaded two-core machine every parallel
+    region waits for a time slice (a small UNet forward: 10 s on two threads, 10 ms on one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

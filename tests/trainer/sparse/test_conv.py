@@ -5,10 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import random_coords
 
 from spot.runtime.errors import SpotInputError
-from spot.trainer.sparse import SparseConv3d, SparseInverseConv3d, SparseSequential, SparseTensor, SubMConv3d
+from spot.trainer.sparse import (
+    SparseConv3d,
+    SparseInverseConv3d,
+    SparseSequential,
+    SparseTensor,
+    SubMConv3d,
+    sparse_conv_traceable,
+)
+
+from .grids import random_coords
 
 SHAPE = (7, 8, 9)
 TOL = 1e-10
@@ -93,6 +101,14 @@ def test_inverse_matches_dense_transpose(rng, kernel_size, stride, padding):
     check_gradients(y, up, out.features, at(dense, x.coords))
 
 
+def test_traceable_form_matches_the_native_kernel(rng):
+    x = sparse_input(rng)
+    layer = SparseConv3d(3, 5, 3, 2, 1, bias=False, indice_key="down").double()
+    out = layer(x)
+    kernel_map = x.kernel_maps["down"]
+    assert_close(sparse_conv_traceable(x.features, layer.weight, kernel_map.neighbors), out.features)
+
+
 def test_layers_chain_and_share_kernel_maps(rng):
     x = sparse_input(rng)
     net = SparseSequential(
@@ -130,3 +146,20 @@ def test_empty_input_gives_empty_output():
     x = SparseTensor(torch.zeros(0, 2, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.int32), SHAPE, 1)
     assert len(SubMConv3d(2, 3, 3).double()(x)) == 0
     assert len(SparseConv3d(2, 3, 3, 2, 1).double()(x)) == 0
+
+
+@pytest.mark.gpu
+def test_native_backend_on_cuda_matches_cpu(rng):
+    x = sparse_input(rng)
+    net = SparseSequential(
+        SubMConv3d(3, 4, 3, indice_key="s0"), SparseConv3d(4, 8, 3, 2, 1, indice_key="d1"),
+        SparseInverseConv3d(8, 2, 3, indice_key="d1"),
+    ).double()  # fmt: skip
+    expected = net(x)
+    expected.features.sum().backward()  # on CPU, before the weights move
+    x_cuda = SparseTensor(x.features.detach().cuda().requires_grad_(True), x.coords.cuda(), SHAPE, 2)
+    actual = net.cuda()(x_cuda)
+    actual.features.sum().backward()
+    assert torch.equal(actual.coords.cpu(), expected.coords)
+    assert_close(actual.features.detach().cpu(), expected.features.detach())
+    assert_close(x_cuda.features.grad.cpu(), x.features.grad)
