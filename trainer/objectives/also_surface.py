@@ -1,10 +1,11 @@
 """ALSO's implicit decoder: occupancy and intensity at query points, from the backbone's voxel features.
 
 For each query, the voxels of a (2r+1)^3 neighbourhood around it that exist in the sparse tensor (found by
-binary search on the contract's sorted linear keys) contribute their features together with their offset
-from the query; a shared MLP embeds each (feature, offset) pair, learned scores weight them (softmax over the
-neighbours that exist and lie within `radius`), and a head predicts an occupancy logit and an intensity.
-The decoder only sees features, never the query's own point, so the backbone must encode the surface.
+binary search on the contract's sorted linear keys) contribute their features together with the offset of
+their support point (the mean of the voxel's points, as ALSO uses the input points) from the query. A shared
+MLP embeds each (feature, offset) pair, learned scores weight them (softmax over the neighbours that exist and
+lie within `radius`), and a head predicts an occupancy logit and an intensity. The decoder only sees features
+and offsets, never the query's own return, so the backbone must encode the surface.
 """
 
 from __future__ import annotations
@@ -60,11 +61,10 @@ class ImplicitSurfaceDecoder(nn.Module):
         self.register_buffer("voxel_size", torch.tensor(grid.voxel_size), persistent=False)
 
     def forward(
-        self, coords: torch.Tensor, features: torch.Tensor, queries: torch.Tensor
+        self, coords: torch.Tensor, features: torch.Tensor, support: torch.Tensor, queries: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """coords (V, 4) sorted (batch, z, y, x), features (V, C) at full resolution, queries (Q, 4).
-
-        Returns (occupancy logits (Q,), intensity (Q,)).
+        """coords (V, 4) sorted (batch, z, y, x), features (V, C) at full resolution, support (V, 3) the voxels'
+        mean point, queries (Q, 4) `(batch, x, y, z)`. Returns (occupancy logits (Q,), intensity (Q,)).
         """
         xyz = queries[:, 1:4]
         zyx = torch.floor((xyz - self.origin) / self.voxel_size).long().flip(-1)
@@ -72,9 +72,8 @@ class ImplicitSurfaceDecoder(nn.Module):
         rows = neighbour_rows(coords, query_cells, self.grid.grid_shape, self.reach)  # (Q, K)
         present = rows >= 0
         safe = rows.clamp(min=0)
-        centres = (coords[safe][..., [3, 2, 1]].to(xyz.dtype) + 0.5) * self.voxel_size + self.origin  # (Q, K, 3)
-        offset = centres - xyz[:, None, :]
-        present &= offset.norm(dim=-1) <= self.radius + 0.5 * self.voxel_size.norm()
+        offset = support[safe] - xyz[:, None, :]  # (Q, K, 3)
+        present &= offset.norm(dim=-1) <= self.radius
         embedded = self.embed(torch.cat([features[safe], offset / self.radius], dim=-1))  # (Q, K, H)
         score = self.score(embedded).squeeze(-1).masked_fill(~present, float("-inf"))
         weight = torch.nan_to_num(score.softmax(dim=1), nan=0.0)  # queries with no neighbour: all zero

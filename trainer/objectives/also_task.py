@@ -53,7 +53,8 @@ class AlsoSurfaceTask(Task):
     def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
         features = self.backbone(x)
-        return self.decoder(features.coords, features.features, batch["queries"])
+        support = batch["features"][:, :3]  # voxel features start with the mean x y z of the voxel's points
+        return self.decoder(features.coords, features.features, support, batch["queries"])
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logit, intensity = self.predict(batch)

@@ -32,6 +32,7 @@ def test_decoder_learns_occupancy_above_accuracy_of_trivial_baseline():
     coords = torch.from_numpy(voxels.coords).long()
     # Features a backbone might produce: the voxel's mean height and intensity.
     features = torch.from_numpy(voxels.features[:, 2:4]).float()
+    support = torch.from_numpy(voxels.features[:, :3]).float()
     queries = sample_surface_queries(xyz, intensity, rng, SurfaceQueryConfig(queries_per_scan=1500, behind_max=0.1))
     query_tensor = torch.cat([torch.zeros(len(queries.xyz), 1), torch.from_numpy(queries.xyz)], dim=1)
     occupancy = torch.from_numpy(queries.occupancy)
@@ -40,12 +41,12 @@ def test_decoder_learns_occupancy_above_accuracy_of_trivial_baseline():
     optimizer = torch.optim.Adam(decoder.parameters(), lr=0.01)
     for _ in range(80):
         optimizer.zero_grad()
-        logit, predicted_intensity = decoder(coords, features, query_tensor)
+        logit, predicted_intensity = decoder(coords, features, support, query_tensor)
         loss = surface_loss(logit, predicted_intensity, occupancy, target_intensity)["loss"]
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        logit, predicted_intensity = decoder(coords, features, query_tensor)
+        logit, predicted_intensity = decoder(coords, features, support, query_tensor)
     accuracy = ((logit > 0).float() == occupancy).float().mean().item()
     trivial = max(occupancy.mean().item(), 1 - occupancy.mean().item())
     assert accuracy > trivial + 0.15, (accuracy, trivial)

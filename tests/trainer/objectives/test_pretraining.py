@@ -29,7 +29,14 @@ def _config(tmp_path, objective, use_labels, steps):
         "objective": objective,
         "optim": {"lr": 0.01},
         "schedule": {"name": "onecycle", "pct_start": 0.2},
-        "train": {"max_steps": steps, "batch_size": 2, "num_workers": 0, "log_every": 5, "output_dir": str(tmp_path)},
+        "train": {
+            "max_steps": steps,
+            "batch_size": 2,
+            "num_workers": 0,
+            "log_every": 5,
+            "eval_every": steps,
+            "output_dir": str(tmp_path),
+        },
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(values))
@@ -38,7 +45,7 @@ def _config(tmp_path, objective, use_labels, steps):
 
 def _losses(run_dir):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [row["train/loss"] for row in rows if "train/loss" in row]
+    return [row["loss"] for row in rows if row["split"] == "train"]
 
 
 @pytest.mark.slow
@@ -65,10 +72,12 @@ def test_spot_geometric_occupancy_learns_without_labels(tmp_path):
 
 @pytest.mark.slow
 def test_also_surface_reconstruction_learns(tmp_path):
-    objective = {"name": "also_surface", "radius": 0.6, "queries": {"queries_per_scan": 2000}}
-    path = _config(tmp_path, objective, use_labels=False, steps=40)
+    objective = {"name": "also_surface", "radius": 0.3, "queries": {"queries_per_scan": 2000}}
+    # ALSO plateaus at "everything empty" for ~40 steps at this size before the surface is found.
+    path = _config(tmp_path, objective, use_labels=False, steps=80)
     run_dir = train(load_config(path), stage="pretrain")
     losses = _losses(run_dir)
-    assert losses[-1] < 0.8 * losses[0]
+    assert losses[-1] < 0.7 * losses[0]
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [])
-    assert metrics["surface_accuracy"] > metrics["surface_accuracy_trivial"] + 0.05
+    assert metrics["surface_accuracy"] > metrics["surface_accuracy_trivial"] + 0.1
+    assert metrics["intensity_l1"] < 0.2

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from spot.trainer.models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, build_backbone
+from spot.trainer.models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig
 from spot.trainer.sparse import SparseTensor, set_backend
 
 from ...sparse.grids import random_coords
@@ -26,7 +26,7 @@ def small_encoder() -> SparseBEVEncoder:
 
 
 def test_kitti_grid_gives_openpcdet_bev_shape():
-    encoder = build_backbone("sparse_bev_encoder")
+    encoder = SparseBEVEncoder(SparseBEVEncoderConfig())
     assert encoder.output_grid((41, 1600, 1408)) == (2, 200, 176)
     assert encoder.bev_channels((41, 1600, 1408)) == 256 and encoder.config.bev_stride == 8
 

@@ -10,7 +10,8 @@ import torch
 
 from spot.runtime import VoxelGrid, voxelize
 from spot.runtime.io.binary import read_kitti_bin
-from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig, build_backbone
+from spot.trainer.components import MODELS
+from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig
 from spot.trainer.sparse import SparseTensor, set_backend
 
 from ...sparse.grids import random_coords
@@ -40,13 +41,9 @@ def test_unet_trains_every_parameter():
         assert parameter.grad.abs().sum() > 0, name
 
 
-def test_build_backbone_by_name():
-    model = build_backbone("sparse_unet", in_channels=3, channels=(4, 8))
-    assert isinstance(model, SparseUNet) and model.config.in_channels == 3
-    with pytest.raises(KeyError, match="choose one of"):
-        build_backbone("pointnet")
-    with pytest.raises(TypeError):
-        build_backbone("sparse_unet", widths=(4, 8))
+def test_backbone_is_built_by_its_registry_name():
+    model = MODELS["sparse_unet"].build(SparseUNetConfig(in_channels=3, channels=(4, 8)), None)
+    assert isinstance(model, SparseUNet) and model.config.in_channels == 3 and model.out_channels == 4
     with pytest.raises(ValueError, match=">= 2 levels"):
         SparseUNetConfig(channels=(16,))
 
