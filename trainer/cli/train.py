@@ -23,24 +23,26 @@ def main(verbose: bool) -> None:
     setup_logging(verbose)
 
 
-@main.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help=CONFIG_HELP)
-@click.option("--resume", is_flag=True, help="Continue the run from its output folder's last checkpoint.")
-@click.argument("overrides", nargs=-1)
-@reports_input_errors
-def pretrain(config_path: str, resume: bool, overrides: tuple[str, ...]) -> None:
-    """Pre-train a backbone with a self-supervised objective (OVERRIDES: key=value)."""
-    _train(config_path, overrides, resume, stage="pretrain")
+def _training_command(stage: str, summary: str) -> click.Command:
+    """`spot-train pretrain` and `spot-train finetune`: the same options, a different stage."""
+
+    @main.command(name=stage, help=summary)
+    @click.option("-c", "--config", "config_path", required=True, type=click.Path(), help=CONFIG_HELP)
+    @click.option("--resume", is_flag=True, help="Continue the run from its output folder's last checkpoint.")
+    @click.argument("overrides", nargs=-1)
+    @reports_input_errors
+    def command(config_path: str, resume: bool, overrides: tuple[str, ...]) -> None:
+        _train(config_path, overrides, resume, stage=stage)
+
+    return command
 
 
-@main.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help=CONFIG_HELP)
-@click.option("--resume", is_flag=True, help="Continue the run from its output folder's last checkpoint.")
-@click.argument("overrides", nargs=-1)
-@reports_input_errors
-def finetune(config_path: str, resume: bool, overrides: tuple[str, ...]) -> None:
-    """Fine-tune for segmentation or detection; `pretrained.path=CKPT` loads a pre-trained backbone."""
-    _train(config_path, overrides, resume, stage="finetune")
+pretrain = _training_command(
+    "pretrain", "Pre-train a backbone with a self-supervised objective (OVERRIDES: key=value)."
+)
+finetune = _training_command(
+    "finetune", "Fine-tune for segmentation or detection; `pretrained.path=CKPT` loads a pre-trained backbone."
+)
 
 
 @main.command(name="eval")
