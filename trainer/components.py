@@ -9,6 +9,7 @@ from __future__ import annotations
 from .data.datasets import FolderDataConfig, FolderDataset, SimDataConfig, SimulatedDataset
 from .models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, SparseUNet, SparseUNetConfig
 from .objectives.also_task import AlsoSurfaceConfig, build_also_task
+from .objectives.segmentation_task import SegmentationConfig, build_segmentation_task
 from .objectives.spot_task import SpotOccupancyConfig, build_spot_task
 from .registry import Entry, Registries
 
@@ -23,6 +24,7 @@ MODELS: dict[str, Entry] = {
 OBJECTIVES: dict[str, Entry] = {
     "spot_occupancy": Entry(build_spot_task, SpotOccupancyConfig),
     "also_surface": Entry(build_also_task, AlsoSurfaceConfig),
+    "semantic_segmentation": Entry(build_segmentation_task, SegmentationConfig),
 }
 
 REGISTRIES = Registries(datasets=DATASETS, models=MODELS, objectives=OBJECTIVES)

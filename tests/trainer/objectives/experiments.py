@@ -1,0 +1,48 @@
+"""Small simulated experiments for objective tests: VLP-16 sequences, a 3-level UNet, a few dozen steps."""
+
+import json
+from pathlib import Path
+
+import yaml
+
+DATA = {
+    "name": "sim",
+    "sensor": "vlp16",
+    "frames": 4,
+    "horizontal_resolution_deg": 0.6,
+    "point_cloud_range": [-19.2, -19.2, -3.2, 19.2, 19.2, 1.6],
+    "voxel_size": [0.3, 0.3, 0.3],
+}
+
+
+def write_experiment(folder: Path, objective: dict, use_labels: bool, steps: int, **extra) -> Path:
+    """A config whose run folder is `folder / "run"`; `extra` adds top-level sections (e.g. `pretrained`)."""
+    values = {
+        "name": objective["name"],
+        "data": {
+            "train": {**DATA, "seeds": [0, 1], "use_labels": use_labels},
+            "val": {**DATA, "seeds": [50], "frames": 2, "use_labels": use_labels},
+        },
+        "model": {"name": "sparse_unet", "channels": [16, 32, 64], "encoder_blocks": 1, "decoder_blocks": 1},
+        "objective": objective,
+        "optim": {"lr": 0.01},
+        "schedule": {"name": "onecycle", "pct_start": 0.2},
+        "train": {
+            "max_steps": steps,
+            "batch_size": 2,
+            "num_workers": 0,
+            "log_every": 5,
+            "eval_every": steps,
+            "output_dir": str(folder / "run"),
+        },
+        **extra,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def train_losses(run_dir: Path) -> list[float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [row["loss"] for row in rows if row["split"] == "train"]

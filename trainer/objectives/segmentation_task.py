@@ -1,0 +1,91 @@
+"""The `semantic_segmentation` fine-tuning objective: sparse UNet + per-voxel classifier, scored per point.
+
+Voxel logits reach every point through `point_to_voxel` (the voxelization contract), so the loss and the
+metrics are computed on points, as benchmarks count them. Points outside the voxel grid get no prediction and
+are left out of both; the evaluation report says how many there were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from spot.runtime import IGNORE_INDEX
+from spot.trainer.sparse import SparseTensor
+
+from ..data.datasets import TrainingFrame
+from ..engine.task import DatasetInfo, Task
+from ..losses import CrossEntropyLovasz
+from .batching import voxel_batch
+
+
+@dataclass
+class SegmentationConfig:
+    lovasz_weight: float = 1.0
+    class_weights: list[float] | None = None  # one per class; None = uniform
+
+
+class SegmentationTask(Task):
+    def __init__(self, backbone: nn.Module, info: DatasetInfo, config: SegmentationConfig):
+        super().__init__(backbone, info)
+        num_classes = len(info.class_names)
+        self.head = nn.Linear(backbone.out_channels, num_classes)
+        self.loss = CrossEntropyLovasz(num_classes, config.class_weights, config.lovasz_weight)
+
+    def collate(self, frames: Sequence[TrainingFrame]) -> dict[str, torch.Tensor]:
+        samples = [frame.sample for frame in frames]
+        for sample in samples:
+            if sample.labels is None:
+                raise ValueError(f"{sample.source}: segmentation needs labelled frames (data.use_labels: true)")
+        batch = voxel_batch(samples, self.info.grid)
+        batch["point_labels"] = torch.from_numpy(np.concatenate([sample.labels for sample in samples]).astype(np.int64))
+        return batch
+
+    def point_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (N_in, C) of the points inside the grid, and their labels (N_in,)."""
+        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
+        voxel_logits = self.head(self.backbone(x).features)  # (V, C)
+        point_to_voxel = batch["point_to_voxel"]
+        inside = point_to_voxel >= 0
+        return voxel_logits[point_to_voxel[inside]], batch["point_labels"][inside]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits, labels = self.point_logits(batch)
+        return self.loss(logits, labels)
+
+    def evaluate_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-point confusion matrix (rows = truth) over labelled points inside the grid."""
+        logits, labels = self.point_logits(batch)
+        labelled = labels != IGNORE_INDEX
+        k = len(self.info.class_names)
+        confusion = torch.bincount(labels[labelled] * k + logits[labelled].argmax(1), minlength=k * k).view(k, k)
+        outside = (batch["point_to_voxel"] < 0).sum()
+        return {"confusion": confusion.double(), "points_outside_grid": outside.double()}
+
+    def summarize(self, totals: dict[str, torch.Tensor]) -> dict[str, float]:
+        metrics = segmentation_metrics(totals["confusion"], self.info.class_names)
+        metrics["points_outside_grid"] = float(totals["points_outside_grid"])
+        return metrics
+
+
+def segmentation_metrics(confusion: torch.Tensor, class_names: Sequence[str]) -> dict[str, float]:
+    """mIoU over the classes present in the ground truth, per-class IoU (`iou/<name>`), and accuracy."""
+    confusion = confusion.double()
+    true_positive = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - true_positive
+    present = confusion.sum(1) > 0
+    iou = true_positive / union.clamp(min=1)
+    metrics = {
+        "miou": float(iou[present].mean()) if present.any() else 0.0,
+        "accuracy": float(true_positive.sum() / confusion.sum().clamp(min=1)),
+    }
+    metrics.update({f"iou/{name}": float(iou[c]) for c, name in enumerate(class_names) if present[c]})
+    return metrics
+
+
+def build_segmentation_task(config: SegmentationConfig, backbone: nn.Module, info: DatasetInfo) -> Task:
+    return SegmentationTask(backbone, info, config)
