@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpotInputError
+from .voxelize import linear_keys
 
 Triple = tuple[int, int, int]
 Array = Any  # numpy.ndarray here, torch.Tensor in the trainer's build
@@ -184,12 +185,6 @@ class KernelMap:
         return inputs[out_rows], out_rows
 
 
-def _keys(coords: Array, shape: Triple) -> Array:
-    """Linear keys of int64 (V, 4) coordinates; equal to `spot.runtime.voxelize.linear_keys`."""
-    z, y, x = shape
-    return ((coords[:, 0] * z + coords[:, 1]) * y + coords[:, 2]) * x + coords[:, 3]
-
-
 def _decode_keys(keys: Array, shape: Triple, ops: ArrayOps) -> Array:
     z, y, x = shape
     columns = [keys % x, (keys // x) % y, (keys // (x * y)) % z, keys // (x * y * z)]
@@ -207,7 +202,7 @@ def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry,
     Offsets k and K-1-k are mirror images (o reaches i through one exactly when i reaches o through the
     other), so only the first half is searched; the centre links every voxel to itself.
     """
-    keys = _keys(coords, shape)
+    keys = linear_keys(coords, shape)
     keys_ext = ops.concat([keys, ops.full((1,), KEY_SENTINEL)])  # position V never matches
     offsets = kernel_offsets(geometry.kernel_size)
     deltas = (offsets - (np.asarray(geometry.kernel_size) - 1) // 2) * np.asarray(geometry.dilation)
@@ -321,7 +316,7 @@ def check_coords(coords: np.ndarray, spatial_shape: Sequence[int], *, name: str 
     shape = tuple(int(s) for s in spatial_shape)
     if len(coords) and ((coords.min(0) < 0).any() or (coords.max(0)[1:] >= np.asarray(shape)).any()):
         raise SpotInputError(f"{name} must lie inside the grid {shape} with batch >= 0")
-    keys = _keys(coords.astype(np.int64), shape)
+    keys = linear_keys(coords.astype(np.int64), shape)
     if len(keys) > 1 and not (np.diff(keys) > 0).all():
         raise SpotInputError(f"{name} must be unique and sorted by linear key (see spot.runtime.voxelize)")
     return coords.astype(np.int32, copy=False)

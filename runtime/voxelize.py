@@ -86,11 +86,16 @@ class Voxels:
         return self.coords.shape[0]
 
 
-def linear_keys(coords: np.ndarray, grid_shape: Sequence[int]) -> np.ndarray:
-    """int64 key of `(batch, z, y, x)` coordinates; sorting by it is the contract's voxel order."""
+def linear_keys(coords, grid_shape: Sequence[int]):
+    """int64 key of `(batch, z, y, x)` coordinates (..., 4); sorting by it is the contract's voxel order.
+
+    The one definition of the key, for numpy arrays and (in the trainer) int64 torch tensors alike: tensors
+    stay tensors on their device; numpy input of any integer type is widened to int64 first.
+    """
     z, y, x = (int(s) for s in grid_shape)
-    coords = np.asarray(coords, dtype=np.int64)
-    return ((coords[:, 0] * z + coords[:, 1]) * y + coords[:, 2]) * x + coords[:, 3]
+    if isinstance(coords, np.ndarray) or not hasattr(coords, "long"):
+        coords = np.asarray(coords, dtype=np.int64)
+    return ((coords[..., 0] * z + coords[..., 1]) * y + coords[..., 2]) * x + coords[..., 3]
 
 
 def voxelize(grid: VoxelGrid, points: np.ndarray | Sequence[np.ndarray]) -> Voxels:

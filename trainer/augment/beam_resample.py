@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from spot.runtime import Sample, Scan
+from spot.runtime.rings import estimate_rings
 
 RING_COLUMN = "ring"
 
@@ -91,25 +92,32 @@ def upsample_beams(
 
 
 class BeamResample:
-    """The augmentation: `BeamResample(config)(sample, rings, rng) -> sample`.
+    """The augmentation: `BeamResample(config)(sample, rng) -> sample`.
 
-    `rings` (N,) are the points' ring ids (the scan's `ring` column, or estimated from elevations). Labels and
-    instances follow their points; `sample.sensor` keeps describing the physical sensor.
+    Rings come from the scan's `ring` column, or are estimated from elevations (only for the samples that are
+    re-sampled: the estimate costs ~0.15 s on a 64-beam scan). Labels and instances follow their points;
+    `sample.sensor` keeps describing the physical sensor.
     """
 
     def __init__(self, config: BeamResampleConfig):
         self.config = config
 
-    def __call__(self, sample: Sample, rings: np.ndarray, rng: np.random.Generator) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if rng.random() >= self.config.probability:
             return sample
         xyz = sample.scan.xyz
+        rings = ring_ids(sample.scan)
         if rng.random() < 0.5:
             factor = int(rng.choice(self.config.downsample_factors))
             keep = downsample_beams(xyz, rings, factor, offset=int(rng.integers(factor)))
             return _select(sample, keep)
         new_xyz, source = upsample_beams(xyz, rings, self.config.azimuth_bins, self.config.max_range_gap)
         return _append_interpolated(sample, new_xyz, source)
+
+
+def ring_ids(scan: Scan) -> np.ndarray:
+    """int64 (N,) ring of each point: the sensor's own numbering when the scan has it, else estimated."""
+    return scan.column(RING_COLUMN).astype(np.int64) if scan.has(RING_COLUMN) else estimate_rings(scan.xyz)
 
 
 def _select(sample: Sample, keep: np.ndarray) -> Sample:

@@ -16,7 +16,6 @@ import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
 from spot.runtime.io.semantickitti import read_semantickitti
-from spot.runtime.rings import estimate_rings
 
 from ..augment import BeamResample, BeamResampleConfig
 from ..config import existing_path
@@ -95,10 +94,7 @@ class FrameDataset:
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
             context_labels = np.full(len(context_xyz), IGNORE_INDEX, np.int32)
-        rings = (
-            sample.scan.column("ring").astype(np.int64) if sample.scan.has("ring") else estimate_rings(sample.scan.xyz)
-        )
-        sample = self.augment(sample, rings, np.random.default_rng(np.random.randint(2**31)))  # noqa: NPY002 (engine-seeded)
+        sample = self.augment(sample, np.random.default_rng(np.random.randint(2**31)))  # noqa: NPY002 (engine-seeded)
         return TrainingFrame(sample, context_xyz, context_origins, context_labels)
 
     def _context(self, sequence: int, frame: int, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

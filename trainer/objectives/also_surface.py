@@ -17,13 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spot.runtime import VoxelGrid
-
-
-def _keys(batch_zyx: torch.Tensor, grid_shape: tuple[int, int, int]) -> torch.Tensor:
-    """The contract's linear key ((b * Z + z) * Y + y) * X + x (runtime.voxelize.linear_keys), in torch."""
-    z, y, x = grid_shape
-    c = batch_zyx.long()
-    return ((c[..., 0] * z + c[..., 1]) * y + c[..., 2]) * x + c[..., 3]
+from spot.runtime.voxelize import linear_keys
 
 
 def neighbour_rows(
@@ -40,8 +34,8 @@ def neighbour_rows(
     inside = ((neighbours[..., 1:] >= 0) & (neighbours[..., 1:] < torch.tensor(grid_shape, device=coords.device))).all(
         -1
     )
-    keys = _keys(coords, grid_shape)
-    wanted = _keys(neighbours, grid_shape)
+    keys = linear_keys(coords.long(), grid_shape)
+    wanted = linear_keys(neighbours, grid_shape)
     rows = torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)
     found = inside & (keys[rows] == wanted)
     return torch.where(found, rows, torch.full_like(rows, -1))

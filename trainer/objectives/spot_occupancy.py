@@ -27,13 +27,18 @@ class OccupancyLossConfig:
     empty_weight: float = 0.01  # empty voxels vastly outnumber occupied ones
     lovasz_weight: float = 1.0
     lovasz_max_voxels: int = 60000  # Lovász sorts per class: a random subset keeps it cheap on big grids
-    foreground_classes: list[int] = field(default_factory=list)
+    foreground_classes: list[int] = field(default_factory=list)  # empty: the dataset's thing classes
 
 
-def occupancy_class_weights(num_classes: int, config: OccupancyLossConfig) -> list[float]:
-    """Weights for the K = num_classes + 1 targets (last = empty), SPOT's 2.0 / 1.0 / 0.01 by default."""
+def occupancy_class_weights(
+    num_classes: int, config: OccupancyLossConfig, default_foreground: list[int] = ()
+) -> list[float]:
+    """Weights for the K = num_classes + 1 targets (last = empty), SPOT's 2.0 / 1.0 / 0.01 by default.
+
+    Foreground classes are `config.foreground_classes`, or `default_foreground` when the config names none.
+    """
     weights = [config.background_weight] * num_classes + [config.empty_weight]
-    for c in config.foreground_classes:
+    for c in config.foreground_classes or default_foreground:
         weights[c] = config.foreground_weight
     return weights
 

@@ -57,9 +57,8 @@ class SpotOccupancyTask(Task):
         self.occupancy_grid, self.stride = coarser_grid(info.grid, config.occupancy_voxel_size)
         num_classes = len(info.class_names)
         if semantic:
-            foreground = [i for i, name in enumerate(info.class_names) if name in THING_CLASSES]
-            config.loss.foreground_classes = config.loss.foreground_classes or foreground
-            weights = occupancy_class_weights(num_classes, config.loss)
+            things = [i for i, name in enumerate(info.class_names) if name in THING_CLASSES]
+            weights = occupancy_class_weights(num_classes, config.loss, default_foreground=things)
         else:  # free, occupied
             weights = [config.loss.empty_weight, config.loss.background_weight]
         self.num_outputs = len(weights)

@@ -54,12 +54,10 @@ def test_augmentation_carries_labels_and_doubles_beams():
     labels = rings.astype(np.int32) % 3
     sample = Sample(scan, labels=labels, instances=np.zeros(len(scan), np.int32))
     augment = BeamResample(BeamResampleConfig(probability=1.0, azimuth_bins=360))
-    results = {len(augment(sample, rings, np.random.default_rng(seed)).scan) for seed in range(12)}
+    results = {len(augment(sample, np.random.default_rng(seed)).scan) for seed in range(12)}
     # 8 rings -> 4 (factor 2), 2 (factor 4) or 15 (up-sampled) rings of 360 points.
     assert results <= {4 * 360, 2 * 360, 15 * 360} and len(results) >= 2
-    up = next(
-        out for seed in range(40) if len((out := augment(sample, rings, np.random.default_rng(seed))).scan) == 15 * 360
-    )
+    up = next(out for seed in range(40) if len((out := augment(sample, np.random.default_rng(seed))).scan) == 15 * 360)
     assert len(np.unique(up.scan.column("ring"))) == 15
     assert up.labels.shape == (15 * 360,) and set(np.unique(up.labels)) <= {0, 1, 2}
 
@@ -68,6 +66,13 @@ def test_probability_zero_is_identity_and_bad_factor_refused():
     scan = _wall_scan([10.0] * 4)
     sample = Sample(scan)
     rings = scan.column("ring").astype(np.int64)
-    assert BeamResample(BeamResampleConfig(probability=0.0))(sample, rings, np.random.default_rng(0)) is sample
+    assert BeamResample(BeamResampleConfig(probability=0.0))(sample, np.random.default_rng(0)) is sample
     with pytest.raises(ValueError, match="factor"):
         downsample_beams(scan.xyz, rings, factor=0)
+
+
+def test_rings_are_estimated_for_scans_without_a_ring_column():
+    scan = _wall_scan([10.0] * 8).with_columns(("x", "y", "z", "intensity"))
+    augment = BeamResample(BeamResampleConfig(probability=1.0, azimuth_bins=360))
+    sizes = {len(augment(Sample(scan), np.random.default_rng(seed)).scan) for seed in range(12)}
+    assert {4 * 360, 2 * 360} <= sizes  # every 2nd / 4th of the 8 estimated rings

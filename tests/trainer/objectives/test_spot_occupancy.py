@@ -57,3 +57,9 @@ def test_decoder_learns_a_fixed_occupancy_pattern():
     decoder.eval()
     accuracy = (decoder(bev).argmax(1) == target).double().mean().item()
     assert loss.item() < 0.3 * first and accuracy > 0.95
+
+
+def test_foreground_defaults_to_the_datasets_things_without_touching_the_config():
+    config = OccupancyLossConfig()
+    assert occupancy_class_weights(3, config, default_foreground=[1]) == [1.0, 2.0, 1.0, 0.01]
+    assert config.foreground_classes == []
