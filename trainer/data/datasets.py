@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
-from spot.runtime.io.semantickitti import read_semantickitti
+from spot.runtime.io.semantickitti import (
+    LabelMap,
+    find_label_map,
+    label_path_for,
+    read_label_file,
+    read_semantickitti,
+)
 
 from ..augment import BeamResample, BeamResampleConfig
 from ..config import existing_path
@@ -120,8 +126,14 @@ class FrameDataset:
         """SPOT's class-balanced weights over the frames' labelled classes (None: uniform permutation)."""
         if not self.config.class_balanced:
             return None
-        groups = [np.unique(self.read(s, f).labels) for s, f in self.frames]
+        if not self.config.use_labels:
+            raise SpotInputError("class_balanced sampling needs labels: set use_labels: true or class_balanced: false")
+        groups = [self.frame_classes(s, f) for s, f in self.frames]
         return balanced_sampling_weights(groups, len(self.info.class_names))
+
+    def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
+        """Class ids present in a frame (for class balancing); subclasses may read less than the whole frame."""
+        return np.unique(self.read(sequence, frame).labels)
 
 
 class SimulatedDataset(FrameDataset):
@@ -157,6 +169,13 @@ class FolderDataset(FrameDataset):
             self.poses.append(read_lidar_poses(folder, len(scans)))
         pairs = [(s, f) for s, scans in enumerate(self.scans) for f in range(len(scans))]
         super().__init__(config, pairs, [len(scans) for scans in self.scans])
+        self.label_map = LabelMap.from_yaml(find_label_map(self.scans[0][0])) if config.use_labels else None
+
+    def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
+        """From the label file alone: class balancing reads every frame's labels once, never its points."""
+        path = self.scans[sequence][frame]
+        semantic, _ = read_label_file(label_path_for(path), path.stat().st_size // 16)
+        return np.unique(self.label_map(semantic))
 
     def read(self, sequence: int, frame: int) -> Sample:
         sample = read_semantickitti(self.scans[sequence][frame])

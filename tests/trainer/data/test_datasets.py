@@ -73,6 +73,15 @@ def test_folder_dataset_reads_the_simulators_layout_with_poses(tmp_path):
     simulated = sequence.frame(2)[0]
     np.testing.assert_allclose(frame.sample.pose, simulated.pose, atol=1e-5)
     np.testing.assert_array_equal(frame.sample.labels, simulated.labels)
+    # Class balancing reads the label files alone and sees the same classes as the full frames.
+    np.testing.assert_array_equal(dataset.frame_classes(0, 2), np.unique(simulated.labels))
     assert (frame.sample.labels != IGNORE_INDEX).mean() > 0.9
     with pytest.raises(SpotInputError, match="no velodyne"):
         FolderDataset(FolderDataConfig(root=str(tmp_path), sequences=["07"]))
+
+
+def test_class_balancing_needs_labels_and_up_weights_rare_frames():
+    with pytest.raises(SpotInputError, match="class_balanced sampling needs labels"):
+        SimulatedDataset(SimDataConfig(seeds=[0], frames=2, use_labels=False, class_balanced=True)).sampling_weights()
+    weights = SimulatedDataset(SimDataConfig(seeds=[0, 1], frames=2, class_balanced=True, **SMALL)).sampling_weights()
+    assert weights.shape == (4,) and np.isclose(weights.sum(), 4) and (weights >= 1 - 1e-9).any()
