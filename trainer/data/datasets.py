@@ -26,9 +26,11 @@ from spot.runtime.io.semantickitti import (
 from ..augment import BeamResample, BeamResampleConfig
 from ..config import existing_path
 from ..engine.sampling import balanced_sampling_weights
+from ..engine.seeding import sample_seed
 from ..engine.task import DatasetInfo
 from .sim import SimulatedSequence, label_map
 
+AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
 THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
 
 
@@ -36,12 +38,18 @@ THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "pers
 class TrainingFrame:
     """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
     seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
-    (M = 0 when not aggregating)."""
+    (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
+    (augmentation here, queries or ray subsets in a task's collate)."""
 
     sample: Sample
     context_xyz: np.ndarray
     context_origins: np.ndarray
     context_labels: np.ndarray
+    seed: int
+
+    def rng(self, purpose: int) -> np.random.Generator:
+        """An independent generator per purpose (0 = augmentation, 1 = the task's targets)."""
+        return np.random.default_rng([self.seed, purpose])
 
 
 @dataclass
@@ -100,8 +108,8 @@ class FrameDataset:
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
             context_labels = np.full(len(context_xyz), IGNORE_INDEX, np.int32)
-        sample = self.augment(sample, np.random.default_rng(np.random.randint(2**31)))  # noqa: NPY002 (engine-seeded)
-        return TrainingFrame(sample, context_xyz, context_origins, context_labels)
+        unaugmented = TrainingFrame(sample, context_xyz, context_origins, context_labels, sample_seed())
+        return replace(unaugmented, sample=self.augment(sample, unaugmented.rng(AUGMENTATION)))
 
     def _context(self, sequence: int, frame: int, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k, last = self.config.aggregate_frames, self.sequence_lengths[sequence] - 1

@@ -5,7 +5,9 @@ Three kinds of randomness, three rules:
 - the training step (dropout, random masking in an objective): each rank's global generators, seeded from
   (seed, rank) after the build, saved in every checkpoint and restored on resume;
 - data (augmentation): re-seeded for every sample from (seed, epoch, index) inside `isolated_rng`, so it never
-  disturbs the training generators and does not depend on workers, ranks or where a run resumed.
+  disturbs the training generators and does not depend on workers, ranks or where a run resumed. A dataset
+  draws one `sample_seed()` there and hands it on with the sample, so that later random choices for that
+  sample (in a task's `collate`, which runs outside that scope) are just as reproducible.
 """
 
 # The global numpy generator is what this module exists to seed and save:
@@ -27,6 +29,11 @@ def derive_seed(*parts: Any) -> int:
     """A 63-bit seed from any tuple of ints/strings; stable across processes and Python versions."""
     digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def sample_seed() -> int:
+    """A seed from the global numpy generator: inside `dataset[i]` the engine has seeded it per sample."""
+    return int(np.random.randint(2**31))
 
 
 def seed_everything(seed: int, cuda: bool = True) -> None:

@@ -17,7 +17,7 @@ from torch import nn
 
 from spot.trainer.sparse import SparseTensor
 
-from ..data.datasets import TrainingFrame
+from ..data.datasets import TASK_TARGETS, TrainingFrame
 from ..engine.task import DatasetInfo, Task
 from .also_surface import ImplicitSurfaceDecoder, surface_loss
 from .batching import voxel_batch
@@ -41,8 +41,10 @@ class AlsoSurfaceTask(Task):
     def collate(self, frames: Sequence[TrainingFrame]) -> dict[str, torch.Tensor]:
         samples = [frame.sample for frame in frames]
         batch = voxel_batch(samples, self.info.grid)
-        rng = np.random.default_rng(np.random.randint(2**31))  # noqa: NPY002 (engine-seeded per sample)
-        queries = [sample_surface_queries(s.scan.xyz, s.scan.intensity, rng, self.config.queries) for s in samples]
+        queries = [
+            sample_surface_queries(f.sample.scan.xyz, f.sample.scan.intensity, f.rng(TASK_TARGETS), self.config.queries)
+            for f in frames
+        ]
         batch_index = np.concatenate([np.full(len(q.xyz), b, np.float32) for b, q in enumerate(queries)])
         xyz = np.concatenate([q.xyz for q in queries])
         batch["queries"] = torch.from_numpy(np.concatenate([batch_index[:, None], xyz], axis=1))  # (Q, 4) b x y z

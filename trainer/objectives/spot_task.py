@@ -19,7 +19,7 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.sparse import SparseTensor
 
-from ..data.datasets import THING_CLASSES, TrainingFrame
+from ..data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
 from ..engine.task import DatasetInfo, Task
 from .batching import coarser_grid, voxel_batch
 from .occupancy_targets import geometric_occupancy, semantic_occupancy
@@ -83,8 +83,8 @@ class SpotOccupancyTask(Task):
             labels = np.concatenate([sample.labels, frame.context_labels])
             return semantic_occupancy(self.occupancy_grid, xyz, labels, len(self.info.class_names))
         origins = np.concatenate([np.zeros((len(sample.scan), 3), np.float32), frame.context_origins])
-        rng = np.random.default_rng(np.random.randint(2**31))  # noqa: NPY002 (engine-seeded per sample)
-        return geometric_occupancy(self.occupancy_grid, xyz, origins, self.config.carve_rays, rng)
+        rays = frame.rng(TASK_TARGETS)
+        return geometric_occupancy(self.occupancy_grid, xyz, origins, self.config.carve_rays, rays)
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Occupancy logits (B, K, Z, Y, X) on the occupancy grid."""
