@@ -1,0 +1,60 @@
+"""ROS 2 test setup: a DDS domain of this session's own, loopback-only discovery, spot_ros installed with pip.
+
+`spot_ros` is pip-installed (no deps, no build isolation) into a temporary prefix once per session, so every
+node test runs the package exactly as a user's `pip install ./ros_node` lays it out and finds the executable
+through the ament index, as `ros2 run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spot.runtime.ros.environment import apply_local_ros_defaults
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "ros_node"))  # the in-process unit tests import spot_ros from the source tree
+
+# One DDS domain per test session (0-101 are valid with FastDDS defaults and leave 102+ to others).
+os.environ["ROS_DOMAIN_ID"] = str(os.environ.get("SPOT_TEST_ROS_DOMAIN_ID", 1 + os.getpid() % 100))
+apply_local_ros_defaults()
+
+
+@pytest.fixture(scope="session")
+def spot_ros_prefix(tmp_path_factory) -> Path:
+    """A prefix holding `pip install ./ros_node` (share/ament_index, lib/spot_ros/perception_node, site-packages)."""
+    prefix = tmp_path_factory.mktemp("spot_ros_prefix")
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--prefix",
+        str(prefix),
+        str(REPO / "ros_node"),
+    ]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def ros_env(spot_ros_prefix) -> dict[str, str]:
+    """Environment for processes that run spot_ros from `spot_ros_prefix` on this session's DDS domain."""
+    site = next(spot_ros_prefix.glob("lib/python*/site-packages"))
+    env = apply_local_ros_defaults(dict(os.environ))
+    env.update(
+        AMENT_PREFIX_PATH=os.pathsep.join([str(spot_ros_prefix), sys.prefix]),
+        PYTHONPATH=os.pathsep.join([str(site), str(Path(__file__).parent)]),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+        RCUTILS_LOGGING_BUFFERED_STREAM="0",
+    )
+    return env

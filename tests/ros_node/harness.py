@@ -1,0 +1,211 @@
+"""Drive a perception node running in its own process: start / stop it, publish clouds, collect its outputs.
+
+The `Probe` is an rclpy node in the test process on its own context, spinning in a thread; it remembers when
+each cloud went out (by stamp) and what came back, keeping only the decoded labels so memory stays small under load.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Float64, Header
+from visualization_msgs.msg import MarkerArray
+
+from spot.runtime.ros.messages import cloud_message
+from spot.runtime.ros.pointcloud2 import CloudData, read_points
+
+NODE_NAME = "spot_perception"
+SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+class NodeProcess:
+    """`command` (an executable + ROS args) in its own process, output to `log_path`; stop() sends SIGINT."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGINT (Ctrl-C), then the exit code; kills it if it does not exit within `timeout`."""
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            self._log.close()
+
+
+def node_arguments(namespace: str, **parameters) -> list[str]:
+    """`--ros-args` putting the node under `namespace` with `parameters` (name -> value)."""
+    arguments = ["--ros-args", "-r", f"__ns:={namespace}"]
+    for name, value in parameters.items():
+        arguments += ["-p", f"{name}:={value}"]
+    return arguments
+
+
+@dataclass
+class Output:
+    """One segmentation cloud that came back: arrival time, input stamp (ns), frame, labels, scores, field names."""
+
+    arrived: float
+    stamp_ns: int
+    frame_id: str
+    labels: np.ndarray
+    scores: np.ndarray
+    fields: tuple[str, ...]
+
+
+@dataclass
+class Received:
+    segmentation: list[Output] = field(default_factory=list)
+    objects: list[MarkerArray] = field(default_factory=list)
+    processing_time_ms: list[float] = field(default_factory=list)
+    diagnostics: list[dict[str, str]] = field(default_factory=list)
+
+
+def stamp_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class Probe:
+    """Publishes to the node under `namespace` and records its outputs (objects up to `keep_objects`)."""
+
+    def __init__(self, namespace: str, keep_objects: int = 50):
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("spot_probe", context=self.context)
+        base = f"{namespace}/{NODE_NAME}"
+        self.fully_qualified = base
+        self.keep_objects = keep_objects
+        self.received = Received()
+        self.sent: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self.publisher = self.node.create_publisher(PointCloud2, f"{base}/input/pointcloud", SENSOR_QOS)
+        self.segmentation = self.node.create_subscription(
+            PointCloud2, f"{base}/output/segmentation", self._on_segmentation, 5
+        )
+        self.node.create_subscription(MarkerArray, f"{base}/output/objects", self._on_objects, 5)
+        self.node.create_subscription(Float64, f"{base}/debug/processing_time_ms", self._on_time, 50)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _on_segmentation(self, message: PointCloud2) -> None:
+        arrived = time.perf_counter()
+        points = read_points(message)
+        output = Output(
+            arrived,
+            stamp_ns(message.header.stamp),
+            message.header.frame_id,
+            points["label"].copy(),
+            points["score"].copy(),
+            points.dtype.names,
+        )
+        with self._lock:
+            self.received.segmentation.append(output)
+
+    def _on_objects(self, message: MarkerArray) -> None:
+        with self._lock:
+            self.received.objects = [*self.received.objects[-self.keep_objects + 1 :], message]
+
+    def _on_time(self, message: Float64) -> None:
+        with self._lock:
+            self.received.processing_time_ms.append(message.data)
+
+    def _on_diagnostics(self, message: DiagnosticArray) -> None:
+        for status in message.status:
+            if status.name.startswith(f"{self.fully_qualified}:"):
+                with self._lock:
+                    self.received.diagnostics.append({v.key: v.value for v in status.values})
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return condition()
+
+    def wait_connected(self, timeout: float = 30.0) -> bool:
+        """True once the node subscribes to our clouds and publishes segmentation to us."""
+        return self.wait_for(
+            lambda: self.publisher.get_subscription_count() > 0 and self.segmentation.get_publisher_count() > 0,
+            timeout,
+        )
+
+    def publish(self, cloud: CloudData | PointCloud2, frame_id: str = "lidar") -> int:
+        """Send a cloud stamped now; returns its stamp in ns (the key of `sent` and of outputs)."""
+        now = self.node.get_clock().now()
+        header = Header(stamp=now.to_msg(), frame_id=frame_id)
+        message = cloud if isinstance(cloud, PointCloud2) else cloud_message(cloud, header)
+        message.header = header
+        key = stamp_ns(header.stamp)
+        self.sent[key] = time.perf_counter()
+        self.publisher.publish(message)
+        return key
+
+    def publish_until_answered(
+        self, cloud: CloudData | PointCloud2, frame_id: str = "lidar", timeout: float = 20.0
+    ) -> Output | None:
+        """Publish every 0.5 s until one of these clouds comes back: the first messages after discovery can
+        be lost on best-effort QoS. Returns that output (None on timeout)."""
+        deadline = time.monotonic() + timeout
+        keys = []
+        while time.monotonic() < deadline:
+            keys.append(self.publish(cloud, frame_id))
+            if self.wait_for(lambda: any(self.output_for(key) for key in keys), 0.5):
+                return next(output for output in map(self.output_for, keys) if output)
+        return None
+
+    def output_for(self, key: int) -> Output | None:
+        with self._lock:
+            return next((o for o in self.received.segmentation if o.stamp_ns == key), None)
+
+    def latest_diagnostics(self) -> dict[str, int]:
+        """The node's last /diagnostics counters (received, processed, dropped_stale, rejected_malformed, ...)."""
+        with self._lock:
+            latest = self.received.diagnostics[-1] if self.received.diagnostics else {}
+        return {key: int(value) for key, value in latest.items() if value.isdigit()}
+
+    def settled_diagnostics(self, timeout: float = 10.0) -> dict[str, int]:
+        """Counters once the node has processed every output we received (diagnostics come at 1 Hz)."""
+        self.wait_for(
+            lambda: self.latest_diagnostics().get("processed", -1) >= len(self.received.segmentation), timeout
+        )
+        return self.latest_diagnostics()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

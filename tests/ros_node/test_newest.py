@@ -1,0 +1,24 @@
+"""NewestSlot: the worker always gets the newest item, replaced items are counted, close releases the worker."""
+
+import threading
+
+from spot_ros.newest import NewestSlot
+
+
+def test_take_returns_the_newest_and_counts_replaced_items():
+    slot = NewestSlot()
+    for item in range(5):
+        slot.put(item)
+    assert slot.take(timeout=0) == 4
+    assert (slot.received, slot.dropped) == (5, 4)
+    assert slot.take(timeout=0.01) is None  # nothing new: the worker waits instead of re-processing
+
+
+def test_close_releases_a_waiting_taker():
+    slot = NewestSlot()
+    taken = []
+    worker = threading.Thread(target=lambda: taken.append(slot.take()))
+    worker.start()
+    slot.close()
+    worker.join(timeout=2)
+    assert not worker.is_alive() and taken == [None]

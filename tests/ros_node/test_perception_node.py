@@ -1,0 +1,177 @@
+"""perception_node in its own process with a fake perception: outputs, newest-cloud policy, bad input, Ctrl-C."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+
+rclpy = pytest.importorskip("rclpy")
+from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
+
+from spot.runtime import Scan  # noqa: E402
+from spot.runtime.ros.pointcloud2 import DATATYPE_OF, FieldSpec, append_fields, scan_to_cloud  # noqa: E402
+
+from .fake_perception import expected_labels  # noqa: E402
+from .harness import NodeProcess, Probe, node_arguments  # noqa: E402
+
+FAKE_NODE = Path(__file__).with_name("fake_perception.py")
+UNLABELED = 255
+
+
+@pytest.fixture
+def start_fake_node(ros_env, tmp_path):
+    """start(namespace, **parameters) -> (NodeProcess, connected Probe); both stopped after the test."""
+    started = []
+
+    def start(namespace: str, **parameters):
+        command = [sys.executable, str(FAKE_NODE), *node_arguments(namespace, **parameters)]
+        node = NodeProcess(command, ros_env, tmp_path / f"{namespace.strip('/')}.log")
+        probe = Probe(namespace)
+        started.append((node, probe))
+        assert probe.wait_connected(), f"node did not come up:\n{node.log()}"
+        return node, probe
+
+    yield start
+    for node, probe in started:
+        probe.close()
+        if node.alive():
+            node.stop()
+
+
+def organized_cloud(height: int = 4, width: int = 300, seed: int = 0):
+    """An organized cloud with a uint16 ring field, NaN holes and points beyond the fake's range."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform([-80, -80, -3, 0], [80, 80, 3, 1], (height * width, 4)).astype(np.float32)
+    cloud = scan_to_cloud(Scan(points))
+    ring = np.repeat(np.arange(height, dtype=np.uint16), width)
+    organized = append_fields(_shape(cloud, height, width), {"ring": ring})
+    holes = rng.choice(height * width, 25, replace=False)
+    data = organized.data.reshape(height * width, organized.point_step).copy()
+    data[holes, 0:4] = np.frombuffer(np.float32(np.nan).tobytes(), np.uint8)
+    points[holes, 0] = np.nan
+    return _with_data(organized, data.reshape(-1)), points
+
+
+def _shape(cloud, height, width):
+    return type(cloud)(
+        height, width, cloud.fields, cloud.is_bigendian, cloud.point_step, width * cloud.point_step, cloud.data, False
+    )
+
+
+def _with_data(cloud, data):
+    return type(cloud)(
+        cloud.height,
+        cloud.width,
+        cloud.fields,
+        cloud.is_bigendian,
+        cloud.point_step,
+        cloud.row_step,
+        data,
+        cloud.is_dense,
+    )
+
+
+def test_outputs_follow_the_perception_and_keep_the_input_stamp_frame_and_fields(start_fake_node):
+    _, probe = start_fake_node("/fake_outputs", artifact="fake", score_threshold=0.5)
+    cloud, points = organized_cloud()
+    output = probe.publish_until_answered(cloud, frame_id="velodyne_top")
+    assert output is not None and probe.wait_for(lambda: probe.received.objects, 5.0)
+    assert output.frame_id == "velodyne_top"
+    assert output.fields == ("x", "y", "z", "intensity", "ring", "label", "score")
+    finite = np.isfinite(points).all(axis=1)
+    expected = np.full(len(points), UNLABELED)
+    expected[finite] = np.where(expected_labels(points[finite]) >= 0, expected_labels(points[finite]), UNLABELED)
+    np.testing.assert_array_equal(output.labels, expected)
+    np.testing.assert_array_equal(output.scores, np.where(expected == UNLABELED, 0.0, 0.75).astype(np.float32))
+    markers = probe.received.objects[-1].markers
+    assert markers[0].action == markers[0].DELETEALL
+    assert [(m.ns, m.type) for m in markers[1:]] == [
+        ("boxes", markers[0].CUBE),
+        ("labels", markers[0].TEXT_VIEW_FACING),
+    ]
+    assert markers[2].text == "car 0.90" and markers[1].header.frame_id == "velodyne_top"
+
+
+def test_slow_inference_processes_the_newest_cloud_and_counts_the_dropped(start_fake_node):
+    _, probe = start_fake_node("/fake_slow", artifact="fake:0.25")
+    cloud, _ = organized_cloud(height=1, width=2000, seed=1)
+    assert probe.publish_until_answered(cloud)
+    before = probe.settled_diagnostics()
+    keys = []
+    for _ in range(20):
+        keys.append(probe.publish(cloud))
+        time.sleep(0.02)
+    assert probe.wait_for(lambda: probe.output_for(keys[-1]) is not None, 10.0), "the newest cloud was not processed"
+    after = probe.settled_diagnostics()
+    processed, received, dropped = (after[k] - before[k] for k in ("processed", "received", "dropped_stale"))
+    assert 2 <= processed <= 5  # 0.4 s of clouds at 0.25 s each: the first, the newest while busy, the last
+    assert processed + dropped == received and dropped >= 10  # DDS (keep last 1) may drop a few before the node
+    assert sum(probe.output_for(key) is not None for key in keys) == processed
+
+
+def broken_clouds() -> dict[str, PointCloud2]:
+    """Ten kinds of malformed PointCloud2 a faulty driver or a bad bag can produce."""
+    cloud, _ = organized_cloud(height=2, width=50, seed=2)
+    fields = [PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=1) for f in cloud.fields]
+
+    def good(**changes) -> PointCloud2:
+        message = PointCloud2(
+            height=cloud.height,
+            width=cloud.width,
+            fields=fields,
+            point_step=cloud.point_step,
+            row_step=cloud.row_step,
+            is_dense=False,
+        )
+        message.data = cloud.data.tobytes()
+        for name, value in changes.items():
+            setattr(message, name, value)
+        return message
+
+    nan_data = np.full(len(cloud.data) // 4, np.nan, np.float32).tobytes()
+    unset_type = [PointField(name="x", offset=0), *fields[1:]]
+    return {
+        "no z field": good(fields=[f for f in fields if f.name != "z"]),
+        "no fields at all": good(fields=[]),
+        "point_step shorter than its fields": good(point_step=8, row_step=8 * cloud.width),
+        "point_step zero": good(point_step=0),
+        "row_step shorter than a row": good(row_step=cloud.point_step),
+        "truncated data": good(data=cloud.data.tobytes()[:-100]),
+        "datatype unset": good(fields=unset_type),
+        "duplicate field": good(fields=[*fields, fields[0]]),
+        "empty cloud": good(height=0, width=0, row_step=0, data=b""),
+        "every point NaN": good(data=nan_data),
+    }
+
+
+def test_malformed_clouds_are_refused_with_a_warning_and_the_node_keeps_running(start_fake_node):
+    node, probe = start_fake_node("/fake_malformed", artifact="fake")
+    cloud, _ = organized_cloud(seed=3)
+    assert probe.publish_until_answered(cloud), node.log()
+    for message in broken_clouds().values():
+        probe.publish(message)
+        time.sleep(0.1)
+    key = probe.publish(cloud)
+    assert probe.wait_for(lambda: probe.output_for(key) is not None, 10.0), node.log()
+    assert probe.wait_for(lambda: probe.latest_diagnostics().get("rejected_malformed") == 10, 5.0), (
+        probe.latest_diagnostics()
+    )
+    assert node.alive()
+    assert "skipped a malformed cloud (1 so far)" in node.log()
+    assert node.stop() == 0, node.log()  # SIGINT inside spin: a clean exit, not a traceback
+    assert "Traceback" not in node.log()
+
+
+def test_missing_float_fields_for_intensity_fall_back_to_zero_intensity(start_fake_node):
+    _, probe = start_fake_node("/fake_xyz_only", artifact="fake")
+    xyz = np.random.default_rng(4).uniform(-20, 20, (500, 3)).astype(np.float32)
+    fields = tuple(FieldSpec(axis, 4 * i, DATATYPE_OF["f4"]) for i, axis in enumerate("xyz"))
+    cloud = type(organized_cloud()[0])(1, 500, fields, False, 12, 6000, xyz.view(np.uint8).reshape(-1), True)
+    output = probe.publish_until_answered(cloud)
+    np.testing.assert_array_equal(output.labels, expected_labels(xyz))
