@@ -11,8 +11,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LIDAR_DATA = Path(os.environ.get("SPOT_LIDAR_DATA", REPO.parent / "shared" / "data" / "lidar"))
 
-# Every process a test starts that may touch ROS 2 keeps DDS discovery on this machine.
+# Every process a test starts that may touch ROS 2 keeps DDS discovery on this machine, on a DDS domain of this
+# test session's own (1-100, so sessions running side by side do not hear each other), with the transports that
+# carry full-size scans over best-effort QoS (see spot.runtime.ros.environment).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_DOMAIN_ID"] = os.environ.get("SPOT_TEST_ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
 
 def _cuda_available() -> bool:

@@ -1,4 +1,4 @@
-"""ROS 2 test setup: a DDS domain of this session's own, loopback-only discovery, spot_ros installed with pip.
+"""spot_ros installed with pip for the node tests (tests/conftest.py sets the DDS domain and discovery range).
 
 `spot_ros` is pip-installed (no deps, no build isolation) into a temporary prefix once per session, so every
 node test runs the package exactly as a user's `pip install ./ros_node` lays it out and finds the executable
@@ -18,10 +18,6 @@ from spot.runtime.ros.environment import apply_local_ros_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "ros_node"))  # the in-process unit tests import spot_ros from the source tree
-
-# One DDS domain per test session (0-101 are valid with FastDDS defaults and leave 102+ to others).
-os.environ["ROS_DOMAIN_ID"] = str(os.environ.get("SPOT_TEST_ROS_DOMAIN_ID", 1 + os.getpid() % 100))
-apply_local_ros_defaults()
 
 
 @pytest.fixture(scope="session")
