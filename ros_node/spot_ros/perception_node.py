@@ -16,6 +16,7 @@ and frame. Perception itself is `spot.runtime.Perception`, injected through `loa
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -205,3 +206,7 @@ def main(args: list[str] | None = None, load_perception: Callable[..., Any] = lo
             node.close()
         rclpy.try_shutdown()
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

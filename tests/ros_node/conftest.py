@@ -54,3 +54,11 @@ def ros_env(spot_ros_prefix) -> dict[str, str]:
         RCUTILS_LOGGING_BUFFERED_STREAM="0",
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def perception_node_executable(ros_env) -> Path:
+    """lib/spot_ros/perception_node as `ros2 run spot_ros perception_node` finds it through the ament index."""
+    from .harness import resolve_executable
+
+    return resolve_executable("spot_ros", "perception_node", ros_env["AMENT_PREFIX_PATH"])

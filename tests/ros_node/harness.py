@@ -6,6 +6,7 @@ each cloud went out (by stamp) and what came back, keeping only the decoded labe
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -30,6 +31,22 @@ from spot.runtime.ros.pointcloud2 import CloudData, read_points
 
 NODE_NAME = "spot_perception"
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def resolve_executable(package: str, executable: str, ament_prefix_path: str) -> Path:
+    """What `ros2 run PACKAGE EXECUTABLE` runs: <package prefix from the ament index>/lib/PACKAGE/EXECUTABLE."""
+    from ament_index_python.packages import get_package_prefix, get_packages_with_prefixes
+
+    previous = os.environ.get("AMENT_PREFIX_PATH")
+    os.environ["AMENT_PREFIX_PATH"] = ament_prefix_path
+    try:
+        assert package in get_packages_with_prefixes(), f"{package} is not in the ament index"
+        return Path(get_package_prefix(package)) / "lib" / package / executable
+    finally:
+        if previous is None:
+            del os.environ["AMENT_PREFIX_PATH"]
+        else:
+            os.environ["AMENT_PREFIX_PATH"] = previous
 
 
 class NodeProcess:

@@ -10,25 +10,11 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("rclpy")
+from .harness import resolve_executable
+
 pytestmark = pytest.mark.ros
-
 REPO = Path(__file__).resolve().parents[2]
-
-
-def resolve_executable(package: str, executable: str, ament_prefix_path: str) -> Path:
-    """What `ros2 run PACKAGE EXECUTABLE` runs: <package prefix from the ament index>/lib/PACKAGE/EXECUTABLE."""
-    from ament_index_python.packages import get_package_prefix, get_packages_with_prefixes
-
-    previous = os.environ.get("AMENT_PREFIX_PATH")
-    os.environ["AMENT_PREFIX_PATH"] = ament_prefix_path
-    try:
-        assert package in get_packages_with_prefixes(), f"{package} is not in the ament index"
-        return Path(get_package_prefix(package)) / "lib" / package / executable
-    finally:
-        if previous is None:
-            del os.environ["AMENT_PREFIX_PATH"]
-        else:
-            os.environ["AMENT_PREFIX_PATH"] = previous
 
 
 def check_installed_tree(prefix: Path, executable: Path) -> None:

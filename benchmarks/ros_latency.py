@@ -1,0 +1,110 @@
+"""ROS 2 node latency: message in -> segmentation out, for real ~120k-point HDL-64E scans published at 10 Hz.
+
+Starts `spot_ros.perception_node` in its own process on ARTIFACT (one engine thread), publishes the KITTI scans in
+turn at `--rate` over loopback (FastDDS LARGE_DATA transports, discovery on this machine only), and prints one
+JSON line: latency from publish to the segmentation cloud's arrival (median / p90, over the scans the node
+answered; the node drops scans that arrive while it is busy), the node's own processing time
+(~/debug/processing_time_ms: conversion + inference + output), spot.runtime's own latency on the same scans
+in this process (`Perception(scan)`, same thread count), and their ratio.
+
+    python benchmarks/ros_latency.py --artifact ARTIFACT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spot.runtime import Perception
+from spot.runtime.io import read_sample
+from spot.runtime.ros.environment import apply_local_ros_defaults
+from spot.runtime.ros.pointcloud2 import scan_to_cloud
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SCANS = REPO.parent / "shared/data/lidar/kitti_object/training/velodyne"
+sys.path.insert(0, str(REPO / "tests" / "ros_node"))  # the node-driving harness the tests use
+from harness import NodeProcess, Probe, node_arguments  # noqa: E402
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    return {"median": round(float(np.median(values)), 2), "p90": round(float(np.percentile(values, 90)), 2)}
+
+
+def node_latencies(artifact: Path, clouds: list, rate_hz: float, seconds: float, threads: int) -> dict:
+    namespace = f"/bench_{os.getpid()}"
+    env = apply_local_ros_defaults(dict(os.environ))
+    env.update(PYTHONPATH=str(REPO / "ros_node"), OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    command = [
+        sys.executable,
+        "-m",
+        "spot_ros.perception_node",
+        *node_arguments(namespace, artifact=artifact, num_threads=threads),
+    ]
+    node = NodeProcess(command, env, Path(tempfile.mkdtemp()) / "node.log")
+    probe = Probe(namespace)
+    try:
+        if not probe.wait_connected(60.0) or probe.publish_until_answered(clouds[0]) is None:
+            raise RuntimeError(f"the node did not answer:\n{node.log()}")
+        warm = len(probe.received.processing_time_ms)
+        keys, started = [], time.monotonic()
+        while time.monotonic() - started < seconds:
+            keys.append(probe.publish(clouds[len(keys) % len(clouds)]))
+            time.sleep(max(0.0, started + len(keys) / rate_hz - time.monotonic()))
+        probe.wait_for(lambda: probe.output_for(keys[-1]) is not None, 10.0)
+        outputs = [probe.output_for(key) for key in keys]
+        latencies = [(o.arrived - probe.sent[o.stamp_ns]) * 1e3 for o in outputs if o is not None]
+        return {
+            "published": len(keys),
+            "answered": len(latencies),
+            "latency_ms": percentiles(latencies),
+            "node_processing_ms": percentiles(probe.received.processing_time_ms[warm:]),
+        }
+    finally:
+        probe.close()
+        node.stop()
+
+
+def runtime_latency(artifact: Path, scans: list, threads: int, repeats: int = 3) -> dict[str, float]:
+    perception = Perception.load(artifact, num_threads=threads)
+    perception(scans[0])
+    times = []
+    for _ in range(repeats):
+        for scan in scans:
+            started = time.perf_counter()
+            perception(scan)
+            times.append((time.perf_counter() - started) * 1e3)
+    return percentiles(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", type=Path, required=True, help="folder written by spot-export")
+    parser.add_argument("--scans", type=Path, default=DEFAULT_SCANS, help="folder of KITTI .bin scans")
+    parser.add_argument("--rate", type=float, default=10.0, help="publish rate (Hz)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to publish")
+    parser.add_argument("--threads", type=int, default=1, help="engine threads, node and runtime alike")
+    args = parser.parse_args()
+    scans = [read_sample(path).scan for path in sorted(args.scans.glob("*.bin"))]
+    node = node_latencies(args.artifact, [scan_to_cloud(s) for s in scans], args.rate, args.seconds, args.threads)
+    runtime = runtime_latency(args.artifact, scans, args.threads)
+    result = {
+        "benchmark": "ros_latency",
+        "points": int(np.mean([len(s) for s in scans])),
+        "rate_hz": args.rate,
+        "threads": args.threads,
+        **node,
+        "runtime_ms": runtime,
+        "latency_over_runtime_median": round(node["latency_ms"]["median"] / runtime["median"], 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
