@@ -47,7 +47,7 @@ def ros_env(spot_ros_prefix) -> dict[str, str]:
     env = apply_local_ros_defaults(dict(os.environ))
     env.update(
         AMENT_PREFIX_PATH=os.pathsep.join([str(spot_ros_prefix), sys.prefix]),
-        PYTHONPATH=os.pathsep.join([str(site), str(Path(__file__).parent)]),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(site), str(Path(__file__).parent), os.environ.get("PYTHONPATH")])),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         OMP_NUM_THREADS="1",
         PYTHONUNBUFFERED="1",
