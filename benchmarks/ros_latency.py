@@ -1,7 +1,7 @@
 """ROS 2 node latency: message in -> segmentation out, for real ~120k-point HDL-64E scans published at 10 Hz.
 
 Starts `spot_ros.perception_node` in its own process on ARTIFACT (one engine thread), publishes the KITTI scans in
-turn at `--rate` over loopback (FastDDS LARGE_DATA transports, discovery on this machine only), and prints one
+turn at `--rate` over loopback (shared memory, local discovery: runtime/ros/environment.py), and prints one
 JSON line: latency from publish to the segmentation cloud's arrival (median / p90, over the scans the node
 answered; the node drops scans that arrive while it is busy), the node's own processing time
 (~/debug/processing_time_ms: conversion + inference + output), spot.runtime's own latency on the same scans

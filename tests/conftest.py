@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from spot.runtime.ros.environment import apply_local_ros_defaults
+
 REPO = Path(__file__).resolve().parents[1]
 LIDAR_DATA = Path(os.environ.get("SPOT_LIDAR_DATA", REPO.parent / "shared" / "data" / "lidar"))
 
 # Every process a test starts that may touch ROS 2 keeps DDS discovery on this machine, on a DDS domain of this
-# test session's own (1-100, so sessions running side by side do not hear each other), with the transports that
-# carry full-size scans over best-effort QoS (see spot.runtime.ros.environment).
+# test session's own (1-100, so sessions running side by side do not hear each other), with a Fast DDS profile
+# that carries full-size scans over best-effort QoS (see spot.runtime.ros.environment).
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_DOMAIN_ID"] = os.environ.get("SPOT_TEST_ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+apply_local_ros_defaults()
 
 
 def _cuda_available() -> bool:
