@@ -24,6 +24,7 @@ from .harness import NodeProcess, Probe, node_arguments  # noqa: E402
 KITTI_SCANS = [f"kitti_object/training/velodyne/00000{i}.bin" for i in range(3)]
 UNLABELED = 255
 MAX_MEMORY_GROWTH_MB = 50
+WARM_UP_ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,8 @@ def memory_mb(pid: int) -> dict[str, float]:
 def test_at_50_hz_for_10_s_the_node_keeps_up_with_the_newest_and_memory_stays_bounded(start_node, kitti_scans):
     node, probe = start_node("/e2e_load")
     clouds = [scan_to_cloud(scan) for scan in kitti_scans]
-    assert probe.publish_until_answered(clouds[0]) is not None, node.log()
+    for cloud in clouds * WARM_UP_ROUNDS:  # the runtime's own buffers (onnxruntime's arena) settle in ~10 scans
+        assert probe.publish_until_answered(cloud) is not None, node.log()
     before = probe.settled_diagnostics()
     memory_before = memory_mb(node.pid)
     keys, started = [], time.monotonic()
