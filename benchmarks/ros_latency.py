@@ -28,7 +28,8 @@ from spot.runtime.ros.environment import apply_local_ros_defaults
 from spot.runtime.ros.pointcloud2 import scan_to_cloud
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SCANS = REPO.parent / "shared/data/lidar/kitti_object/training/velodyne"
+LIDAR_DATA = Path(os.environ.get("SPOT_LIDAR_DATA", REPO.parent / "shared" / "data" / "lidar"))
+DEFAULT_SCANS = LIDAR_DATA / "kitti_object/training/velodyne"
 sys.path.insert(0, str(REPO / "tests" / "ros_node"))  # the node-driving harness the tests use
 from harness import NodeProcess, Probe, node_arguments  # noqa: E402
 
@@ -93,6 +94,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="engine threads, node and runtime alike")
     args = parser.parse_args()
     scans = [read_sample(path).scan for path in sorted(args.scans.glob("*.bin"))]
+    if not scans:
+        parser.error(f"no KITTI .bin scans in {args.scans}")
     node = node_latencies(args.artifact, [scan_to_cloud(s) for s in scans], args.rate, args.seconds, args.threads)
     runtime = runtime_latency(args.artifact, scans, args.threads)
     result = {
