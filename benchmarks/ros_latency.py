@@ -40,7 +40,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def node_latencies(artifact: Path, clouds: list, rate_hz: float, seconds: float, threads: int) -> dict:
     namespace = f"/bench_{os.getpid()}"
-    env = apply_local_ros_defaults(dict(os.environ))
+    env = dict(apply_local_ros_defaults())  # this process (the probe) and the node alike
     python_path = os.pathsep.join(filter(None, [str(REPO / "ros_node"), os.environ.get("PYTHONPATH")]))
     env.update(PYTHONPATH=python_path, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     command = [
