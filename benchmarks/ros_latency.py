@@ -4,8 +4,10 @@ Starts `spot_ros.perception_node` in its own process on ARTIFACT (one engine thr
 turn at `--rate` over loopback (shared memory, local discovery: runtime/ros/environment.py), and prints one
 JSON line: latency from publish to the segmentation cloud's arrival (median / p90, over the scans the node
 answered; the node drops scans that arrive while it is busy), the node's own processing time
-(~/debug/processing_time_ms: conversion + inference + output), spot.runtime's own latency on the same scans
-in this process (`Perception(scan)`, same thread count), and their ratio.
+(~/debug/processing_time_ms: conversion + inference + output) and the runtime's share of it (/diagnostics),
+spot.runtime's own latency on the same scans in this process afterwards (`Perception(scan)`, same thread
+count), and the ratio of the median latencies. When inference takes longer than the sensor period, a scan
+also waits for the one in progress, which the ratio includes.
 
     python benchmarks/ros_latency.py --artifact ARTIFACT_DIR
 """
@@ -62,11 +64,15 @@ def node_latencies(artifact: Path, clouds: list, rate_hz: float, seconds: float,
         probe.wait_for(lambda: probe.output_for(keys[-1]) is not None, 10.0)
         outputs = [probe.output_for(key) for key in keys]
         latencies = [(o.arrived - probe.sent[o.stamp_ns]) * 1e3 for o in outputs if o is not None]
+        processing = percentiles(probe.received.processing_time_ms[warm:])
+        inference = probe.settled_diagnostics()["inference_ms_median"]
         return {
             "published": len(keys),
             "answered": len(latencies),
             "latency_ms": percentiles(latencies),
-            "node_processing_ms": percentiles(probe.received.processing_time_ms[warm:]),
+            "node_processing_ms": processing,
+            "node_inference_ms_median": round(inference, 2),
+            "node_overhead_ms_median": round(processing["median"] - inference, 2),
         }
     finally:
         probe.close()

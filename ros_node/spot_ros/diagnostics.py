@@ -11,32 +11,39 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 @dataclass
 class PipelineStats:
-    """Counters since start; processing times (ms) of the last `window` clouds."""
+    """Counters since start; for the last `window` clouds, the node's processing time (message taken -> results
+    published) and the part of it spent in `spot.runtime` (its `timings["total"]`), both in ms."""
 
     processed: int = 0
     rejected: int = 0
     failed: int = 0
     window: int = 100
     processing_ms: deque = field(default_factory=deque)
+    inference_ms: deque = field(default_factory=deque)
 
-    def record(self, milliseconds: float) -> None:
+    def record(self, processing_ms: float, inference_ms: float) -> None:
         self.processed += 1
-        self.processing_ms.append(milliseconds)
-        while len(self.processing_ms) > self.window:
-            self.processing_ms.popleft()
+        for times, value in ((self.processing_ms, processing_ms), (self.inference_ms, inference_ms)):
+            times.append(value)
+            while len(times) > self.window:
+                times.popleft()
+
+
+def _median(times: deque) -> float:
+    return float(np.median(np.asarray(times, dtype=np.float64))) if times else float("nan")
 
 
 def pipeline_status(name: str, stats: PipelineStats, received: int, dropped: int) -> DiagnosticStatus:
     """WARN while clouds are being refused or failing, OK otherwise; counters and timings as key-values."""
-    times = np.asarray(stats.processing_ms, dtype=np.float64)
     values = {
         "received": received,
         "processed": stats.processed,
         "dropped_stale": dropped,
         "rejected_malformed": stats.rejected,
         "failed": stats.failed,
-        "processing_ms_median": float(np.median(times)) if times.size else float("nan"),
-        "processing_ms_max": float(times.max()) if times.size else float("nan"),
+        "processing_ms_median": _median(stats.processing_ms),
+        "processing_ms_max": max(stats.processing_ms, default=float("nan")),
+        "inference_ms_median": _median(stats.inference_ms),
     }
     healthy = stats.rejected == 0 and stats.failed == 0
     return DiagnosticStatus(

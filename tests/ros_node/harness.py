@@ -209,11 +209,11 @@ class Probe:
         with self._lock:
             return next((o for o in self.received.segmentation if o.stamp_ns == key), None)
 
-    def latest_diagnostics(self) -> dict[str, int]:
-        """The node's last /diagnostics counters (received, processed, dropped_stale, rejected_malformed, ...)."""
+    def latest_diagnostics(self) -> dict[str, float]:
+        """The node's last /diagnostics values (received, processed, dropped_stale, rejected_malformed, ...)."""
         with self._lock:
             latest = self.received.diagnostics[-1] if self.received.diagnostics else {}
-        return {key: int(value) for key, value in latest.items() if value.isdigit()}
+        return {key: float(value) for key, value in latest.items()}
 
     def settled_diagnostics(self, timeout: float = 10.0) -> dict[str, int]:
         """Counters once the node has processed every output we received (diagnostics come at 1 Hz)."""
