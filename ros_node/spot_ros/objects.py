@@ -46,32 +46,24 @@ def marker_array(boxes: Boxes, names: tuple[str, ...], header) -> MarkerArray:
         red, green, blue = (c / 255.0 for c in class_color(name, int(class_id)))
         pose = box_pose(box)
         length, width, height = (float(v) for v in box[3:6])
-        markers.append(
-            Marker(
-                header=header,
-                ns="boxes",
-                id=index,
-                type=Marker.CUBE,
-                action=Marker.ADD,
-                pose=pose,
-                scale=Vector3(x=length, y=width, z=height),
-                color=ColorRGBA(r=red, g=green, b=blue, a=BOX_ALPHA),
-            )
-        )
         above = Pose(position=Point(x=pose.position.x, y=pose.position.y, z=pose.position.z + height / 2 + 0.5))
-        markers.append(
-            Marker(
-                header=header,
-                ns="labels",
-                id=index,
-                type=Marker.TEXT_VIEW_FACING,
-                action=Marker.ADD,
-                pose=above,
-                scale=Vector3(z=TEXT_HEIGHT_M),
-                color=ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
-                text=f"{name} {float(score):.2f}",
-            )
-        )
+        cube = {
+            "type": Marker.CUBE,
+            "pose": pose,
+            "scale": Vector3(x=length, y=width, z=height),
+            "color": ColorRGBA(r=red, g=green, b=blue, a=BOX_ALPHA),
+        }
+        label = {
+            "type": Marker.TEXT_VIEW_FACING,
+            "pose": above,
+            "scale": Vector3(z=TEXT_HEIGHT_M),
+            "color": ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0),
+            "text": f"{name} {float(score):.2f}",
+        }
+        markers += [
+            Marker(header=header, ns="boxes", id=index, action=Marker.ADD, **cube),
+            Marker(header=header, ns="labels", id=index, action=Marker.ADD, **label),
+        ]
     return MarkerArray(markers=markers)
 
 

@@ -62,3 +62,25 @@ def perception_node_executable(ros_env) -> Path:
     from .harness import resolve_executable
 
     return resolve_executable("spot_ros", "perception_node", ros_env["AMENT_PREFIX_PATH"])
+
+
+@pytest.fixture
+def launch_node(ros_env, tmp_path):
+    """launch(argv, namespace) -> (NodeProcess, connected Probe) for a node started as `argv` + ROS args under
+    `namespace`; both are stopped after the test."""
+    from .harness import NodeProcess, Probe
+
+    started = []
+
+    def launch(argv: list[str], namespace: str):
+        node = NodeProcess(argv, ros_env, tmp_path / f"{namespace.strip('/')}.log")
+        probe = Probe(namespace)
+        started.append((node, probe))
+        assert probe.wait_connected(60.0), f"node did not come up:\n{node.log()}"
+        return node, probe
+
+    yield launch
+    for node, probe in started:
+        probe.close()
+        if node.alive():
+            node.stop()

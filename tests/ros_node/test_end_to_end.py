@@ -19,7 +19,7 @@ from spot.runtime.ros.pointcloud2 import scan_to_cloud
 
 pytestmark = [pytest.mark.ros, pytest.mark.realdata]
 pytest.importorskip("rclpy")
-from .harness import NodeProcess, Probe, node_arguments  # noqa: E402
+from .harness import node_arguments  # noqa: E402
 
 KITTI_SCANS = [f"kitti_object/training/velodyne/00000{i}.bin" for i in range(3)]
 UNLABELED = 255
@@ -40,22 +40,11 @@ def kitti_scans(lidar_data):
 
 
 @pytest.fixture
-def start_node(perception_node_executable, ros_env, artifact, tmp_path):
-    started = []
-
-    def start(namespace: str) -> tuple[NodeProcess, Probe]:
-        command = [str(perception_node_executable), *node_arguments(namespace, artifact=artifact, num_threads=1)]
-        node = NodeProcess(command, ros_env, tmp_path / "node.log")
-        probe = Probe(namespace)
-        started.append((node, probe))
-        assert probe.wait_connected(60.0), f"node did not come up:\n{node.log()}"
-        return node, probe
-
-    yield start
-    for node, probe in started:
-        probe.close()
-        if node.alive():
-            node.stop()
+def start_node(launch_node, perception_node_executable, artifact):
+    """start(namespace) -> (NodeProcess, Probe): the installed executable on the artifact, one engine thread."""
+    return lambda namespace: launch_node(
+        [str(perception_node_executable), *node_arguments(namespace, artifact=artifact, num_threads=1)], namespace
+    )
 
 
 def runtime_labels(artifact, scan) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,33 +16,21 @@ rclpy = pytest.importorskip("rclpy")
 from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
 
 from spot.runtime import Scan  # noqa: E402
-from spot.runtime.ros.pointcloud2 import DATATYPE_OF, FieldSpec, append_fields, scan_to_cloud  # noqa: E402
+from spot.runtime.ros.pointcloud2 import DATATYPE_OF, CloudData, FieldSpec, append_fields, scan_to_cloud  # noqa: E402
 
 from .fake_perception import expected_labels  # noqa: E402
-from .harness import NodeProcess, Probe, node_arguments  # noqa: E402
+from .harness import node_arguments  # noqa: E402
 
 FAKE_NODE = Path(__file__).with_name("fake_perception.py")
 UNLABELED = 255
 
 
 @pytest.fixture
-def start_fake_node(ros_env, tmp_path):
-    """start(namespace, **parameters) -> (NodeProcess, connected Probe); both stopped after the test."""
-    started = []
-
-    def start(namespace: str, **parameters):
-        command = [sys.executable, str(FAKE_NODE), *node_arguments(namespace, **parameters)]
-        node = NodeProcess(command, ros_env, tmp_path / f"{namespace.strip('/')}.log")
-        probe = Probe(namespace)
-        started.append((node, probe))
-        assert probe.wait_connected(), f"node did not come up:\n{node.log()}"
-        return node, probe
-
-    yield start
-    for node, probe in started:
-        probe.close()
-        if node.alive():
-            node.stop()
+def start_fake_node(launch_node):
+    """start(namespace, **parameters) -> (NodeProcess, connected Probe) of the node with the fake perception."""
+    return lambda namespace, **parameters: launch_node(
+        [sys.executable, str(FAKE_NODE), *node_arguments(namespace, **parameters)], namespace
+    )
 
 
 def organized_cloud(height: int = 4, width: int = 300, seed: int = 0):
@@ -50,31 +39,14 @@ def organized_cloud(height: int = 4, width: int = 300, seed: int = 0):
     points = rng.uniform([-80, -80, -3, 0], [80, 80, 3, 1], (height * width, 4)).astype(np.float32)
     cloud = scan_to_cloud(Scan(points))
     ring = np.repeat(np.arange(height, dtype=np.uint16), width)
-    organized = append_fields(_shape(cloud, height, width), {"ring": ring})
+    organized = append_fields(
+        replace(cloud, height=height, width=width, row_step=width * cloud.point_step), {"ring": ring}
+    )
     holes = rng.choice(height * width, 25, replace=False)
     data = organized.data.reshape(height * width, organized.point_step).copy()
     data[holes, 0:4] = np.frombuffer(np.float32(np.nan).tobytes(), np.uint8)
     points[holes, 0] = np.nan
-    return _with_data(organized, data.reshape(-1)), points
-
-
-def _shape(cloud, height, width):
-    return type(cloud)(
-        height, width, cloud.fields, cloud.is_bigendian, cloud.point_step, width * cloud.point_step, cloud.data, False
-    )
-
-
-def _with_data(cloud, data):
-    return type(cloud)(
-        cloud.height,
-        cloud.width,
-        cloud.fields,
-        cloud.is_bigendian,
-        cloud.point_step,
-        cloud.row_step,
-        data,
-        cloud.is_dense,
-    )
+    return replace(organized, data=data.reshape(-1)), points
 
 
 def test_outputs_follow_the_perception_and_keep_the_input_stamp_frame_and_fields(start_fake_node):
@@ -172,6 +144,6 @@ def test_missing_float_fields_for_intensity_fall_back_to_zero_intensity(start_fa
     _, probe = start_fake_node("/fake_xyz_only", artifact="fake")
     xyz = np.random.default_rng(4).uniform(-20, 20, (500, 3)).astype(np.float32)
     fields = tuple(FieldSpec(axis, 4 * i, DATATYPE_OF["f4"]) for i, axis in enumerate("xyz"))
-    cloud = type(organized_cloud()[0])(1, 500, fields, False, 12, 6000, xyz.view(np.uint8).reshape(-1), True)
+    cloud = CloudData(1, 500, fields, False, 12, 6000, xyz.view(np.uint8).reshape(-1), True)
     output = probe.publish_until_answered(cloud)
     np.testing.assert_array_equal(output.labels, expected_labels(xyz))
