@@ -42,9 +42,9 @@ def test_label_fraction_keeps_a_fixed_seeded_subset_of_labelled_frames():
     # The data-scaling subset and the label subset are drawn independently.
     half = SimulatedDataset(SimDataConfig(fraction=0.5, label_fraction=0.1, **config))
     assert len(half) == 5 and set(half.frames) <= set(SimulatedDataset(SimDataConfig(fraction=0.5, **config)).frames)
-    with pytest.raises(SpotInputError, match="label_fraction=0.1 needs use_labels"):
+    with pytest.raises(SpotInputError, match=r"label_fraction=0\.1 needs use_labels"):
         SimulatedDataset(SimDataConfig(label_fraction=0.1, use_labels=False, **config))
-    with pytest.raises(SpotInputError, match="label_fraction=1.5"):
+    with pytest.raises(SpotInputError, match=r"label_fraction=1\.5"):
         SimulatedDataset(SimDataConfig(label_fraction=1.5, **config))
 
 
