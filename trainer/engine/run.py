@@ -77,10 +77,12 @@ def evaluate(
     config_path: Path | None = None,
     overrides: tuple[str, ...] = (),
     registries: Registries = REGISTRIES,
+    val_data: Path | None = None,
 ) -> dict[str, float]:
-    """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides)."""
+    """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides; or of the
+    `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries)
+    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data)
     if config.data.val is None:
         raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
     context = distributed.start(config.train.device)
