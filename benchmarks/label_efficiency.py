@@ -221,7 +221,7 @@ def report(study: Study, command: str, table: str, verdicts: dict, minutes: floa
             "",
             f"    {command}",
             "",
-            f"in {minutes:.0f} minutes of training ({study.split} split, scale {study.scale:g}, device {study.device}).",
+            f"in {minutes:.0f} min of training ({study.split} split, scale {study.scale:g}, device {study.device}).",
             "mIoU in points (mean ± std over fine-tuning seeds) on held-out simulated VLP-16 sequences; pre-training",
             "on unlabeled simulated HDL-64E sequences; the labelled subset is the same for every seed.",
             "",
