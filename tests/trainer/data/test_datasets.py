@@ -29,6 +29,25 @@ def test_sim_dataset_frames_fraction_and_info():
         SimulatedDataset(SimDataConfig(fraction=0.0, **SMALL))
 
 
+def test_label_fraction_keeps_a_fixed_seeded_subset_of_labelled_frames():
+    config = dict(seeds=list(range(10)), frames=10, **SMALL)
+    one_percent = SimulatedDataset(SimDataConfig(label_fraction=0.01, **config))
+    ten_percent = SimulatedDataset(SimDataConfig(label_fraction=0.1, **config))
+    assert len(one_percent) == 1 and len(ten_percent) == 10
+    assert one_percent.frames == SimulatedDataset(SimDataConfig(label_fraction=0.01, **config)).frames
+    other_seeds = {tuple(SimulatedDataset(SimDataConfig(label_fraction=0.1, subset_seed=s, **config)).frames)
+                   for s in range(4)}  # fmt: skip
+    assert len(other_seeds) == 4  # the subset is the seed's, not a fixed prefix
+    assert len({sequence for sequence, _ in ten_percent.frames}) > 3  # drawn across sequences
+    # The data-scaling subset and the label subset are drawn independently.
+    half = SimulatedDataset(SimDataConfig(fraction=0.5, label_fraction=0.1, **config))
+    assert len(half) == 5 and set(half.frames) <= set(SimulatedDataset(SimDataConfig(fraction=0.5, **config)).frames)
+    with pytest.raises(SpotInputError, match=r"label_fraction=0\.1 needs use_labels"):
+        SimulatedDataset(SimDataConfig(label_fraction=0.1, use_labels=False, **config))
+    with pytest.raises(SpotInputError, match=r"label_fraction=1\.5"):
+        SimulatedDataset(SimDataConfig(label_fraction=1.5, **config))
+
+
 def test_unlabeled_mode_drops_labels_and_augmentation_is_seeded_by_global_rng():
     config = SimDataConfig(seeds=[0], frames=2, use_labels=False, beam_resample=BeamResampleConfig(probability=1.0))
     dataset = SimulatedDataset(config)
