@@ -4,7 +4,7 @@ Each is a `torch.autograd.Function` whose `forward` computes the real result (so
 the layers after it run) and whose `symbolic` writes the graph:
 
 portable  kernel maps are graph inputs (`pairs` (2, P) grouped by offset, `counts` (K,)); per convolution:
-          Gather the input rows, Split them by offset, one MatMul per offset, Concat, and ScatterND(add) onto
+          Split the input rows by offset, per offset a Gather and a MatMul, Concat, and ScatterND(add) onto
           the submanifold centre's dense GEMM (or zeros for a strided / inverse convolution). Standard ONNX
           (opset >= 16 for ScatterND's reduction), so it runs in any onnxruntime and in TensorRT unchanged.
 plugin    one custom node per layer in the `spot` domain, carrying features and coordinates, so an engine can
@@ -49,13 +49,12 @@ class PortableSparseConv(torch.autograd.Function):
         in_rows = g.op("Gather", pairs, _int64(g, 1 if inverse else 0), axis_i=0)  # (P,)
         out_rows = g.op("Gather", pairs, _int64(g, [0] if inverse else [1]), axis_i=0)  # (1, P)
         out_rows = g.op("Transpose", out_rows, perm_i=[1, 0])  # (P, 1): ScatterND indices
-        gathered = g.op("Gather", features, in_rows, axis_i=0)  # (P, C_in)
-        parts = g.op("Split", gathered, counts, axis_i=0, outputs=volume)
+        rows_per_offset = g.op("Split", in_rows, counts, axis_i=0, outputs=volume)  # K x (P_k,)
         products = [
-            g.op("MatMul", part, g.op("Gather", kernel, _int64(g, k), axis_i=0))
-            for k, part in enumerate(parts)
+            g.op("MatMul", g.op("Gather", features, rows, axis_i=0), g.op("Gather", kernel, _int64(g, k), axis_i=0))
+            for k, rows in enumerate(rows_per_offset)
             if not (subm and k == volume // 2)  # the centre has no pairs: it is the dense GEMM below
-        ]
+        ]  # K x (P_k, C_out)
         if subm:
             out = g.op("MatMul", features, g.op("Gather", kernel, _int64(g, volume // 2), axis_i=0))
         else:
