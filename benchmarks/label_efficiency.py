@@ -202,7 +202,7 @@ def targets(study: Study, scores: dict[str, dict[float, list[float]]]) -> dict[s
         },
         "more_data_does_not_hurt": {
             "by_share": dict(zip(map(str, shares), by_share, strict=True)),
-            "met": by_share[-1] >= max(by_share[:-1]) - spread(f"{method}@1"),
+            "met": all(by_share[-1] >= smaller - spread(f"{method}@1") for smaller in by_share[:-1]),
         },
     }
 
