@@ -37,6 +37,6 @@ def render_detections(
     for box, class_id, score in zip(strong.data, strong.class_ids, strong.scores, strict=True):
         column, row = canvas.to_pixels(box[None, :2])[0]
         canvas.draw.text((column + 6, row - 6), f"{class_names[class_id]} {score:.2f}", fill=TEXT, font=canvas.font)
-    note = f"white: {len(strong)} predicted boxes (score >= {min_score:g}); colours: ground truth"
+    note = f"white: predicted, score >= {min_score:g} ({len(strong)})"
     canvas.draw.text((8, canvas.size - canvas.font.size - 8), note, fill=TEXT, font=canvas.font)
     return image

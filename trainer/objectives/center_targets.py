@@ -80,11 +80,11 @@ def map_box_classes(
     boxes: Boxes, source_names: Sequence[str], class_map: Mapping[str, str], class_names: Sequence[str]
 ) -> Boxes:
     """Boxes relabelled into `class_names` through `class_map` (source name, lower case -> detection class);
-    boxes of classes the map leaves out (parked bicycles, KITTI's Misc) are dropped."""
-    lookup = np.full(len(source_names) + 1, -1, np.int32)
+    boxes of classes the map leaves out (parked bicycles, KITTI's Misc) or maps outside `class_names` are dropped."""
+    lookup = np.full(len(source_names) + 1, -1, np.int32)  # the last entry catches ids outside source_names
     for source_id, name in enumerate(source_names):
         target = class_map.get(name.lower())
-        if target is not None:
+        if target in class_names:
             lookup[source_id] = class_names.index(target)
     ids = lookup[np.where((boxes.class_ids >= 0) & (boxes.class_ids < len(source_names)), boxes.class_ids, -1)]
     kept = ids >= 0

@@ -18,21 +18,23 @@ PR_DISTANCE_M = 2.0  # the nuScenes threshold the curves show
 
 
 def write_detection_report(task: Any, totals: Mapping[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
-    """`folder`/precision_recall.png and `folder`/bev_frame0.png (the dataset's first frame)."""
+    """`folder`/precision_recall.png and `folder`/bev_frame<i>.png for the first `report_frames` frames."""
     folder.mkdir(parents=True, exist_ok=True)
     curves = folder / "precision_recall.png"
     plot_precision_recall({key: value.cpu().numpy() for key, value in totals.items()}, task.evaluation, curves)
-    frame = dataset[0]
-    batch = move_to_device(task.collate([frame]), next(task.parameters()).device)
+    extent = float(np.abs(np.asarray(task.info.grid.point_cloud_range)[[0, 1, 3, 4]]).max())  # the whole grid
+    device = next(task.parameters()).device
     was_training = task.training
     task.eval()
-    predicted = task.predict(batch)[0]
+    pictures = [curves]
+    for index in range(min(len(dataset), task.config.report_frames)):
+        frame = dataset[index]
+        predicted = task.predict(move_to_device(task.collate([frame]), device))[0]
+        picture = render_detections(frame.sample, task.frame_boxes(frame), predicted, task.spec.class_names, extent)
+        pictures.append(folder / f"bev_frame{index}.png")
+        picture.save(pictures[-1], format="PNG")
     task.train(was_training)
-    extent = float(np.abs(np.asarray(task.info.grid.point_cloud_range)[[0, 1, 3, 4]]).max())  # the whole grid
-    picture = render_detections(frame.sample, task.frame_boxes(frame), predicted, task.spec.class_names, extent)
-    bev = folder / "bev_frame0.png"
-    picture.save(bev, format="PNG")
-    return [curves, bev]
+    return pictures
 
 
 def plot_precision_recall(totals: Mapping[str, np.ndarray], evaluation: Any, path: Path) -> None:

@@ -47,7 +47,8 @@ NMS_RADIUS = {"car": 2.0, "truck": 3.5, "bus": 3.5, "pedestrian": 0.5, "cyclist"
 @dataclass
 class CenterPointConfig:
     class_names: list[str] = field(default_factory=lambda: list(DETECTION_CLASSES))
-    class_map: dict[str, str] = field(default_factory=lambda: dict(CLASS_MAP))  # box class (lower case) -> class
+    # box class (lower case) -> detection class; boxes mapped to nothing in class_names are left out
+    class_map: dict[str, str] = field(default_factory=lambda: dict(CLASS_MAP))
     neck_channels: int = 64
     neck_blocks: int = 2
     head_channels: int = 64
@@ -63,6 +64,7 @@ class CenterPointConfig:
     iou_threshold: float = 0.2  # bev_iou NMS
     eval_iou_thresholds: list[float] | None = None  # KITTI-style AP; None: 0.7 vehicles, 0.5 otherwise
     score_bins: int = 1000
+    report_frames: int = 1  # `spot-train eval` draws this many evaluation frames with truth and predictions
 
 
 class CenterPointTask(Task):
@@ -71,9 +73,9 @@ class CenterPointTask(Task):
         if not hasattr(backbone, "bev_channels"):
             raise ValueError(f"centerpoint_detection needs a BEV backbone (model.name: sparse_bev_encoder), got "
                              f"{type(backbone).__name__}")  # fmt: skip
-        unmapped = sorted(set(config.class_map.values()) - set(config.class_names))
+        unmapped = sorted(set(config.class_names) - set(config.class_map.values()))
         if unmapped:
-            raise ValueError(f"objective.class_map maps onto {unmapped}, which are not in class_names")
+            raise ValueError(f"objective.class_map maps no box class onto {unmapped} (class_names)")
         self.config = config
         names = tuple(config.class_names)
         radius = config.nms_radius or [NMS_RADIUS.get(name, 1.0) for name in names]
@@ -90,11 +92,14 @@ class CenterPointTask(Task):
         self.register_buffer("regression_channel_weights", weights, persistent=False)
 
     def frame_boxes(self, frame: TrainingFrame) -> Boxes:
-        """The frame's ground-truth boxes in the detection classes."""
+        """The frame's ground-truth boxes in the detection classes, centred inside the grid's x-y range (the
+        detector cannot see the others; nuScenes likewise evaluates within a range)."""
         sample = frame.sample
         if sample.boxes is None:
             raise ValueError(f"{sample.source}: detection needs frames with boxes (data.use_labels: true)")
-        return map_box_classes(sample.boxes, sample.box_class_names, self.config.class_map, self.spec.class_names)
+        boxes = map_box_classes(sample.boxes, sample.box_class_names, self.config.class_map, self.spec.class_names)
+        low, high = np.asarray(self.info.grid.point_cloud_range[:2]), np.asarray(self.info.grid.point_cloud_range[3:5])
+        return boxes.select(((boxes.data[:, :2] >= low) & (boxes.data[:, :2] < high)).all(axis=1))
 
     def collate(self, frames: Sequence[TrainingFrame]) -> dict[str, torch.Tensor]:
         """Voxels + heatmaps (B, C, H, W), centre cells (T,) flat over (B, H, W), regression targets (T, R), and
