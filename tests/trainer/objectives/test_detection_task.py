@@ -12,14 +12,15 @@ from spot.trainer.engine.seeding import seed_everything
 from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig
 from spot.trainer.objectives.detection_task import CenterPointConfig, CenterPointTask
 
-from .experiments import train_losses
+from .experiments import train_losses, write_experiment
 
 # A tiny detector on simulated HDL-64E frames: +-19.2 m at 0.3 m voxels, a 2-stage BEV encoder (stride 2 ->
-# 0.6 m cells, 64 x 64 map).
+# 0.6 m cells, 64 x 64 map). One frame from each of many streets trains better than consecutive, near-identical
+# frames of a few.
 DATA = {
     "name": "sim",
     "sensor": "hdl64",
-    "frames": 4,
+    "frames": 1,
     "horizontal_resolution_deg": 0.5,
     "point_cloud_range": [-19.2, -19.2, -3.2, 19.2, 19.2, 1.6],
     "voxel_size": [0.3, 0.3, 0.3],
@@ -27,22 +28,8 @@ DATA = {
 MODEL = {"name": "sparse_bev_encoder", "channels": [16, 32], "blocks": [1, 1], "out_channels": 32}
 
 
-def write_config(folder, objective, steps, train_seeds=range(16), **extra):
-    """One frame from each of many streets trains better than consecutive, near-identical frames of a few."""
-    values = {
-        "name": objective["name"],
-        "data": {"train": {**DATA, "seeds": list(train_seeds), "frames": 1}, "val": {**DATA, "seeds": [100]}},
-        "model": MODEL,
-        "objective": objective,
-        "optim": {"lr": 0.01},
-        "schedule": {"name": "onecycle", "pct_start": 0.2},
-        "train": {"max_steps": steps, "batch_size": 2, "num_workers": 0, "log_every": 5, "eval_every": steps},
-        **extra,
-    }
-    values["train"]["output_dir"] = str(folder / "run")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump(values))
-    return folder / "config.yaml"
+def write_config(folder, objective, steps, train_seeds=tuple(range(16)), **extra):
+    return write_experiment(folder, objective, True, steps, DATA, MODEL, train_seeds, (100, 101), **extra)
 
 
 DETECTION = {"name": "centerpoint_detection", "neck_channels": 32, "head_channels": 32, "score_threshold": 0.05}
@@ -94,8 +81,8 @@ def test_finetuned_detector_finds_cars_on_held_out_frames(tmp_path, caplog):
     losses = train_losses(run_dir)
     assert losses[-1] < 0.5 * losses[0]
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [])
-    # 40 steps on 16 frames, evaluated on 4 frames of an unseen street (44 cars).
-    assert metrics["num_gt/car"] > 25
+    # 40 steps on 16 frames, evaluated on 4 frames of two unseen streets (25 cars): AP 0.76, 0.94 at 2 m.
+    assert metrics["num_gt/car"] >= 20
     assert metrics["ap/car@2m"] > 0.6 and metrics["ap/car"] > 0.4
     folder = run_dir / "checkpoints"
     written = json.loads((folder / "eval_step_0000040.json").read_text())
