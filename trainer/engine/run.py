@@ -94,8 +94,9 @@ def evaluate(
         totals = evaluation_totals(task, dataset, config, context)
         metrics = task.summarize(totals)
         if context.is_main:
-            # eval_<checkpoint>[_<config>]: evaluating on another config's data keeps the own-data report
-            name = f"eval_{checkpoint.path.name}" + (f"_{Path(config_path).stem}" if config_path else "")
+            # eval_<checkpoint>[_<config or data>]: evaluating on other data keeps the own-data report
+            other = val_data or config_path
+            name = f"eval_{checkpoint.path.name}" + (f"_{Path(other).stem}" if other else "")
             folder = checkpoint.path.parent
             (folder / f"{name}.json").write_text(json.dumps(metrics, indent=2))
             for picture in task.write_report(totals, dataset, folder / name):
