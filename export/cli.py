@@ -1,8 +1,27 @@
 """spot-export: turn a checkpoint into a verified artifact folder."""
 
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+from pathlib import Path
+
 import click
 
-from spot.runtime.cli.common import NotAvailableYet
+from spot.runtime.cli.common import NotAvailableYet, UsageFailure, reports_input_errors, setup_logging
+from spot.runtime.io import iter_samples
+
+SIMULATED_SCANS = 2
+TRT_MISSING = (
+    "--trt needs TensorRT >= 10.9, which is not installed here: `pip install tensorrt` on the machine with the "
+    "NVIDIA GPU that will run the engine (x86 + RTX), or use the TensorRT of JetPack on a Jetson Orin; the engine "
+    "must be built on the kind of GPU it runs on"
+)
+
+
+class VerificationError(click.ClickException):
+    exit_code = 1
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,7 +34,41 @@ from spot.runtime.cli.common import NotAvailableYet
     show_default=True,
     help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain.",
 )
+@click.option("--opset", default=17, show_default=True, help="ONNX opset (>= 16).")
+@click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
+              help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
+@click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
 @click.option("--trt", is_flag=True, help="Also build a TensorRT engine (needs TensorRT and a GPU).")
-def main(checkpoint: str, output: str, flavour: str, trt: bool) -> None:
-    """Export CHECKPOINT to an ONNX artifact, verified against PyTorch before it is written."""
-    raise NotAvailableYet("spot-export")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@reports_input_errors
+def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verbose) -> None:
+    """Export CHECKPOINT to an ONNX artifact, verified against PyTorch before it is written.
+
+    Prints the verification report as one JSON line; exit code 1 (and no artifact) when the graph does not
+    compute what PyTorch computes.
+    """
+    setup_logging(verbose)
+    if trt:
+        if importlib.util.find_spec("tensorrt") is None:
+            raise UsageFailure(TRT_MISSING)
+        raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
+    from spot.trainer.engine.checkpoint import resolve_checkpoint
+
+    from .exporter import ExportOptions, VerificationFailed, export_checkpoint
+
+    resolve_checkpoint(Path(checkpoint))  # a wrong path is reported before any scan is read
+    samples = _verification_samples(verify_paths)
+    try:
+        report = export_checkpoint(Path(checkpoint), Path(output), samples, ExportOptions(flavour, opset, max_points))
+    except VerificationFailed as failure:
+        raise VerificationError(f"{failure}; no artifact was written") from failure
+    click.echo(json.dumps({"artifact": str(output), **report.to_dict()}))
+
+
+def _verification_samples(paths: tuple[str, ...]) -> list:
+    if paths:
+        return [sample for path in paths for sample in iter_samples(path)]
+    from spot.trainer.data.sim.sequence import SimulatedSequence
+
+    frames = SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0)
+    return [sample for sample, _ in itertools.islice(frames, SIMULATED_SCANS)]

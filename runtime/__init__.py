@@ -5,6 +5,7 @@ The contracts every other part imports (DESIGN §3) live here, defined once.
 
 from .boxes import BOX_COLUMNS, Boxes, box_corners, points_in_boxes
 from .errors import SpotInputError
+from .perception import Perception, Result
 from .sample import IGNORE_INDEX, Sample
 from .scan import COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Scan
 from .sensors import SensorDescription
@@ -17,6 +18,8 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "Boxes",
+    "Perception",
+    "Result",
     "Sample",
     "Scan",
     "SensorDescription",

@@ -58,3 +58,46 @@ def lidar_data() -> Path:
     if not LIDAR_DATA.is_dir():
         pytest.skip(f"needs the real LiDAR samples in {LIDAR_DATA}")
     return LIDAR_DATA
+
+
+KITTI_SCAN = "kitti_object/training/velodyne/000000.bin"
+
+
+@pytest.fixture(scope="session")
+def segmentation_checkpoint(tmp_path_factory) -> Path:
+    """A seeded, randomly initialised unet_small segmentation checkpoint (sim classes, +-51.2 m, 0.2 m voxels)
+    with non-trivial BatchNorm statistics, so export's BatchNorm folding is exercised."""
+    import torch
+
+    from spot.trainer.config import load_config, to_yaml
+    from spot.trainer.engine.checkpoint import save_checkpoint
+    from spot.trainer.engine.run import build_dataset, build_task
+
+    config = load_config(
+        REPO / "configs/finetune/seg-unet-sim-vlp16.yaml",
+        ["data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]", "data.val=null"],
+    )
+    info = build_dataset(config.data.train).info
+    torch.manual_seed(0)
+    task = build_task(config, info)
+    generator = torch.Generator().manual_seed(1)
+    for module in task.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.5, 1.5),
+                                      (module.weight.data, 0.5, 1.5), (module.bias.data, -0.2, 0.2)):  # fmt: skip
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}
+    folder = tmp_path_factory.mktemp("checkpoint")
+    return save_checkpoint(folder, "step_0000000", task.state_dict(), {}, to_yaml(config), meta)
+
+
+@pytest.fixture(scope="session")
+def segmentation_artifact(segmentation_checkpoint, lidar_data, tmp_path_factory) -> Path:
+    """The portable export of `segmentation_checkpoint`, verified on a real KITTI scan."""
+    from spot.export.exporter import ExportOptions, export_checkpoint
+    from spot.runtime.io import read_sample
+
+    output = tmp_path_factory.mktemp("artifact") / "seg"
+    samples = [read_sample(lidar_data / KITTI_SCAN)]
+    export_checkpoint(segmentation_checkpoint, output, samples, ExportOptions("portable", max_points=200_000))
+    return output

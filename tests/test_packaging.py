@@ -22,7 +22,7 @@ def test_runtime_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_unbuilt_command_says_so_with_exit_2():
+def test_bad_input_is_one_error_line_with_exit_2():
     result = subprocess.run([str(BIN / "spot-bench"), "nowhere"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "not available yet" in result.stderr
+    assert result.stderr.startswith("Error: nowhere: no spot.json: not a spot artifact")

@@ -149,16 +149,22 @@ TOP_LEVEL_KEYS = ("name", "data", "model", "objective", *FIXED_SECTIONS)
 
 
 def load_config(
-    path: str | Path, overrides: Sequence[str] = (), registries: Registries | None = None
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    registries: Registries | None = None,
+    val_data: str | Path | None = None,
 ) -> ExperimentConfig:
     """Compose `path` with its bases, apply `key=value` overrides, and validate everything.
 
+    `val_data`: a YAML file whose `data.val` section replaces the config's (evaluating a model on other data).
     `registries` defaults to `spot.trainer.components.REGISTRIES` (imported here: the components import this
     module for `existing_path`).
     """
     if registries is None:
         from .components import REGISTRIES as registries
     raw = compose_yaml(Path(path))
+    if val_data is not None:
+        raw.data.val = _val_section(Path(val_data))
     overrides_config = parse_overrides(overrides, source=path)
     try:
         values = OmegaConf.to_container(OmegaConf.merge(raw, overrides_config), resolve=True)
@@ -187,6 +193,14 @@ def compose_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> DictConfig:
     for base in bases:
         merged = OmegaConf.merge(merged, compose_yaml(path.parent / base, (*_seen, path)))
     return OmegaConf.merge(merged, OmegaConf.create(data))
+
+
+def _val_section(path: Path) -> DictConfig:
+    """`data.val` of a data config, whole: merging it into another dataset's section would mix their keys."""
+    section = OmegaConf.select(compose_yaml(path), "data.val")
+    if not isinstance(section, DictConfig):
+        raise SpotConfigError("expected a `data.val` section (the dataset to evaluate on)", source=path)
+    return section
 
 
 def parse_overrides(overrides: Sequence[str], source: str | Path | None = None) -> DictConfig:

@@ -101,3 +101,19 @@ def test_a_required_component_field_without_value_is_an_error(tmp_path, toy):
     registries = toy.Registries(datasets, toy.REGISTRIES.models, toy.REGISTRIES.objectives)
     with pytest.raises(SpotConfigError, match=r"`data.train.root` is required but has no value"):
         load_config(toy.write_config(tmp_path), ["data.val=null"], registries)
+
+
+def test_val_data_replaces_the_whole_validation_section(tmp_path, toy):
+    data = {"train": {"name": "toy_points"}, "val": {"name": "toy_points", "num_samples": 4, "root": str(tmp_path)}}
+    experiment = write(
+        tmp_path / "exp.yaml",
+        {"name": "exp", "data": data, "model": {"name": "point_mlp"}, "objective": {"name": "point_classifier"}},
+    )
+    other = write(tmp_path / "other.yaml", {"data": {"val": {"name": "toy_points", "num_points": 7}}})
+    config = load_config(experiment, registries=toy.REGISTRIES, val_data=other)
+    val = config.data.val.config
+    assert (val.num_samples, val.num_points, val.root) == (24, 7, None)  # nothing left over from the old section
+    assert config.data.train.config.num_samples == 24
+    with pytest.raises(SpotConfigError, match=r"expected a `data.val` section") as error:
+        load_config(experiment, registries=toy.REGISTRIES, val_data=write(tmp_path / "bad.yaml", {"data": {}}))
+    assert "bad.yaml" in str(error.value)

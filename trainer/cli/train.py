@@ -48,13 +48,15 @@ finetune = _training_command(
 @main.command(name="eval")
 @click.option("--ckpt", required=True, type=click.Path(), help="Checkpoint folder, or a run folder (uses its last).")
 @click.option("-c", "--config", "config_path", type=click.Path(), help="Config to use instead of the checkpoint's.")
+@click.option("--data", "val_data", type=click.Path(), help="YAML whose `data.val` replaces the config's.")
 @click.argument("overrides", nargs=-1)
 @reports_input_errors
-def evaluate(ckpt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
-    """Evaluate a checkpoint on its validation set and print the metrics as one JSON line."""
+def evaluate(ckpt: str, config_path: str | None, val_data: str | None, overrides: tuple[str, ...]) -> None:
+    """Evaluate a checkpoint on its validation set (or --data's) and print the metrics as one JSON line."""
     from spot.trainer.engine.run import evaluate as evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(Path(ckpt), Path(config_path) if config_path else None, overrides)
+    config = Path(config_path) if config_path else None
+    metrics = evaluate_checkpoint(Path(ckpt), config, overrides, val_data=Path(val_data) if val_data else None)
     click.echo(json.dumps(metrics))
 
 

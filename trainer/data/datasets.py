@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
+from spot.runtime.io.kitti import read_kitti_object
 from spot.runtime.io.semantickitti import (
     LabelMap,
     find_label_map,
@@ -31,6 +32,7 @@ from ..engine.task import DatasetInfo
 from .sim import SimulatedSequence, label_map
 
 AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
+SUBSET_DATA, SUBSET_LABELS = 0, 1  # streams of `subset_seed`: frames used, frames labelled
 THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
 
 
@@ -60,7 +62,8 @@ class FrameDataConfig:
     voxel_size: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.2])
     use_labels: bool = True  # False: pre-train as if unlabeled (SPOT's geometric occupancy, ALSO)
     fraction: float = 1.0  # share of the frames used, a fixed seed-determined subset (data-scaling studies)
-    subset_seed: int = 0
+    label_fraction: float = 1.0  # share of the frames whose labels fine-tuning may use (label-efficiency studies)
+    subset_seed: int = 0  # draws both subsets: the same seed gives the same frames in every run
     aggregate_frames: int = 0  # neighbours on each side whose points densify the targets
     beam_resample: BeamResampleConfig = field(default_factory=lambda: BeamResampleConfig(probability=0.0))
     class_balanced: bool = False  # SPOT's class-balanced frame sampling
@@ -80,17 +83,25 @@ class FolderDataConfig(FrameDataConfig):
     sequences: list[str] = field(default_factory=lambda: ["00"])
 
 
+@dataclass
+class KittiObjectDataConfig(FrameDataConfig):
+    root: str = existing_path()  # a KITTI object split: velodyne/*.bin, label_2/*.txt, calib/*.txt
+
+
 class FrameDataset:
     """Index -> TrainingFrame over a list of (sequence, frame) pairs; subclasses say how to read a frame."""
 
     def __init__(self, config: FrameDataConfig, frames: Sequence[tuple[int, int]], sequence_lengths: Sequence[int]):
-        if not 0 < config.fraction <= 1:
-            raise SpotInputError(f"data fraction={config.fraction}, expected a share in (0, 1]")
+        for key in ("fraction", "label_fraction"):
+            if not 0 < getattr(config, key) <= 1:
+                raise SpotInputError(f"data {key}={getattr(config, key)}, expected a share in (0, 1]")
+        if config.label_fraction < 1 and not config.use_labels:
+            raise SpotInputError(f"data label_fraction={config.label_fraction} needs use_labels: true")
         self.config = config
         self.sequence_lengths = list(sequence_lengths)
-        keep = max(1, round(config.fraction * len(frames)))
-        chosen = np.sort(np.random.default_rng(config.subset_seed).permutation(len(frames))[:keep])
-        self.frames = [frames[i] for i in chosen]
+        frames = _seeded_subset(frames, config.fraction, [config.subset_seed, SUBSET_DATA])
+        # Supervised fine-tuning learns from labelled frames only, so the unlabelled rest is left out.
+        self.frames = _seeded_subset(frames, config.label_fraction, [config.subset_seed, SUBSET_LABELS])
         self.grid = VoxelGrid(tuple(config.point_cloud_range), tuple(config.voxel_size))
         self.info = DatasetInfo(class_names=label_map().class_names, grid=self.grid)
         self.augment = BeamResample(config.beam_resample)
@@ -144,6 +155,15 @@ class FrameDataset:
         return np.unique(self.read(sequence, frame).labels)
 
 
+def _seeded_subset(frames: Sequence[tuple[int, int]], share: float, seed: list[int]) -> list[tuple[int, int]]:
+    """round(share * len(frames)) frames (at least one) drawn by `seed`, in their original order."""
+    if share == 1:
+        return list(frames)
+    keep = max(1, round(share * len(frames)))
+    chosen = np.sort(np.random.default_rng(seed).permutation(len(frames))[:keep])
+    return [frames[i] for i in chosen]
+
+
 class SimulatedDataset(FrameDataset):
     """Frames simulated on demand: nothing to download, and every frame is a pure function of the config."""
 
@@ -189,6 +209,20 @@ class FolderDataset(FrameDataset):
         sample = read_semantickitti(self.scans[sequence][frame])
         poses = self.poses[sequence]
         return sample if poses is None else replace(sample, pose=poses[frame])
+
+
+class KittiObjectDataset(FrameDataset):
+    """KITTI 3D object layout: `root/velodyne/ID.bin` with `label_2/ID.txt` + `calib/ID.txt`, boxes in the
+    LiDAR frame (`spot.runtime.io.kitti`); single frames, no poses. Boxes exist only in the front camera's view."""
+
+    def __init__(self, config: KittiObjectDataConfig):
+        self.scans = sorted((Path(config.root) / "velodyne").glob("*.bin"))
+        if not self.scans:
+            raise SpotInputError("no velodyne/*.bin scans (expected the KITTI object layout)", source=config.root)
+        super().__init__(config, [(0, i) for i in range(len(self.scans))], [len(self.scans)])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return read_kitti_object(self.scans[frame])
 
 
 def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:

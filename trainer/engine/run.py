@@ -23,7 +23,7 @@ from .checkpoint import LAST, Checkpoint, list_checkpoints, load_pretrained, rea
 from .hooks import Checkpointing, Evaluation, LossCurve, ProgressBar, ScalarLog
 from .seeding import seed_everything
 from .task import DatasetInfo, Task
-from .trainer import Trainer, evaluate_task
+from .trainer import Trainer, evaluation_totals
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -77,10 +77,12 @@ def evaluate(
     config_path: Path | None = None,
     overrides: tuple[str, ...] = (),
     registries: Registries = REGISTRIES,
+    val_data: Path | None = None,
 ) -> dict[str, float]:
-    """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides)."""
+    """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides; or of the
+    `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries)
+    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data)
     if config.data.val is None:
         raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
     context = distributed.start(config.train.device)
@@ -88,11 +90,19 @@ def evaluate(
         task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]), registries)
         task.load_state_dict(checkpoint.weights)
         task.to(context.device)
-        metrics = evaluate_task(task, build_dataset(config.data.val, registries), config, context)
+        dataset = build_dataset(config.data.val, registries)
+        totals = evaluation_totals(task, dataset, config, context)
+        metrics = task.summarize(totals)
+        if context.is_main:
+            # eval_<checkpoint>[_<config or data>]: evaluating on other data keeps the own-data report
+            other = val_data or config_path
+            name = f"eval_{checkpoint.path.name}" + (f"_{Path(other).stem}" if other else "")
+            folder = checkpoint.path.parent
+            (folder / f"{name}.json").write_text(json.dumps(metrics, indent=2))
+            for picture in task.write_report(totals, dataset, folder / name):
+                log.info("wrote %s", picture)
     finally:
         distributed.stop(context)
-    if context.is_main:
-        (checkpoint.path.parent / f"eval_{checkpoint.path.name}.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 

@@ -3,7 +3,14 @@ import pytest
 
 from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
 from spot.trainer.augment import BeamResampleConfig
-from spot.trainer.data.datasets import FolderDataConfig, FolderDataset, SimDataConfig, SimulatedDataset
+from spot.trainer.data.datasets import (
+    FolderDataConfig,
+    FolderDataset,
+    KittiObjectDataConfig,
+    KittiObjectDataset,
+    SimDataConfig,
+    SimulatedDataset,
+)
 from spot.trainer.data.sim import SimulatedSequence
 from spot.trainer.data.sim.writer import write_sequence
 from spot.trainer.engine.seeding import isolated_rng
@@ -27,6 +34,25 @@ def test_sim_dataset_frames_fraction_and_info():
     assert len(half) == 4 and half.frames == again.frames and set(half.frames) < set(dataset.frames)
     with pytest.raises(SpotInputError, match="fraction"):
         SimulatedDataset(SimDataConfig(fraction=0.0, **SMALL))
+
+
+def test_label_fraction_keeps_a_fixed_seeded_subset_of_labelled_frames():
+    config = dict(seeds=list(range(10)), frames=10, **SMALL)
+    one_percent = SimulatedDataset(SimDataConfig(label_fraction=0.01, **config))
+    ten_percent = SimulatedDataset(SimDataConfig(label_fraction=0.1, **config))
+    assert len(one_percent) == 1 and len(ten_percent) == 10
+    assert one_percent.frames == SimulatedDataset(SimDataConfig(label_fraction=0.01, **config)).frames
+    other_seeds = {tuple(SimulatedDataset(SimDataConfig(label_fraction=0.1, subset_seed=s, **config)).frames)
+                   for s in range(4)}  # fmt: skip
+    assert len(other_seeds) == 4  # the subset is the seed's, not a fixed prefix
+    assert len({sequence for sequence, _ in ten_percent.frames}) > 3  # drawn across sequences
+    # The data-scaling subset and the label subset are drawn independently.
+    half = SimulatedDataset(SimDataConfig(fraction=0.5, label_fraction=0.1, **config))
+    assert len(half) == 5 and set(half.frames) <= set(SimulatedDataset(SimDataConfig(fraction=0.5, **config)).frames)
+    with pytest.raises(SpotInputError, match=r"label_fraction=0\.1 needs use_labels"):
+        SimulatedDataset(SimDataConfig(label_fraction=0.1, use_labels=False, **config))
+    with pytest.raises(SpotInputError, match=r"label_fraction=1\.5"):
+        SimulatedDataset(SimDataConfig(label_fraction=1.5, **config))
 
 
 def test_unlabeled_mode_drops_labels_and_augmentation_is_seeded_by_global_rng():
@@ -85,3 +111,17 @@ def test_class_balancing_needs_labels_and_up_weights_rare_frames():
         SimulatedDataset(SimDataConfig(seeds=[0], frames=2, use_labels=False, class_balanced=True)).sampling_weights()
     weights = SimulatedDataset(SimDataConfig(seeds=[0, 1], frames=2, class_balanced=True, **SMALL)).sampling_weights()
     assert weights.shape == (4,) and np.isclose(weights.sum(), 4) and (weights >= 1 - 1e-9).any()
+
+
+@pytest.mark.realdata
+def test_kitti_object_dataset_reads_real_scans_with_lidar_frame_boxes(lidar_data):
+    dataset = KittiObjectDataset(KittiObjectDataConfig(root=str(lidar_data / "kitti_object" / "training")))
+    assert len(dataset) == 3
+    sample = dataset[1].sample
+    assert sample.box_class_names[0] == "Car" and len(sample.boxes) > 0 and len(sample.scan) > 100_000
+    assert (sample.boxes.data[:, 0] > 0).all()  # KITTI labels the front camera's view: +x in the LiDAR frame
+
+
+def test_kitti_object_dataset_needs_scans(tmp_path):
+    with pytest.raises(SpotInputError, match="velodyne"):
+        KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))

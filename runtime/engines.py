@@ -1,0 +1,70 @@
+"""Inference engines behind one small interface, chosen by name from the explicit `ENGINES` registry.
+
+An engine runs the artifact's graph: `input_names`, `output_names`, `run(feeds) -> {output name: array}`.
+The runtime builds the feeds (voxels, kernel maps) itself, so an engine knows nothing about LiDAR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .artifact import Artifact
+from .errors import SpotInputError
+
+
+class Engine(Protocol):
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class OnnxRuntimeEngine:
+    """onnxruntime session (CPU by default; `providers` e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"])."""
+
+    def __init__(self, model_path: Path, providers: Sequence[str] | None = None, num_threads: int | None = None):
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        providers = list(providers or ["CPUExecutionProvider"])
+        unknown = [p for p in providers if p not in available]
+        if unknown:
+            raise SpotInputError(f"onnxruntime providers {unknown} are not available here; available: {available}")
+        options = ort.SessionOptions()
+        if num_threads is not None:
+            if num_threads < 1:
+                raise SpotInputError(f"num_threads must be >= 1, got {num_threads}")
+            options.intra_op_num_threads = int(num_threads)
+            options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(model_path), options, providers=providers)
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self.session.run(self.output_names, feeds), strict=True))
+
+
+def _onnxruntime(artifact: Artifact, providers, num_threads) -> Engine:
+    if artifact.flavour != "portable":
+        raise SpotInputError(
+            f"is a {artifact.flavour!r}-flavour artifact: its sparse layers are custom ops of the 'spot' domain that "
+            "onnxruntime has no kernels for; export with `spot-export --flavour portable` to run it in onnxruntime",
+            source=artifact.path,
+        )
+    return OnnxRuntimeEngine(artifact.model_path, providers, num_threads)
+
+
+ENGINES: dict[str, Callable[[Artifact, Sequence[str] | None, int | None], Engine]] = {
+    "onnxruntime": _onnxruntime,
+}
+
+
+def create_engine(name: str, artifact: Artifact, providers=None, num_threads: int | None = None) -> Engine:
+    if name not in ENGINES:
+        raise SpotInputError(f"unknown engine {name!r}; this runtime has {sorted(ENGINES)}")
+    return ENGINES[name](artifact, providers, num_threads)

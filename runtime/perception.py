@@ -1,0 +1,218 @@
+"""`Perception`: an exported artifact run on raw scans, with numpy + an inference engine (no torch).
+
+    perception = Perception.load("artifacts/seg", engine="onnxruntime", num_threads=2)
+    result = perception(points)   # Scan, or float32 (N, >= 4) x y z intensity [...]
+    result.labels, result.scores, result.boxes, result.timings
+
+Stages (each timed, milliseconds): voxelize (mean features per voxel), kernel_maps (the sparse plan's maps,
+built in numpy by the same algorithm as training), network (the engine), postprocess (voxel logits -> point
+labels and scores; heatmaps -> boxes), total.
+
+Input handling: a wrong column count, a non-numeric array, an empty scan or more points than the artifact's
+`max_points` is a `SpotInputError`; rows with NaN / inf are dropped before voxelization and get label
+`IGNORE_INDEX` (score 0), as do points outside the voxel grid. A scan with no point inside the grid skips the
+network: every label is `IGNORE_INDEX` and there are no boxes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .artifact import Artifact
+from .boxes import Boxes
+from .engines import Engine, create_engine
+from .errors import SpotInputError
+from .sample import IGNORE_INDEX
+from .scan import Scan
+from .sparse_plan import PlanMaps, build_plan_maps, grouped_pairs
+from .voxelize import Voxels, voxelize
+
+
+@dataclass
+class Result:
+    """labels int32 (N,) / scores float32 (N,) per input point (None without segmentation); boxes (None without
+    detection); timings in milliseconds by stage."""
+
+    labels: np.ndarray | None
+    scores: np.ndarray | None
+    boxes: Boxes | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """One scan ready for the network: the kept rows of the input, their voxels and the engine feeds."""
+
+    kept: np.ndarray  # int64 (N_kept,) rows of the input that were finite
+    num_points: int  # N, rows of the input
+    voxels: Voxels
+    feeds: dict[str, np.ndarray]
+
+
+class _Clock:
+    """Milliseconds per stage, stage after stage."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self._start = self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = (now - self._last) * 1e3
+        self._last = now
+
+    def total(self) -> dict[str, float]:
+        self.timings["total"] = (time.perf_counter() - self._start) * 1e3
+        return self.timings
+
+
+class Perception:
+    """An artifact bound to an engine. Thread-compatible, not thread-safe: one call at a time per instance."""
+
+    def __init__(self, artifact: Artifact, engine: Engine):
+        declared = {spec.name for spec in artifact.inputs}
+        unknown = [name for name in engine.input_names if name not in declared]
+        missing = [name for name in artifact.task_outputs if name not in engine.output_names]
+        if unknown or missing:
+            raise SpotInputError(
+                f"{artifact.model_path.name} does not match spot.json: inputs {unknown} undeclared, outputs "
+                f"{missing} missing",
+                source=artifact.path,
+            )
+        self.artifact, self.engine = artifact, engine
+        self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
+        self._needs_maps = any(spec.feed in ("pairs", "counts") for spec in self._inputs.values())
+
+    @classmethod
+    def load(
+        cls,
+        artifact_dir: str | Path,
+        engine: str = "onnxruntime",
+        providers: Sequence[str] | None = None,
+        num_threads: int | None = None,
+    ) -> Perception:
+        artifact = Artifact.load(artifact_dir)
+        return cls(artifact, create_engine(engine, artifact, providers, num_threads))
+
+    def __enter__(self) -> Perception:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.engine = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.artifact.segmentation.class_names if self.artifact.segmentation else ()
+
+    @property
+    def class_colors(self) -> np.ndarray:
+        colors = self.artifact.segmentation.class_colors if self.artifact.segmentation else ()
+        return np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+
+    @property
+    def box_class_names(self) -> tuple[str, ...]:
+        return tuple(self.artifact.detection.head.get("class_names", ())) if self.artifact.detection else ()
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return self.artifact.input_columns
+
+    def __call__(self, points: Scan | np.ndarray) -> Result:
+        clock = _Clock()
+        prepared = self.prepare(points, clock)
+        outputs = self.run_network(prepared)
+        clock.lap("network")
+        result = self.postprocess(prepared, outputs)
+        clock.lap("postprocess")
+        result.timings = clock.total()
+        return result
+
+    def prepare(self, points: Scan | np.ndarray, clock: _Clock | None = None) -> Prepared:
+        """Validate, voxelize (timed as `voxelize`) and build the feeds (timed as `kernel_maps`)."""
+        clock = clock or _Clock()
+        array = self._input_array(points)
+        kept = np.flatnonzero(np.isfinite(array).all(axis=1))
+        if len(kept) == 0:
+            raise SpotInputError(f"scan of {len(array)} points holds no finite point")
+        finite = array if len(kept) == len(array) else array[kept]
+        voxels = voxelize(self.artifact.grid, finite)
+        clock.lap("voxelize")
+        feeds = self._feeds(voxels) if len(voxels) else {}
+        clock.lap("kernel_maps")
+        return Prepared(kept, len(array), voxels, feeds)
+
+    def run_network(self, prepared: Prepared) -> dict[str, np.ndarray]:
+        """The engine's raw outputs ({} when no voxel is inside the grid)."""
+        return self.engine.run(prepared.feeds) if prepared.feeds else {}
+
+    def postprocess(self, prepared: Prepared, outputs: dict[str, np.ndarray]) -> Result:
+        labels = scores = boxes = None
+        if self.artifact.segmentation:
+            labels, scores = self._point_labels(prepared, outputs.get(self.artifact.segmentation.output))
+        if self.artifact.detection:
+            boxes = self._boxes(outputs)
+        return Result(labels, scores, boxes)
+
+    def _input_array(self, points: Scan | np.ndarray) -> np.ndarray:
+        columns = self.artifact.input_columns
+        if isinstance(points, Scan):
+            return points.with_columns(columns).points
+        array = np.asarray(points)
+        if array.ndim != 2 or array.shape[1] < len(columns):
+            raise SpotInputError(
+                f"points must be (N, >= {len(columns)}) with columns {columns} first, got shape {array.shape}"
+            )
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise SpotInputError(f"points must be a float32 array, got dtype {array.dtype}")
+        if len(array) == 0:
+            raise SpotInputError("scan holds no points")
+        if len(array) > self.artifact.max_points:
+            raise SpotInputError(
+                f"scan has {len(array)} points, more than this artifact's bound of {self.artifact.max_points} "
+                "(spot-export --max-points sets it)"
+            )
+        return np.ascontiguousarray(array[:, : len(columns)], dtype=np.float32)
+
+    def _feeds(self, voxels: Voxels) -> dict[str, np.ndarray]:
+        grid_shape = self.artifact.grid.grid_shape
+        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape) if self._needs_maps else None
+        coords = built.coords if built else {"input": voxels.coords}
+        return {name: self._feed(spec.feed, spec.of, voxels, coords, built) for name, spec in self._inputs.items()}
+
+    @staticmethod
+    def _feed(kind: str, of: str | None, voxels: Voxels, coords: dict, built: PlanMaps | None) -> np.ndarray:
+        if kind == "voxel_features":
+            return voxels.features
+        if kind == "coords":
+            return coords[of]
+        pairs, counts = grouped_pairs(built.maps[of])
+        return pairs if kind == "pairs" else counts
+
+    def _point_labels(self, prepared: Prepared, logits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.full(prepared.num_points, IGNORE_INDEX, dtype=np.int32)
+        scores = np.zeros(prepared.num_points, dtype=np.float32)
+        if logits is None:  # no voxel inside the grid
+            return labels, scores
+        voxel_labels = logits.argmax(axis=1)
+        shifted = logits - logits[np.arange(len(logits)), voxel_labels][:, None]
+        voxel_scores = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)  # softmax of the arg max
+        point_to_voxel = prepared.voxels.point_to_voxel
+        inside = point_to_voxel >= 0
+        rows = prepared.kept[inside]
+        labels[rows] = voxel_labels[point_to_voxel[inside]]
+        scores[rows] = voxel_scores[point_to_voxel[inside]]
+        return labels, scores
+
+    def _boxes(self, outputs: dict[str, np.ndarray]) -> Boxes:
+        from .detection import CenterHeadSpec, decode_center_heatmaps
+
+        spec = self.artifact.detection
+        if spec.heatmap not in outputs:
+            return Boxes.empty()
+        heatmap = 1.0 / (1.0 + np.exp(-outputs[spec.heatmap][0]))  # (C, H, W) probabilities
+        return decode_center_heatmaps(heatmap, outputs[spec.regression][0], CenterHeadSpec.from_dict(spec.head))
