@@ -87,7 +87,7 @@ def test_at_50_hz_for_10_s_the_node_keeps_up_with_the_newest_and_memory_stays_bo
     memory_after = memory_mb(node.pid)
     memory_growth = memory_after["RssAnon"] - memory_before["RssAnon"]
     after = probe.settled_diagnostics()
-    processed, dropped = after["processed"] - before["processed"], after["dropped_stale"] - before["dropped_stale"]
+    processed, dropped = (int(after[key] - before[key]) for key in ("processed", "dropped_stale"))
     answered = [probe.sent[o.stamp_ns] for o in probe.received.segmentation if o.stamp_ns in keys]
     print(f"load: sent {len(keys)}, processed {processed}, dropped {dropped}, memory {memory_before} -> {memory_after}")
     assert memory_growth < MAX_MEMORY_GROWTH_MB
