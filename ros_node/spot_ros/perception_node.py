@@ -114,11 +114,17 @@ class PerceptionNode(Node):
     def _work(self) -> None:
         while (message := self.slot.take()) is not None:
             started = time.perf_counter()
-            inference_ms = self._process(message)
-            if inference_ms is not None:
-                elapsed_ms = (time.perf_counter() - started) * 1e3
-                self.stats.record(elapsed_ms, inference_ms)
-                self.processing_time_pub.publish(Float64(data=elapsed_ms))
+            try:
+                inference_ms = self._process(message)
+                if inference_ms is not None:
+                    elapsed_ms = (time.perf_counter() - started) * 1e3
+                    self.stats.record(elapsed_ms, inference_ms)
+                    self.processing_time_pub.publish(Float64(data=elapsed_ms))
+            except Exception as error:  # publishing failed
+                if not self.context.ok():
+                    return  # Ctrl-C shut ROS down while this cloud was in flight: nothing left to deliver to
+                self.stats.failed += 1
+                self.get_logger().error(f"publishing failed: {error!r}", throttle_duration_sec=WARNING_INTERVAL_S)
 
     def _process(self, message: PointCloud2) -> float | None:
         """Infer and publish; a bad cloud is logged (throttled) and skipped. The runtime's own time (ms) when

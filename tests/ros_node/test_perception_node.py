@@ -71,7 +71,7 @@ def test_outputs_follow_the_perception_and_keep_the_input_stamp_frame_and_fields
 
 
 def test_slow_inference_processes_the_newest_cloud_and_counts_the_dropped(start_fake_node):
-    _, probe = start_fake_node("/fake_slow", artifact="fake:0.25")
+    node, probe = start_fake_node("/fake_slow", artifact="fake:0.25")
     cloud, _ = organized_cloud(height=1, width=2000, seed=1)
     assert probe.publish_until_answered(cloud)
     before = probe.settled_diagnostics()
@@ -85,6 +85,9 @@ def test_slow_inference_processes_the_newest_cloud_and_counts_the_dropped(start_
     assert 2 <= processed <= 5  # 0.4 s of clouds at 0.25 s each: the first, the newest while busy, the last
     assert processed + dropped == received and dropped >= 10  # DDS (keep last 1) may drop a few before the node
     assert sum(probe.output_for(key) is not None for key in keys) == processed
+    probe.publish(cloud)
+    time.sleep(0.1)  # Ctrl-C while a cloud is being processed: its results have nowhere to go, and that is fine
+    assert node.stop() == 0 and "Traceback" not in node.log(), node.log()
 
 
 def broken_clouds() -> dict[str, PointCloud2]:
