@@ -6,9 +6,17 @@ its line here.
 
 from __future__ import annotations
 
-from .data.datasets import FolderDataConfig, FolderDataset, SimDataConfig, SimulatedDataset
+from .data.datasets import (
+    FolderDataConfig,
+    FolderDataset,
+    KittiObjectDataConfig,
+    KittiObjectDataset,
+    SimDataConfig,
+    SimulatedDataset,
+)
 from .models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, SparseUNet, SparseUNetConfig
 from .objectives.also_task import AlsoSurfaceConfig, build_also_task
+from .objectives.detection_task import CenterPointConfig, build_detection_task
 from .objectives.segmentation_task import SegmentationConfig, build_segmentation_task
 from .objectives.spot_task import SpotOccupancyConfig, build_spot_task
 from .registry import Entry, Registries
@@ -16,6 +24,7 @@ from .registry import Entry, Registries
 DATASETS: dict[str, Entry] = {
     "sim": Entry(SimulatedDataset, SimDataConfig),
     "semantickitti": Entry(FolderDataset, FolderDataConfig),
+    "kitti_object": Entry(KittiObjectDataset, KittiObjectDataConfig),
 }
 MODELS: dict[str, Entry] = {
     "sparse_unet": Entry(lambda config, info: SparseUNet(config), SparseUNetConfig),
@@ -25,6 +34,7 @@ OBJECTIVES: dict[str, Entry] = {
     "spot_occupancy": Entry(build_spot_task, SpotOccupancyConfig),
     "also_surface": Entry(build_also_task, AlsoSurfaceConfig),
     "semantic_segmentation": Entry(build_segmentation_task, SegmentationConfig),
+    "centerpoint_detection": Entry(build_detection_task, CenterPointConfig),
 }
 
 REGISTRIES = Registries(datasets=DATASETS, models=MODELS, objectives=OBJECTIVES)

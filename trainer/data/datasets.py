@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
+from spot.runtime.io.kitti import read_kitti_object
 from spot.runtime.io.semantickitti import (
     LabelMap,
     find_label_map,
@@ -80,6 +81,11 @@ class SimDataConfig(FrameDataConfig):
 class FolderDataConfig(FrameDataConfig):
     root: str = existing_path()  # a folder with sequences/SS/velodyne/*.bin (+ labels/, poses.txt)
     sequences: list[str] = field(default_factory=lambda: ["00"])
+
+
+@dataclass
+class KittiObjectDataConfig(FrameDataConfig):
+    root: str = existing_path()  # a KITTI object split: velodyne/*.bin, label_2/*.txt, calib/*.txt
 
 
 class FrameDataset:
@@ -203,6 +209,20 @@ class FolderDataset(FrameDataset):
         sample = read_semantickitti(self.scans[sequence][frame])
         poses = self.poses[sequence]
         return sample if poses is None else replace(sample, pose=poses[frame])
+
+
+class KittiObjectDataset(FrameDataset):
+    """KITTI 3D object layout: `root/velodyne/ID.bin` with `label_2/ID.txt` + `calib/ID.txt`, boxes in the
+    LiDAR frame (`spot.runtime.io.kitti`); single frames, no poses. Boxes exist only in the front camera's view."""
+
+    def __init__(self, config: KittiObjectDataConfig):
+        self.scans = sorted((Path(config.root) / "velodyne").glob("*.bin"))
+        if not self.scans:
+            raise SpotInputError("no velodyne/*.bin scans (expected the KITTI object layout)", source=config.root)
+        super().__init__(config, [(0, i) for i in range(len(self.scans))], [len(self.scans)])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return read_kitti_object(self.scans[frame])
 
 
 def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:

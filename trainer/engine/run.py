@@ -23,7 +23,7 @@ from .checkpoint import LAST, Checkpoint, list_checkpoints, load_pretrained, rea
 from .hooks import Checkpointing, Evaluation, LossCurve, ProgressBar, ScalarLog
 from .seeding import seed_everything
 from .task import DatasetInfo, Task
-from .trainer import Trainer, evaluate_task
+from .trainer import Trainer, evaluation_totals
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -90,11 +90,19 @@ def evaluate(
         task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]), registries)
         task.load_state_dict(checkpoint.weights)
         task.to(context.device)
-        metrics = evaluate_task(task, build_dataset(config.data.val, registries), config, context)
+        dataset = build_dataset(config.data.val, registries)
+        totals = evaluation_totals(task, dataset, config, context)
+        metrics = task.summarize(totals)
+        if context.is_main:
+            # eval_<checkpoint>[_<config or data>]: evaluating on other data keeps the own-data report
+            other = val_data or config_path
+            name = f"eval_{checkpoint.path.name}" + (f"_{Path(other).stem}" if other else "")
+            folder = checkpoint.path.parent
+            (folder / f"{name}.json").write_text(json.dumps(metrics, indent=2))
+            for picture in task.write_report(totals, dataset, folder / name):
+                log.info("wrote %s", picture)
     finally:
         distributed.stop(context)
-    if context.is_main:
-        (checkpoint.path.parent / f"eval_{checkpoint.path.name}.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 

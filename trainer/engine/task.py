@@ -26,6 +26,10 @@ Task (built by `registry.objectives[name].build(config, backbone, info)`), a `to
                              them over batches and ranks, so every rank may see a different number of batches.
     summarize(totals) -> dict[str, float]
                              the summed statistics -> the metrics to report (mIoU, occupancy IoU, ...).
+    write_report(totals, dataset, folder) -> list[Path]
+                             `spot-train eval` only, on the main rank: pictures a person would rather look at
+                             (confusion matrix, precision-recall curves, a frame with its predictions) written
+                             into `folder`; the default writes none.
 
 The defaults below evaluate a task by its training scalars (mean loss over the evaluation set), which is what
 pre-training objectives report; tasks with real metrics override `evaluate_step` and `summarize`.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -87,6 +92,10 @@ class Task(nn.Module):
         """Default: the per-batch mean of every scalar from `evaluate_step`."""
         count = float(totals[COUNT_KEY])
         return {key: float(value) / count for key, value in totals.items() if key != COUNT_KEY}
+
+    def write_report(self, totals: Mapping[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
+        """Default: no pictures. `totals` are the summed `evaluate_step` statistics over `dataset`."""
+        return []
 
 
 def move_to_device(value: Any, device: torch.device) -> Any:

@@ -189,9 +189,16 @@ class Trainer:
             getattr(hook, event)(self, *args)
 
 
-@torch.no_grad()
 def evaluate_task(task: Task, dataset: Any, config: ExperimentConfig, context: Distributed) -> dict[str, float]:
-    """Sum `task.evaluate_step` over this rank's share of `dataset`, then over ranks; `task.summarize` it."""
+    """`task.summarize` of the statistics `evaluation_totals` sums."""
+    return task.summarize(evaluation_totals(task, dataset, config, context))
+
+
+@torch.no_grad()
+def evaluation_totals(
+    task: Task, dataset: Any, config: ExperimentConfig, context: Distributed
+) -> dict[str, torch.Tensor]:
+    """Sum `task.evaluate_step` over this rank's share of `dataset`, then over ranks (CPU tensors)."""
     train = config.train
     batch_size = max(1, (train.eval_batch_size or train.batch_size) // context.world_size)
     batches = EvalBatches(len(dataset), batch_size, context.rank, context.world_size)
@@ -209,4 +216,4 @@ def evaluate_task(task: Task, dataset: Any, config: ExperimentConfig, context: D
     for rank_totals in gather_objects({k: v.cpu() for k, v in totals.items()}, context):
         for key, value in rank_totals.items():
             summed[key] = summed[key] + value if key in summed else value
-    return task.summarize(summed)
+    return summed

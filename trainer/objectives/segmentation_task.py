@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,13 +47,23 @@ class SegmentationTask(Task):
         batch["point_labels"] = torch.from_numpy(np.concatenate([sample.labels for sample in samples]).astype(np.int64))
         return batch
 
+    def voxel_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
+        return self.head(self.backbone(x).features)  # (V, C)
+
     def point_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N_in, C) of the points inside the grid, and their labels (N_in,)."""
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        voxel_logits = self.head(self.backbone(x).features)  # (V, C)
         point_to_voxel = batch["point_to_voxel"]
         inside = point_to_voxel >= 0
-        return voxel_logits[point_to_voxel[inside]], batch["point_labels"][inside]
+        return self.voxel_logits(batch)[point_to_voxel[inside]], batch["point_labels"][inside]
+
+    def predict_points(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Class id of every point in the batch (N,), `IGNORE_INDEX` outside the grid."""
+        point_to_voxel = batch["point_to_voxel"]
+        inside = point_to_voxel >= 0
+        labels = torch.full_like(point_to_voxel, IGNORE_INDEX)
+        labels[inside] = self.voxel_logits(batch).argmax(1)[point_to_voxel[inside]].to(labels.dtype)
+        return labels
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logits, labels = self.point_logits(batch)
@@ -70,6 +82,12 @@ class SegmentationTask(Task):
         metrics = segmentation_metrics(totals["confusion"], self.info.class_names)
         metrics["points_outside_grid"] = float(totals["points_outside_grid"])
         return metrics
+
+    def write_report(self, totals: dict[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
+        """The confusion matrix, and the first evaluation frame's truth beside its prediction."""
+        from .segmentation_report import write_segmentation_report
+
+        return write_segmentation_report(self, totals, dataset, folder)
 
 
 def segmentation_metrics(confusion: torch.Tensor, class_names: Sequence[str]) -> dict[str, float]:

@@ -3,7 +3,14 @@ import pytest
 
 from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
 from spot.trainer.augment import BeamResampleConfig
-from spot.trainer.data.datasets import FolderDataConfig, FolderDataset, SimDataConfig, SimulatedDataset
+from spot.trainer.data.datasets import (
+    FolderDataConfig,
+    FolderDataset,
+    KittiObjectDataConfig,
+    KittiObjectDataset,
+    SimDataConfig,
+    SimulatedDataset,
+)
 from spot.trainer.data.sim import SimulatedSequence
 from spot.trainer.data.sim.writer import write_sequence
 from spot.trainer.engine.seeding import isolated_rng
@@ -104,3 +111,17 @@ def test_class_balancing_needs_labels_and_up_weights_rare_frames():
         SimulatedDataset(SimDataConfig(seeds=[0], frames=2, use_labels=False, class_balanced=True)).sampling_weights()
     weights = SimulatedDataset(SimDataConfig(seeds=[0, 1], frames=2, class_balanced=True, **SMALL)).sampling_weights()
     assert weights.shape == (4,) and np.isclose(weights.sum(), 4) and (weights >= 1 - 1e-9).any()
+
+
+@pytest.mark.realdata
+def test_kitti_object_dataset_reads_real_scans_with_lidar_frame_boxes(lidar_data):
+    dataset = KittiObjectDataset(KittiObjectDataConfig(root=str(lidar_data / "kitti_object" / "training")))
+    assert len(dataset) == 3
+    sample = dataset[1].sample
+    assert sample.box_class_names[0] == "Car" and len(sample.boxes) > 0 and len(sample.scan) > 100_000
+    assert (sample.boxes.data[:, 0] > 0).all()  # KITTI labels the front camera's view: +x in the LiDAR frame
+
+
+def test_kitti_object_dataset_needs_scans(tmp_path):
+    with pytest.raises(SpotInputError, match="velodyne"):
+        KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))

@@ -1,4 +1,5 @@
-"""Small simulated experiments for objective tests: VLP-16 sequences, a 3-level UNet, a few dozen steps."""
+"""Small simulated experiments for objective tests: VLP-16 sequences and a 3-level UNet unless a test picks
+another sensor or model, a few dozen steps."""
 
 import json
 from pathlib import Path
@@ -15,15 +16,28 @@ DATA = {
 }
 
 
-def write_experiment(folder: Path, objective: dict, use_labels: bool, steps: int, **extra) -> Path:
+UNET = {"name": "sparse_unet", "channels": [16, 32, 64], "encoder_blocks": 1, "decoder_blocks": 1}
+
+
+def write_experiment(
+    folder: Path,
+    objective: dict,
+    use_labels: bool,
+    steps: int,
+    data: dict = DATA,
+    model: dict = UNET,
+    train_seeds: tuple[int, ...] = (0, 1),
+    val_seeds: tuple[int, ...] = (50,),
+    **extra,
+) -> Path:
     """A config whose run folder is `folder / "run"`; `extra` adds top-level sections (e.g. `pretrained`)."""
     values = {
         "name": objective["name"],
         "data": {
-            "train": {**DATA, "seeds": [0, 1], "use_labels": use_labels},
-            "val": {**DATA, "seeds": [50], "frames": 2, "use_labels": use_labels},
+            "train": {**data, "seeds": list(train_seeds), "use_labels": use_labels},
+            "val": {**data, "seeds": list(val_seeds), "frames": 2, "use_labels": use_labels},
         },
-        "model": {"name": "sparse_unet", "channels": [16, 32, 64], "encoder_blocks": 1, "decoder_blocks": 1},
+        "model": model,
         "objective": objective,
         "optim": {"lr": 0.01},
         "schedule": {"name": "onecycle", "pct_start": 0.2},

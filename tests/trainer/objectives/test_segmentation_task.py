@@ -1,11 +1,15 @@
+import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from spot.trainer.config import load_config
 from spot.trainer.engine.run import evaluate, train
+from spot.trainer.objectives.segmentation_report import plot_confusion
 from spot.trainer.objectives.segmentation_task import segmentation_metrics
 
 from .experiments import train_losses, write_experiment
@@ -64,6 +68,11 @@ def test_finetune_from_a_pretrained_backbone_learns_segmentation(finetuned):
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [])
     # 40 steps on 8 VLP-16 frames: far from converged, but well past chance on the large classes.
     assert metrics["miou"] > 0.12 and metrics["iou/road"] > 0.5 and metrics["iou/car"] > 0.1
+    step = (run_dir / "checkpoints" / "last").resolve().name
+    report = run_dir / "checkpoints" / f"eval_{step}"
+    assert json.loads((run_dir / "checkpoints" / f"eval_{step}.json").read_text()) == metrics
+    with Image.open(report / "confusion_matrix.png") as matrix, Image.open(report / "bev_frame0.png") as frame:
+        assert matrix.width > 400 and frame.size == (2 * 384, 384)  # truth | prediction, +-19.2 m at 0.1 m
 
 
 @pytest.mark.slow
@@ -76,3 +85,17 @@ def test_simulator_trained_model_evaluates_on_real_semantickitti(finetuned, lida
     # lies outside it and is counted, not scored.
     assert 0 < metrics["points_outside_grid"] < 2 * 122_626
     assert 0 <= metrics["miou"] <= 1 and "iou/road" in metrics and "iou/car" in metrics
+    step = (run_dir / "checkpoints" / "last").resolve().name
+    assert (run_dir / "checkpoints" / f"eval_{step}_semantickitti-shared-samples" / "confusion_matrix.png").is_file()
+
+
+def test_confusion_picture_shows_only_classes_that_occur(tmp_path):
+    confusion = np.zeros((19, 19))
+    confusion[0, 0], confusion[0, 9], confusion[9, 9] = 30, 10, 60  # car, road
+    plot_confusion(confusion, [f"class{i}" for i in range(19)], tmp_path / "confusion.png")
+    with Image.open(tmp_path / "confusion.png") as picture:
+        small = picture.size
+    confusion[5, 5] = 1  # a third class grows the matrix
+    plot_confusion(confusion, [f"class{i}" for i in range(19)], tmp_path / "confusion3.png")
+    with Image.open(tmp_path / "confusion3.png") as picture:
+        assert picture.width > small[0] and picture.height > small[1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -83,6 +83,8 @@ def simulate_frame(
         sensor=sensor,
         dataset=dataset,
         source=f"sim:seed={scene.seed}:t={time:.2f}",
+        class_names=labels.class_names,
+        box_class_names=labels.class_names,  # box class ids are contract class ids too
     )
     return sample, FrameTruth(returns.label, box_ids, box_labels, box_points)
 
@@ -136,17 +138,7 @@ class SimulatedSequence:
             horizontal_resolution_deg=self.horizontal_resolution_deg,
             dataset=f"sim-{self.sensor}",
         )
-        relative = self.origin @ sample.pose
-        return Sample(
-            sample.scan,
-            sample.labels,
-            sample.instances,
-            sample.boxes,
-            relative,
-            sample.sensor,
-            sample.dataset,
-            sample.source,
-        ), truth
+        return replace(sample, pose=self.origin @ sample.pose), truth
 
     def __iter__(self) -> Iterator[tuple[Sample, FrameTruth]]:
         return (self.frame(i) for i in range(self.frames))
