@@ -39,7 +39,8 @@ class OnnxRuntimeEngine:
             if num_threads < 1:
                 raise SpotInputError(f"num_threads must be >= 1, got {num_threads}")
             options.intra_op_num_threads = int(num_threads)
-            options.inter_op_num_threads = 1
+        options.inter_op_num_threads = 1  # the graph is a chain: nodes run one after another, each on all threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         self.input_names = tuple(i.name for i in self.session.get_inputs())

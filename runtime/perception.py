@@ -29,7 +29,7 @@ from .engines import Engine, create_engine
 from .errors import SpotInputError
 from .sample import IGNORE_INDEX
 from .scan import Scan
-from .sparse_plan import PlanMaps, build_plan_maps, grouped_pairs
+from .sparse_plan import build_plan_maps, grouped_pairs
 from .voxelize import Voxels, voxelize
 
 
@@ -86,7 +86,7 @@ class Perception:
             )
         self.artifact, self.engine = artifact, engine
         self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
-        self._needs_maps = any(spec.feed in ("pairs", "counts") for spec in self._inputs.values())
+        self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in ("pairs", "counts")})
 
     @classmethod
     def load(
@@ -180,18 +180,20 @@ class Perception:
 
     def _feeds(self, voxels: Voxels) -> dict[str, np.ndarray]:
         grid_shape = self.artifact.grid.grid_shape
-        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape) if self._needs_maps else None
-        coords = built.coords if built else {"input": voxels.coords}
-        return {name: self._feed(spec.feed, spec.of, voxels, coords, built) for name, spec in self._inputs.items()}
-
-    @staticmethod
-    def _feed(kind: str, of: str | None, voxels: Voxels, coords: dict, built: PlanMaps | None) -> np.ndarray:
-        if kind == "voxel_features":
-            return voxels.features
-        if kind == "coords":
-            return coords[of]
-        pairs, counts = grouped_pairs(built.maps[of])
-        return pairs if kind == "pairs" else counts
+        if not self._mapped:
+            return {name: voxels.features if spec.feed == "voxel_features" else voxels.coords
+                    for name, spec in self._inputs.items()}  # fmt: skip
+        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape)
+        grouped = {of: grouped_pairs(built.maps[of]) for of in self._mapped}  # (pairs, counts) per map
+        feeds = {}
+        for name, spec in self._inputs.items():
+            if spec.feed == "voxel_features":
+                feeds[name] = voxels.features
+            elif spec.feed == "coords":
+                feeds[name] = built.coords[spec.of]
+            else:
+                feeds[name] = grouped[spec.of][0 if spec.feed == "pairs" else 1]
+        return feeds
 
     def _point_labels(self, prepared: Prepared, logits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         labels = np.full(prepared.num_points, IGNORE_INDEX, dtype=np.int32)

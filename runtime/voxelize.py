@@ -46,11 +46,25 @@ class VoxelGrid:
 
     def voxel_indices(self, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Integer (z, y, x) indices (N, 3) int64 of each point, and the mask of points inside the grid."""
-        origin = np.asarray(self.point_cloud_range[:3], dtype=np.float64)
-        ixyz = np.floor((np.asarray(xyz[:, :3], np.float64) - origin) / np.asarray(self.voxel_size)).astype(np.int64)
-        zyx = ixyz[:, ::-1]
-        inside = ((zyx >= 0) & (zyx < np.asarray(self.grid_shape))).all(axis=1)
-        return zyx, inside
+        floored, inside = self._floored_indices(xyz)
+        return np.stack(floored, axis=1).astype(np.int64), inside
+
+    def _floored_indices(self, xyz: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per axis z, y, x the float64 `floor((coordinate - min) / size)` of every point, and the inside mask.
+
+        Column by column with in-place operations (no (N, 3) float64 temporaries); the float comparison also
+        puts NaN / inf points outside without an integer cast of them.
+        """
+        inside = np.ones(len(xyz), dtype=bool)
+        floored = []
+        for axis, cells in zip((2, 1, 0), self.grid_shape, strict=True):
+            index = xyz[:, axis].astype(np.float64)
+            index -= self.point_cloud_range[axis]
+            index /= self.voxel_size[axis]
+            np.floor(index, out=index)
+            inside &= (index >= 0) & (index < cells)
+            floored.append(index)
+        return floored, inside
 
     def voxel_centers(self, coords: np.ndarray) -> np.ndarray:
         """Metric centres (V, 3) x, y, z of `(batch, z, y, x)` coordinates."""
@@ -106,28 +120,52 @@ def voxelize(grid: VoxelGrid, points: np.ndarray | Sequence[np.ndarray]) -> Voxe
     widths = {s.shape[1] if s.ndim == 2 else None for s in scans}
     if len(widths) != 1 or None in widths or min(widths) < 3:
         raise SpotInputError(f"voxelize() needs 2-D scans (N, C>=3) of one width, got {[s.shape for s in scans]}")
-    all_points = np.concatenate(scans, axis=0)
-    batch = np.repeat(np.arange(len(scans), dtype=np.int64), [len(s) for s in scans])
-
-    zyx, inside = grid.voxel_indices(all_points)
+    all_points = np.concatenate(scans, axis=0) if len(scans) > 1 else scans[0]
+    floored, inside = grid._floored_indices(all_points)
+    rows = np.flatnonzero(inside)
+    keys = np.zeros(len(rows), dtype=np.int64)
+    if len(scans) > 1:
+        keys += np.repeat(np.arange(len(scans), dtype=np.int64), [len(s) for s in scans])[rows]
+    for index, cells in zip(floored, grid.grid_shape, strict=True):  # ((batch * Z + z) * Y + y) * X + x
+        keys *= cells
+        keys += index[rows].astype(np.int64)
+    unique_keys, inverse = _unique_inverse(keys)
     point_to_voxel = np.full(len(all_points), -1, dtype=np.int64)
-    coords_in = np.concatenate([batch[inside, None], zyx[inside]], axis=1)
-    keys = linear_keys(coords_in, grid.grid_shape)
-    unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    point_to_voxel[inside] = inverse
+    point_to_voxel[rows] = inverse
 
     n_voxels = len(unique_keys)
     counts = np.bincount(inverse, minlength=n_voxels)
-    inside_points = all_points[inside].astype(np.float64)
-    sums = np.stack(
-        [np.bincount(inverse, weights=inside_points[:, c], minlength=n_voxels) for c in range(all_points.shape[1])],
-        axis=1,
-    ).reshape(n_voxels, all_points.shape[1])
-    features = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    sums = np.empty((n_voxels, all_points.shape[1]), dtype=np.float64)
+    for c in range(all_points.shape[1]):  # float32 weights are summed in float64, point after point
+        sums[:, c] = np.bincount(inverse, weights=all_points[rows, c], minlength=n_voxels)
+    sums /= np.maximum(counts, 1)[:, None]
     return Voxels(
-        coords=coords_in[first].astype(np.int32),
-        features=features,
+        coords=decode_keys(unique_keys, grid.grid_shape),
+        features=sums.astype(np.float32),
         num_points=counts.astype(np.int32),
         point_to_voxel=point_to_voxel,
         batch_size=len(scans),
     )
+
+
+def decode_keys(keys: np.ndarray, grid_shape: Sequence[int]) -> np.ndarray:
+    """int32 (V, 4) `(batch, z, y, x)` coordinates of linear keys (the inverse of `linear_keys`)."""
+    z, y, x = (int(s) for s in grid_shape)
+    coords = np.empty((len(keys), 4), dtype=np.int32)
+    rest, coords[:, 3] = np.divmod(keys, x)
+    rest, coords[:, 2] = np.divmod(rest, y)
+    coords[:, 0], coords[:, 1] = np.divmod(rest, z)
+    return coords
+
+
+def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique int64 keys and each key's row among them (what np.unique returns, with one stable sort
+    and no return_index pass)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse

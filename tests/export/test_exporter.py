@@ -65,3 +65,17 @@ def test_options_are_checked():
         ExportOptions(opset=15)
     with pytest.raises(SpotInputError, match="flavour"):
         ExportOptions(flavour="fast")
+
+
+@pytest.mark.realdata
+def test_portable_graph_gives_the_same_sums_on_two_threads(segmentation_artifact, lidar_data):
+    """Each ScatterND adds rows that are distinct within it: onnxruntime's threads never race on a row."""
+    from spot.runtime import Perception
+
+    scan = read_sample(lidar_data / REAL_SCANS[0]).scan
+    single = Perception.load(segmentation_artifact, num_threads=1)
+    prepared = single.prepare(scan)
+    expected = single.run_network(prepared)["voxel_logits"]
+    double = Perception.load(segmentation_artifact, num_threads=2)
+    for _ in range(8):  # a race shows in some runs, not all
+        np.testing.assert_allclose(double.run_network(prepared)["voxel_logits"], expected, atol=1e-5)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from spot.runtime import SpotInputError, VoxelGrid, voxelize
-from spot.runtime.voxelize import linear_keys
+from spot.runtime.voxelize import decode_keys, linear_keys
 
 GRID = VoxelGrid((-4.0, -4.0, -2.0, 4.0, 4.0, 2.0), (0.5, 0.5, 0.25))
 
@@ -45,6 +45,23 @@ def test_batch_coords_unique_sorted_and_means_exact():
     inside = voxels.point_to_voxel >= 0
     expected_inside = (np.abs(points[:, :2]) < 4).all(1) & (np.abs(points[:, 2]) < 2)
     np.testing.assert_array_equal(inside, expected_inside)
+
+
+def test_non_finite_and_far_points_are_outside():
+    points = np.array([[np.nan, 0, 0, 1], [np.inf, 0, 0, 1], [0, -np.inf, 0, 1], [1e12, 0, 0, 1], [0.1, 0.1, 0.1, 1]],
+                      dtype=np.float32)  # fmt: skip
+    voxels = voxelize(GRID, points)
+    np.testing.assert_array_equal(voxels.point_to_voxel, [-1, -1, -1, -1, 0])
+    zyx, inside = GRID.voxel_indices(points[4:])
+    np.testing.assert_array_equal(zyx, [[8, 8, 8]])
+    assert inside.tolist() == [True]
+
+
+def test_decode_keys_inverts_linear_keys():
+    rng = np.random.default_rng(1)
+    coords = np.column_stack([rng.integers(0, 3, 200), rng.integers(0, 16, (200, 3))]).astype(np.int32)
+    np.testing.assert_array_equal(decode_keys(linear_keys(coords, GRID.grid_shape), GRID.grid_shape), coords)
+    assert decode_keys(np.zeros(0, np.int64), GRID.grid_shape).shape == (0, 4)
 
 
 def test_voxel_centers_round_trip():
