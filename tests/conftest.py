@@ -101,3 +101,36 @@ def segmentation_artifact(segmentation_checkpoint, lidar_data, tmp_path_factory)
     samples = [read_sample(lidar_data / KITTI_SCAN)]
     export_checkpoint(segmentation_checkpoint, output, samples, ExportOptions("portable", max_points=200_000))
     return output
+
+
+@pytest.fixture(scope="session")
+def detection_checkpoint(tmp_path_factory) -> Path:
+    """The CPU-sized detector (det-bev-sim-hdl64: +-25.6 m, 0.2 m voxels, stride-4 BEV), seeded random weights;
+    the last heatmap layer is re-drawn with large weights and no bias so that centre scores spread far apart (as
+    initialised, every score sits within 1e-4 of 0.1 and box ranks would hang on rounding)."""
+    import torch
+
+    from spot.trainer.config import load_config, to_yaml
+    from spot.trainer.engine.checkpoint import save_checkpoint
+    from spot.trainer.engine.run import build_dataset, build_task
+
+    config = load_config(REPO / "configs/finetune/det-bev-sim-hdl64.yaml", ["data.val=null"])
+    info = build_dataset(config.data.train).info
+    torch.manual_seed(0)
+    task = build_task(config, info)
+    torch.nn.init.normal_(task.head.heatmap[-1].weight, std=300.0)  # the random BEV features are ~1e-3
+    torch.nn.init.zeros_(task.head.heatmap[-1].bias)
+    meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}
+    folder = tmp_path_factory.mktemp("detection")
+    return save_checkpoint(folder, "step_0000000", task.state_dict(), {}, to_yaml(config), meta)
+
+
+@pytest.fixture(scope="session")
+def detection_artifact(detection_checkpoint, lidar_data, tmp_path_factory) -> Path:
+    """The portable export of `detection_checkpoint`, verified on a real KITTI scan."""
+    from spot.export.exporter import ExportOptions, export_checkpoint
+    from spot.runtime.io import read_sample
+
+    output = tmp_path_factory.mktemp("artifact") / "det"
+    export_checkpoint(detection_checkpoint, output, [read_sample(lidar_data / KITTI_SCAN)], ExportOptions("portable"))
+    return output

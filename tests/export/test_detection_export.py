@@ -3,8 +3,6 @@ graph, verified box for box against PyTorch on real KITTI scans, in both flavour
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import pytest
@@ -14,30 +12,7 @@ from spot.runtime import Perception
 from spot.runtime.artifact import Artifact
 from spot.runtime.io import read_sample
 
-REPO = Path(__file__).resolve().parents[2]
 KITTI_SCANS = ("kitti_object/training/velodyne/000000.bin", "kitti_object/training/velodyne/000001.bin")
-
-
-@pytest.fixture(scope="module")
-def detection_checkpoint(tmp_path_factory) -> Path:
-    """The CPU-sized detector (det-bev-sim-hdl64: +-25.6 m, 0.2 m voxels, stride-4 BEV), seeded random weights;
-    the last heatmap layer is re-drawn with large weights and no bias so that centre scores spread far apart (as
-    initialised, every score sits within 1e-4 of 0.1 and box ranks would hang on rounding)."""
-    import torch
-
-    from spot.trainer.config import load_config, to_yaml
-    from spot.trainer.engine.checkpoint import save_checkpoint
-    from spot.trainer.engine.run import build_dataset, build_task
-
-    config = load_config(REPO / "configs/finetune/det-bev-sim-hdl64.yaml", ["data.val=null"])
-    info = build_dataset(config.data.train).info
-    torch.manual_seed(0)
-    task = build_task(config, info)
-    torch.nn.init.normal_(task.head.heatmap[-1].weight, std=300.0)  # the random BEV features are ~1e-3
-    torch.nn.init.zeros_(task.head.heatmap[-1].bias)
-    meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}
-    folder = tmp_path_factory.mktemp("detection")
-    return save_checkpoint(folder, "step_0000000", task.state_dict(), {}, to_yaml(config), meta)
 
 
 @pytest.mark.realdata

@@ -1,7 +1,7 @@
 """The installed node on an exported artifact, fed real KITTI scans: its labels are spot.runtime's, under load too.
 
-Needs `spot.runtime.Perception` and the export fixtures (`segmentation_artifact` in tests/conftest.py); the node
-is the executable the ament index resolves, in its own process.
+Uses the export fixtures (`segmentation_artifact`, `detection_artifact` in tests/conftest.py); the node is the
+executable the ament index resolves, in its own process.
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ WARM_UP_ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
-def artifact(request):
-    if not hasattr(spot.runtime, "Perception"):
-        pytest.skip("spot.runtime.Perception is not in this checkout yet (the export / runtime work)")
-    return request.getfixturevalue("segmentation_artifact")
+def artifact(segmentation_artifact):
+    return segmentation_artifact
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +61,35 @@ def test_node_labels_equal_the_runtime_on_real_kitti_scans(start_node, artifact,
         np.testing.assert_array_equal(output.labels, runtime_labels(artifact, scan))
         assert len(np.unique(output.labels)) > 1
     assert node.stop() == 0, node.log()
+
+
+def test_node_boxes_equal_the_runtime_on_a_real_kitti_scan(launch_node, perception_node_executable,
+                                                           detection_artifact, kitti_scans):  # fmt: skip
+    threshold = 0.3
+    arguments = node_arguments("/e2e_boxes", artifact=detection_artifact, num_threads=1, score_threshold=threshold)
+    node, probe = launch_node([str(perception_node_executable), *arguments], "/e2e_boxes")
+    scan = kitti_scans[0]
+    expected = spot.runtime.Perception.load(detection_artifact, num_threads=1)(scan).boxes
+    expected = expected.select(expected.scores >= threshold)
+    assert len(expected) > 0  # the fixture's detector fires on this scan
+    for _ in range(40):  # best effort: the first clouds after discovery may be lost
+        key = probe.publish(scan_to_cloud(scan), frame_id="velo_link")
+        if probe.wait_for(lambda key=key: any(stamp_of(m) == key for m in probe.received.objects), 0.5):
+            break
+    markers = next(m for m in probe.received.objects if stamp_of(m) == key).markers
+    cubes = [m for m in markers if m.ns == "boxes"]
+    assert markers[0].action == markers[0].DELETEALL and len(cubes) == len(expected)
+    centres = np.array([[c.pose.position.x, c.pose.position.y, c.pose.position.z] for c in cubes])
+    sizes = np.array([[c.scale.x, c.scale.y, c.scale.z] for c in cubes])
+    np.testing.assert_allclose(centres, expected.data[:, :3], atol=1e-5)
+    np.testing.assert_allclose(sizes, expected.data[:, 3:6], atol=1e-5)
+    assert {c.header.frame_id for c in cubes} == {"velo_link"}
+    assert node.stop() == 0, node.log()
+
+
+def stamp_of(message) -> int:
+    stamp = message.markers[0].header.stamp
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def memory_mb(pid: int) -> dict[str, float]:
