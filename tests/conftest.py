@@ -63,32 +63,41 @@ def lidar_data() -> Path:
 KITTI_SCAN = "kitti_object/training/velodyne/000000.bin"
 
 
-@pytest.fixture(scope="session")
-def segmentation_checkpoint(tmp_path_factory) -> Path:
-    """A seeded, randomly initialised unet_small segmentation checkpoint (sim classes, +-51.2 m, 0.2 m voxels)
-    with non-trivial BatchNorm statistics, so export's BatchNorm folding is exercised."""
+def seeded_checkpoint(folder: Path, config_file: str, overrides: list[str], initialise) -> Path:
+    """A checkpoint of the config's task with seed-0 weights, then `initialise(task)`; no training."""
     import torch
 
     from spot.trainer.config import load_config, to_yaml
     from spot.trainer.engine.checkpoint import save_checkpoint
     from spot.trainer.engine.run import build_dataset, build_task
 
-    config = load_config(
-        REPO / "configs/finetune/seg-unet-sim-vlp16.yaml",
-        ["data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]", "data.val=null"],
-    )
+    config = load_config(REPO / config_file, [*overrides, "data.val=null"])
     info = build_dataset(config.data.train).info
     torch.manual_seed(0)
     task = build_task(config, info)
-    generator = torch.Generator().manual_seed(1)
-    for module in task.modules():
-        if isinstance(module, torch.nn.BatchNorm1d):
-            for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.5, 1.5),
-                                      (module.weight.data, 0.5, 1.5), (module.bias.data, -0.2, 0.2)):  # fmt: skip
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    with torch.no_grad():
+        initialise(task)
     meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}
-    folder = tmp_path_factory.mktemp("checkpoint")
     return save_checkpoint(folder, "step_0000000", task.state_dict(), {}, to_yaml(config), meta)
+
+
+@pytest.fixture(scope="session")
+def segmentation_checkpoint(tmp_path_factory) -> Path:
+    """A seeded, randomly initialised unet_small segmentation checkpoint (sim classes, +-51.2 m, 0.2 m voxels)
+    with non-trivial BatchNorm statistics, so export's BatchNorm folding is exercised."""
+    import torch
+
+    def random_batch_norm(task) -> None:
+        generator = torch.Generator().manual_seed(1)
+        for module in task.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.5, 1.5),
+                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):  # fmt: skip
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+
+    overrides = ["data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"]
+    folder = tmp_path_factory.mktemp("checkpoint")
+    return seeded_checkpoint(folder, "configs/finetune/seg-unet-sim-vlp16.yaml", overrides, random_batch_norm)
 
 
 @pytest.fixture(scope="session")
@@ -110,19 +119,12 @@ def detection_checkpoint(tmp_path_factory) -> Path:
     initialised, every score sits within 1e-4 of 0.1 and box ranks would hang on rounding)."""
     import torch
 
-    from spot.trainer.config import load_config, to_yaml
-    from spot.trainer.engine.checkpoint import save_checkpoint
-    from spot.trainer.engine.run import build_dataset, build_task
+    def spread_heatmap(task) -> None:
+        torch.nn.init.normal_(task.head.heatmap[-1].weight, std=300.0)  # the random BEV features are ~1e-3
+        torch.nn.init.zeros_(task.head.heatmap[-1].bias)
 
-    config = load_config(REPO / "configs/finetune/det-bev-sim-hdl64.yaml", ["data.val=null"])
-    info = build_dataset(config.data.train).info
-    torch.manual_seed(0)
-    task = build_task(config, info)
-    torch.nn.init.normal_(task.head.heatmap[-1].weight, std=300.0)  # the random BEV features are ~1e-3
-    torch.nn.init.zeros_(task.head.heatmap[-1].bias)
-    meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}
     folder = tmp_path_factory.mktemp("detection")
-    return save_checkpoint(folder, "step_0000000", task.state_dict(), {}, to_yaml(config), meta)
+    return seeded_checkpoint(folder, "configs/finetune/det-bev-sim-hdl64.yaml", [], spread_heatmap)
 
 
 @pytest.fixture(scope="session")
