@@ -6,6 +6,8 @@ uses the sensor-data QoS a LiDAR driver uses (best effort), so a node sees repla
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -44,20 +46,25 @@ def recorded_forever(path: Path, topic: str | None, loop: bool) -> Iterator[Reco
 def replay(path: Path, topic: str, rate_hz: float, loop: bool, frame_id: str, bag_topic: str | None) -> int:
     """Publish until the recording ends (or Ctrl-C); returns the number of clouds sent."""
     apply_local_ros_defaults()
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C stays a KeyboardInterrupt
+    # Ctrl-C only sets a flag that the loop reads between scans: a KeyboardInterrupt raised inside rclpy's C calls
+    # (publish, DDS teardown) could leave the process hanging instead of exiting.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("spot_replay")
     publisher = node.create_publisher(PointCloud2, topic, qos_profile_sensor_data)
     sent = 0
     try:
         with tqdm(desc=f"{topic} @ {rate_hz:g} Hz", unit=" scans") as progress:
             for recorded in paced(recorded_forever(path, bag_topic, loop), rate_hz):
+                if stop.is_set():
+                    break
                 header = Header(stamp=node.get_clock().now().to_msg(), frame_id=recorded.frame_id or frame_id)
                 publisher.publish(cloud_message(recorded.cloud, header))
                 sent += 1
                 progress.update()
-    except KeyboardInterrupt:
-        pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        signal.signal(signal.SIGINT, previous)
     return sent
