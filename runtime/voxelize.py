@@ -44,6 +44,12 @@ class VoxelGrid:
         x, y, z = np.round(extent / np.asarray(self.voxel_size)).astype(np.int64)
         return int(z), int(y), int(x)
 
+    @property
+    def bev_extent_m(self) -> float:
+        """Half-width of the smallest ego-centred square that holds the grid's x-y range (what pictures show)."""
+        x_min, y_min, _, x_max, y_max, _ = self.point_cloud_range
+        return max(abs(x_min), abs(y_min), abs(x_max), abs(y_max))
+
     def voxel_indices(self, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Integer (z, y, x) indices (N, 3) int64 of each point, and the mask of points inside the grid."""
         floored, inside = self._floored_indices(xyz)

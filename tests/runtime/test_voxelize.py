@@ -81,3 +81,8 @@ def test_bad_grid_is_refused(pcr, size):
 def test_bad_points_are_refused():
     with pytest.raises(SpotInputError, match="2-D scans"):
         voxelize(GRID, np.zeros(4, np.float32))
+
+
+def test_bev_extent_is_the_farthest_x_y_bound():
+    assert VoxelGrid((-25.6, -20.0, -3.0, 30.0, 10.0, 1.8), (0.2, 0.2, 0.2)).bev_extent_m == 30.0
+    assert VoxelGrid((0.0, -39.68, -3.0, 69.12, 39.68, 1.0), (0.16, 0.16, 4.0)).bev_extent_m == 69.12

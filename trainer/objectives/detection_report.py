@@ -22,7 +22,7 @@ def write_detection_report(task: Any, totals: Mapping[str, torch.Tensor], datase
     folder.mkdir(parents=True, exist_ok=True)
     curves = folder / "precision_recall.png"
     plot_precision_recall({key: value.cpu().numpy() for key, value in totals.items()}, task.evaluation, curves)
-    extent = float(np.abs(np.asarray(task.info.grid.point_cloud_range)[[0, 1, 3, 4]]).max())  # the whole grid
+    extent = task.info.grid.bev_extent_m
     device = next(task.parameters()).device
     was_training = task.training
     task.eval()

@@ -70,7 +70,7 @@ def side_by_side(task: Any, frame: Any) -> Image.Image:
         predicted = task.predict_points(move_to_device(task.collate([frame]), device)).cpu().numpy()
     task.train(was_training)
     sample = frame.sample
-    extent = float(np.abs(np.asarray(task.info.grid.point_cloud_range)[[0, 1, 3, 4]]).max())
+    extent = task.info.grid.bev_extent_m
     names = task.info.class_names
     truth = render_bev(replace(sample, class_names=names, source="truth"), extent, color_by="label")
     prediction = render_bev(replace(sample, labels=predicted, class_names=names, source="prediction"), extent)
