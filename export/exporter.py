@@ -192,7 +192,7 @@ def _input_spec(value: onnx.ValueInfoProto) -> TensorSpec:
 def _perception(artifact: Artifact) -> Perception:
     if artifact.flavour == "plugin":
         return Perception(artifact, ReferenceEngine(artifact.model_path))
-    return Perception(artifact, OnnxRuntimeEngine(artifact.model_path, num_threads=1))
+    return Perception(artifact, OnnxRuntimeEngine(artifact.model_path, num_threads=1), num_threads=1)
 
 
 def _replace(staging: Path, output: Path) -> None:

@@ -92,8 +92,9 @@ class GraphSparseConv(SparseModule):
         if self.context.flavour == "portable":
             out_coords = tensors[f"coords.{out_set}"]
             pairs, counts = tensors[f"pairs.{self.key}"], tensors[f"counts.{self.key}"]
+            one_term = self.inverse and spec.geometry.tiles  # every output row gets exactly one pair
             features = PortableSparseConv.apply(x.features, self.kernel, self.bias, pairs, counts, out_coords,
-                                                self.geometry.subm, self.inverse)  # fmt: skip
+                                                self.geometry.subm, self.inverse, one_term)  # fmt: skip
         elif self.inverse:
             out_coords = tensors[f"coords.{out_set}"]
             features = PluginSparseInverseConv.apply(

@@ -8,6 +8,9 @@ portable  kernel maps are graph inputs (`pairs` (2, P) grouped by offset, `count
           / inverse convolution), then per offset a Gather of its input rows, a MatMul with its (C_in, C_out)
           weight and a ScatterND(add) onto its output rows. Standard ONNX (opset >= 16 for ScatterND's
           reduction), so it runs in any onnxruntime and in TensorRT unchanged.
+          An inverse convolution whose strided partner tiles the grid (kernel == stride) gives every output
+          row exactly one pair: its products are concatenated and written with one plain ScatterND (a row
+          copy), not K accumulating ones (each of which copies the whole accumulator in onnxruntime).
           One ScatterND per offset, not one for all pairs: within an offset every output row is distinct, and
           onnxruntime splits a ScatterND's indices over its threads, so duplicate rows in one node race (wrong
           sums with 2+ threads). Per-offset nodes also need no Concat of the products; onnxruntime runs them in
@@ -34,10 +37,11 @@ def _int64(g, values):
 
 class PortableSparseConv(torch.autograd.Function):
     """features (V_in, C_in), kernel (K, C_in, C_out), bias (C_out,) or None, pairs (2, P), counts (K,),
-    out_coords (V_out, 4) (only its row count is read) -> (V_out, C_out). `inverse` runs the pairs backwards."""
+    out_coords (V_out, 4) (only its row count is read) -> (V_out, C_out). `inverse` runs the pairs backwards;
+    `one_term` promises every output row exactly one pair."""
 
     @staticmethod
-    def forward(ctx, features, kernel, bias, pairs, counts, out_coords, subm: bool, inverse: bool):
+    def forward(ctx, features, kernel, bias, pairs, counts, out_coords, subm: bool, inverse: bool, one_term: bool):
         in_rows, out_rows = (pairs[1], pairs[0]) if inverse else (pairs[0], pairs[1])
         if subm:
             out = features @ kernel[kernel.shape[0] // 2]
@@ -51,20 +55,30 @@ class PortableSparseConv(torch.autograd.Function):
         return out if bias is None else out + bias
 
     @staticmethod
-    def symbolic(g, features, kernel, bias, pairs, counts, out_coords, subm: bool, inverse: bool):
+    def symbolic(g, features, kernel, bias, pairs, counts, out_coords, subm: bool, inverse: bool, one_term: bool):
         volume = kernel.type().sizes()[0]
         in_rows = g.op("Gather", pairs, _int64(g, 1 if inverse else 0), axis_i=0)  # (P,)
         out_rows = g.op("Gather", pairs, _int64(g, [0] if inverse else [1]), axis_i=0)  # (1, P)
         out_rows = g.op("Transpose", out_rows, perm_i=[1, 0])  # (P, 1): ScatterND indices
         in_per_offset = g.op("Split", in_rows, counts, axis_i=0, outputs=volume)  # K x (P_k,)
+        if one_term:
+            products = [_offset_product(g, features, in_per_offset[k], kernel, k) for k in range(volume)]
+            out = g.op("ScatterND", _accumulator(g, features, kernel, None, out_coords, subm), out_rows,
+                       g.op("Concat", *products, axis_i=0))  # fmt: skip
+            return out if _is_none(bias) else g.op("Add", out, bias)
         out_per_offset = g.op("Split", out_rows, counts, axis_i=0, outputs=volume)  # K x (P_k, 1)
         out = _accumulator(g, features, kernel, bias, out_coords, subm)  # (V_out, C_out)
         for k in range(volume):
             if subm and k == volume // 2:
                 continue  # the centre links every voxel to itself: the dense GEMM in the accumulator
-            product = g.op("MatMul", g.op("Gather", features, in_per_offset[k], axis_i=0), _offset_kernel(g, kernel, k))
+            product = _offset_product(g, features, in_per_offset[k], kernel, k)
             out = g.op("ScatterND", out, out_per_offset[k], product, reduction_s="add")
         return out
+
+
+def _offset_product(g, features, in_rows, kernel, k: int):
+    """(P_k, C_out): the input rows of offset k times its weight."""
+    return g.op("MatMul", g.op("Gather", features, in_rows, axis_i=0), _offset_kernel(g, kernel, k))
 
 
 def _offset_kernel(g, kernel, k: int):

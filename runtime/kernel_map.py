@@ -80,6 +80,13 @@ class ConvGeometry:
         """K, the number of kernel offsets."""
         return int(np.prod(self.kernel_size))
 
+    @property
+    def tiles(self) -> bool:
+        """Strided with kernel == stride, no padding or dilation: every input voxel reaches exactly one output
+        (the kernel blocks tile the grid), so the inverse convolution gives every voxel exactly one term."""
+        unit = (1, 1, 1)
+        return not self.subm and self.kernel_size == self.stride and self.padding == (0, 0, 0) and self.dilation == unit
+
 
 def kernel_offsets(kernel_size: Triple) -> np.ndarray:
     """int64 (K, 3) kernel offsets (k_z, k_y, k_x) in spconv's order (x fastest)."""
@@ -179,7 +186,12 @@ class KernelMap:
         return int(self.out_coords.shape[0])
 
     def pairs(self, k: int) -> tuple[Array, Array]:
-        """(input rows, output rows) linked by offset k, in increasing output row."""
+        """(input rows, output rows) linked by offset k, in increasing output row.
+
+        A submanifold map keeps the pairs its search found (`cache["pairs"]`), so they cost no pass over the
+        (K, V_out) table."""
+        if "pairs" in self.cache:
+            return self.cache["pairs"][k]
         inputs = self.neighbors[k]  # (V_out,) input row per output row, -1 where empty
         out_rows = self.ops.nonzero(inputs >= 0)
         return inputs[out_rows], out_rows
@@ -196,11 +208,14 @@ def _axis_masks(column: Array, shifts: list[int], size: int) -> dict[int, Array]
     return {shift: True if shift == 0 else (column >= -shift) & (column < size - shift) for shift in set(shifts)}
 
 
-def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry, ops: ArrayOps) -> Array:
-    """(K, V) table of `coords` itself, linking o to o + (offset - centre) * dilation.
+def _submanifold_neighbors(
+    coords: Array, shape: Triple, geometry: ConvGeometry, ops: ArrayOps
+) -> tuple[Array, list[tuple[Array, Array]]]:
+    """(K, V) table of `coords` itself, linking o to o + (offset - centre) * dilation, and its pairs per offset.
 
     Offsets k and K-1-k are mirror images (o reaches i through one exactly when i reaches o through the
-    other), so only the first half is searched; the centre links every voxel to itself.
+    other), so only the first half is searched; the centre links every voxel to itself. The rows found for
+    an offset increase with the output row (keys are sorted), so both halves' pairs come out in output order.
     """
     keys = linear_keys(coords, shape)
     keys_ext = ops.concat([keys, ops.full((1,), KEY_SENTINEL)])  # position V never matches
@@ -212,6 +227,8 @@ def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry,
     keys_before = ops.concat([ops.full((1,), KEY_SENTINEL), keys[:-1]])
     neighbors = ops.full((volume, keys.shape[0]), -1)
     neighbors[centre] = rows_all
+    pairs: list = [None] * volume
+    pairs[centre] = (rows_all, rows_all)
     position = hit = None
     for k, (dz, dy, dx) in enumerate(deltas[:centre].tolist()):
         query = keys + ((dz * shape[1] + dy) * shape[2] + dx)
@@ -228,7 +245,8 @@ def _submanifold_neighbors(coords: Array, shape: Triple, geometry: ConvGeometry,
         found = position[rows]
         neighbors[k, rows] = found
         neighbors[volume - 1 - k, found] = rows
-    return neighbors
+        pairs[k], pairs[volume - 1 - k] = (found, rows), (rows, found)
+    return neighbors, pairs
 
 
 def _strided_axis(column: Array, axis: int, out_shape: Triple, geometry: ConvGeometry) -> list[tuple[Array, Array]]:
@@ -274,11 +292,10 @@ def build_kernel_map(
     coords64 = ops.int64(coords)
     out_shape = output_spatial_shape(in_shape, geometry)
     if geometry.subm:
-        neighbors, out_coords = _submanifold_neighbors(coords64, in_shape, geometry, ops), coords
-    else:
-        neighbors, out_keys = _strided_neighbors(coords64, out_shape, geometry, ops)
-        out_coords = _decode_keys(out_keys, out_shape, ops)
-    return KernelMap(neighbors, out_coords, out_shape, coords, in_shape, geometry, ops)
+        neighbors, pairs = _submanifold_neighbors(coords64, in_shape, geometry, ops)
+        return KernelMap(neighbors, coords, out_shape, coords, in_shape, geometry, ops, cache={"pairs": pairs})
+    neighbors, out_keys = _strided_neighbors(coords64, out_shape, geometry, ops)
+    return KernelMap(neighbors, _decode_keys(out_keys, out_shape, ops), out_shape, coords, in_shape, geometry, ops)
 
 
 def transpose_neighbors(kernel_map: KernelMap, ops: ArrayOps = NUMPY_OPS) -> Array:

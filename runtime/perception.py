@@ -16,8 +16,10 @@ network: every label is `IGNORE_INDEX` and there are no boxes.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,9 +74,12 @@ class _Clock:
 
 
 class Perception:
-    """An artifact bound to an engine. Thread-compatible, not thread-safe: one call at a time per instance."""
+    """An artifact bound to an engine. Thread-compatible, not thread-safe: one call at a time per instance.
 
-    def __init__(self, artifact: Artifact, engine: Engine):
+    `num_threads` (default: every core) also decides whether kernel maps are built on a helper thread.
+    """
+
+    def __init__(self, artifact: Artifact, engine: Engine, num_threads: int | None = None):
         declared = {spec.name for spec in artifact.inputs}
         unknown = [name for name in engine.input_names if name not in declared]
         missing = [name for name in artifact.task_outputs if name not in engine.output_names]
@@ -87,6 +92,8 @@ class Perception:
         self.artifact, self.engine = artifact, engine
         self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
         self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in ("pairs", "counts")})
+        parallel = (num_threads or os.cpu_count() or 1) > 1 and self._mapped
+        self._map_pool = ThreadPoolExecutor(1, thread_name_prefix="spot-kernel-maps") if parallel else None
 
     @classmethod
     def load(
@@ -97,13 +104,19 @@ class Perception:
         num_threads: int | None = None,
     ) -> Perception:
         artifact = Artifact.load(artifact_dir)
-        return cls(artifact, create_engine(engine, artifact, providers, num_threads))
+        return cls(artifact, create_engine(engine, artifact, providers, num_threads), num_threads)
 
     def __enter__(self) -> Perception:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the engine and the kernel-map thread."""
         self.engine = None
+        if self._map_pool is not None:
+            self._map_pool.shutdown()
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -183,7 +196,7 @@ class Perception:
         if not self._mapped:
             return {name: voxels.features if spec.feed == "voxel_features" else voxels.coords
                     for name, spec in self._inputs.items()}  # fmt: skip
-        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape)
+        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool)
         grouped = {of: grouped_pairs(built.maps[of]) for of in self._mapped}  # (pairs, counts) per map
         feeds = {}
         for name, spec in self._inputs.items():

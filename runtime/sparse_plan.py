@@ -19,6 +19,7 @@ coordinates (and its size). Maps are built by `spot.runtime.kernel_map`, the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from .errors import SpotInputError
 from .kernel_map import ConvGeometry, KernelMap, build_kernel_map
 
 ROOT_SET = "input"
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -97,27 +99,39 @@ class PlanMaps:
     maps: dict[str, KernelMap]
 
 
-def build_plan_maps(plan: SparsePlan, coords: np.ndarray, spatial_shape: Sequence[int]) -> PlanMaps:
-    """Every kernel map of `plan` over the voxelized scan (`coords` sorted by linear key, as voxelize gives)."""
+def build_plan_maps(
+    plan: SparsePlan, coords: np.ndarray, spatial_shape: Sequence[int], pool: Executor | None = None
+) -> PlanMaps:
+    """Every kernel map of `plan` over the voxelized scan (`coords` sorted by linear key, as voxelize gives).
+
+    With a `pool`, submanifold maps are built on it while this thread walks the chain of strided maps (each
+    needs the voxel set of the one before): numpy releases the GIL in its searches and sorts, so on two cores
+    the finest submanifold map, the largest, overlaps everything else.
+    """
     built = PlanMaps({ROOT_SET: coords}, {ROOT_SET: tuple(int(s) for s in spatial_shape)}, {})
+    pending = {}
     for spec in plan.maps:
-        kernel_map = build_kernel_map(built.coords[spec.source], built.spatial_shapes[spec.source], spec.geometry)
+        source = (built.coords[spec.source], built.spatial_shapes[spec.source], spec.geometry)
+        if spec.geometry.subm and pool is not None:
+            pending[spec.name] = pool.submit(build_kernel_map, *source)
+            continue
+        kernel_map = build_kernel_map(*source)
         built.maps[spec.name] = kernel_map
         if not spec.geometry.subm:
             built.coords[spec.name] = kernel_map.out_coords
             built.spatial_shapes[spec.name] = kernel_map.out_spatial_shape
+    built.maps.update({name: future.result() for name, future in pending.items()})
     return built
 
 
 def grouped_pairs(kernel_map: KernelMap) -> tuple[np.ndarray, np.ndarray]:
     """The map as `(pairs int64 (2, P), counts int64 (K,))`: (input row; output row) pairs offset after offset,
     in increasing output row within an offset; the submanifold centre (the identity) is left out."""
-    neighbors = np.asarray(kernel_map.neighbors)  # (K, V_out)
-    linked = neighbors >= 0
-    if kernel_map.geometry.subm:
-        linked[neighbors.shape[0] // 2] = False
-    flat = np.flatnonzero(linked)
-    pairs = np.empty((2, len(flat)), dtype=np.int64)
-    pairs[0] = neighbors.reshape(-1)[flat]
-    pairs[1] = flat % max(neighbors.shape[1], 1)
-    return pairs, linked.sum(axis=1).astype(np.int64)
+    volume = kernel_map.neighbors.shape[0]
+    skipped = volume // 2 if kernel_map.geometry.subm else None
+    per_offset = [kernel_map.pairs(k) if k != skipped else (_EMPTY, _EMPTY) for k in range(volume)]
+    counts = np.array([len(inputs) for inputs, _ in per_offset], dtype=np.int64)
+    pairs = np.empty((2, int(counts.sum())), dtype=np.int64)
+    np.concatenate([inputs for inputs, _ in per_offset], out=pairs[0])
+    np.concatenate([outputs for _, outputs in per_offset], out=pairs[1])
+    return pairs, counts

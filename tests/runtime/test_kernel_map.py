@@ -142,6 +142,32 @@ def test_inverse_map_reverses_every_pair():
     np.testing.assert_array_equal(transpose_neighbors(inverse), forward.neighbors)
 
 
+@pytest.mark.parametrize("geometry", [g for g in GEOMETRIES if g.subm], ids=str)
+def test_submanifold_pairs_kept_from_the_search_are_the_table(geometry):
+    coords = random_coords(np.random.default_rng(4), (5, 6, 7))
+    kernel_map = build_kernel_map(coords, (5, 6, 7), geometry)
+    for k in range(geometry.volume):
+        out_rows = np.flatnonzero(kernel_map.neighbors[k] >= 0)
+        in_rows, cached_out_rows = kernel_map.pairs(k)
+        np.testing.assert_array_equal(cached_out_rows, out_rows)
+        np.testing.assert_array_equal(in_rows, kernel_map.neighbors[k, out_rows])
+
+
+@pytest.mark.parametrize(
+    ("geometry", "tiles"),
+    [(ConvGeometry.make(2, 2), True), (ConvGeometry.make((1, 2, 2), (1, 2, 2)), True),
+     (ConvGeometry.make(3, 2, 1), False), (ConvGeometry.make(2, 1), False), (ConvGeometry.make(3, subm=True), False)],
+    ids=str,
+)  # fmt: skip
+def test_a_tiling_convolution_links_every_input_exactly_once(geometry, tiles):
+    coords = random_coords(np.random.default_rng(5), (6, 6, 6))
+    links_per_input = np.bincount(
+        build_kernel_map(coords, (6, 6, 6), geometry).neighbors.ravel() + 1, minlength=len(coords) + 1
+    )[1:]
+    assert geometry.tiles == tiles
+    assert (links_per_input == 1).all() == tiles
+
+
 def test_submanifold_offsets_mirror():
     coords = random_coords(np.random.default_rng(3), (5, 5, 5))
     kernel_map = build_kernel_map(coords, (5, 5, 5), ConvGeometry.make(3, subm=True))

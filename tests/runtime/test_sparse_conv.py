@@ -46,3 +46,21 @@ def test_grouped_pairs_are_the_map_without_its_centre():
     for k in (0, 12, 26):
         in_rows, out_rows = kernel_map.pairs(k)
         np.testing.assert_array_equal(pairs[:, bounds[k] : bounds[k + 1]], np.stack([in_rows, out_rows]))
+
+
+def test_plan_maps_built_on_a_helper_thread_equal_the_serial_build():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spot.runtime.sparse_plan import MapSpec, SparsePlan, build_plan_maps
+
+    coords, shape = _coords(np.random.default_rng(2), n=2000, shape=(16, 32, 32))
+    subm, down = ConvGeometry.make(3, subm=True), ConvGeometry.make(2, stride=2)
+    plan = SparsePlan((MapSpec("subm0", "input", subm), MapSpec("down1", "input", down),
+                       MapSpec("subm1", "down1", subm), MapSpec("down2", "down1", down)))  # fmt: skip
+    serial = build_plan_maps(plan, coords, shape)
+    with ThreadPoolExecutor(1) as pool:
+        threaded = build_plan_maps(plan, coords, shape, pool)
+    assert set(threaded.maps) == set(serial.maps) and set(threaded.coords) == set(serial.coords)
+    for name, kernel_map in serial.maps.items():
+        np.testing.assert_array_equal(threaded.maps[name].neighbors, kernel_map.neighbors)
+        np.testing.assert_array_equal(grouped_pairs(threaded.maps[name])[0], grouped_pairs(kernel_map)[0])
