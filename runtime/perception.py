@@ -149,7 +149,8 @@ class Perception:
         """Validate, voxelize (timed as `voxelize`) and build the feeds (timed as `kernel_maps`)."""
         clock = clock or _Clock()
         array = self._input_array(points)
-        kept = np.flatnonzero(np.isfinite(array).all(axis=1))
+        all_finite = np.isfinite(array).all()  # one flat pass first: the per-row reduction is far slower
+        kept = np.arange(len(array)) if all_finite else np.flatnonzero(np.isfinite(array).all(axis=1))
         if len(kept) == 0:
             raise SpotInputError(f"scan of {len(array)} points holds no finite point")
         finite = array if len(kept) == len(array) else array[kept]

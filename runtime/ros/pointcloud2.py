@@ -123,7 +123,7 @@ def field_arrays(points: np.ndarray) -> dict[str, np.ndarray]:
 def cloud_to_scan(message: Any, columns: Sequence[str]) -> tuple[Scan, np.ndarray]:
     """A Scan with `columns` from a PointCloud2, and the index (M,) of the input points it keeps.
 
-    Points whose coordinates (or intensity / ring / time) are not finite are left out, as organized clouds mark
+    Only the fields `columns` need are read. Points where one of them is not finite are left out, as organized clouds mark
     missing returns with NaN; the index lets per-point results be scattered back onto the full cloud.
     Intensity follows the Scan rule (`io.fields.normalise_intensity`).
     """
@@ -131,13 +131,16 @@ def cloud_to_scan(message: Any, columns: Sequence[str]) -> tuple[Scan, np.ndarra
     missing = [axis for axis in "xyz" if axis not in fields]
     if missing:
         raise SpotInputError(f"has no {missing} field(s); fields are {sorted(fields)}", source=SOURCE)
-    used = [*"xyz", *(find_field(list(fields), column) for column in ("intensity", "ring", "time"))]
+    wanted = ("intensity", *(c for c in ("ring", "time") if c in columns))  # only what the model reads
+    used = {name: fields[name] for name in (*"xyz", *(find_field(list(fields), c) for c in wanted)) if name}
     finite = np.ones(len(fields["x"]), dtype=bool)
-    for name in filter(None, used):
-        if np.issubdtype(fields[name].dtype, np.floating):
-            finite &= np.isfinite(fields[name])
+    for values in used.values():
+        if np.issubdtype(values.dtype, np.floating):
+            finite &= np.isfinite(values)
     kept = np.flatnonzero(finite)
-    scan = scan_from_fields({name: values[kept] for name, values in fields.items()}, source=SOURCE)
+    if len(kept) < len(finite):  # a dense cloud (the usual case) needs no gather
+        used = {name: values[kept] for name, values in used.items()}
+    scan = scan_from_fields(used, source=SOURCE)
     return scan.with_columns(tuple(columns)), kept
 
 
@@ -161,25 +164,27 @@ def append_fields(message: Any, extra: Mapping[str, np.ndarray]) -> CloudData:
     order = ">" if message.is_bigendian else "<"
     fields = [FieldSpec(f.name, int(f.offset), int(f.datatype), int(f.count)) for f in message.fields]
     fields = [field for field in fields if field.name not in extra]
-    blocks, offset = [raw], step
+    layout, offset = {"names": ["spot_input_point"], "formats": [f"V{step}"], "offsets": [0]}, step
+    columns = []
     for name, values in extra.items():
         values = np.asarray(values)
         if values.shape != (count,):
             raise SpotInputError(f"extra field {name!r} has shape {values.shape}; expected ({count},)", source=SOURCE)
         scalar = values.dtype.newbyteorder(order)
-        padding = -offset % scalar.itemsize
-        if padding:
-            blocks.append(np.zeros((count, padding), np.uint8))
-        offset += padding
+        offset += -offset % scalar.itemsize
         fields.append(FieldSpec(name, offset, DATATYPE_OF[scalar.str[1:]]))
-        blocks.append(values.astype(scalar).view(np.uint8).reshape(count, scalar.itemsize))
+        layout["names"].append(name)
+        layout["formats"].append(scalar)
+        layout["offsets"].append(offset)
+        columns.append(values)
         offset += scalar.itemsize
-    padding = -offset % 4
-    if padding:
-        blocks.append(np.zeros((count, padding), np.uint8))
-    data = np.concatenate(blocks, axis=1)
+    point_step = offset + -offset % 4
+    points = np.zeros(count, dtype=np.dtype({**layout, "itemsize": point_step}))  # zeroed padding
+    points["spot_input_point"] = raw.view(f"V{step}").reshape(count)  # field by field: strided copies, no per-byte work
+    for name, values in zip(layout["names"][1:], columns, strict=True):
+        points[name] = values
+    data = points.view(np.uint8)
     height, width = int(message.height), int(message.width)
-    point_step = data.shape[1]
     return CloudData(
         height,
         width,
