@@ -123,8 +123,8 @@ def field_arrays(points: np.ndarray) -> dict[str, np.ndarray]:
 def cloud_to_scan(message: Any, columns: Sequence[str]) -> tuple[Scan, np.ndarray]:
     """A Scan with `columns` from a PointCloud2, and the index (M,) of the input points it keeps.
 
-    Only the fields `columns` need are read. Points where one of them is not finite are left out, as organized clouds mark
-    missing returns with NaN; the index lets per-point results be scattered back onto the full cloud.
+    Only the fields `columns` need are read. Points where one of them is not finite are left out, as organized
+    clouds mark missing returns with NaN; the index lets per-point results be scattered back onto the full cloud.
     Intensity follows the Scan rule (`io.fields.normalise_intensity`).
     """
     fields = field_arrays(read_points(message))
