@@ -113,10 +113,22 @@ def stamp_ns(stamp: Time) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
-class Probe:
-    """Publishes to the node under `namespace` and records its outputs (objects up to `keep_objects`)."""
+def serialized_stamp_ns(serialized: bytes) -> int:
+    """The header stamp (ns) of a CDR-serialized message that starts with a std_msgs/Header."""
+    order = "little" if serialized[1] == 1 else "big"  # encapsulation id CDR_LE = 0x0001, CDR_BE = 0x0000
+    seconds = int.from_bytes(serialized[4:8], order, signed=True)
+    return seconds * 1_000_000_000 + int.from_bytes(serialized[8:12], order)
 
-    def __init__(self, namespace: str, keep_objects: int = 50):
+
+class Probe:
+    """Publishes to the node under `namespace` and records its outputs (objects up to `keep_objects`).
+
+    `decode_segmentation=False` records only each segmentation cloud's stamp and arrival, taken as the
+    serialized message arrives: a timing probe that leaves out rclpy's conversion of ~3 MB to Python objects
+    (which a C++ consumer such as RViz never pays).
+    """
+
+    def __init__(self, namespace: str, keep_objects: int = 50, decode_segmentation: bool = True):
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("spot_probe", context=self.context)
@@ -128,7 +140,11 @@ class Probe:
         self._lock = threading.Lock()
         self.publisher = self.node.create_publisher(PointCloud2, f"{base}/input/pointcloud", SENSOR_QOS)
         self.segmentation = self.node.create_subscription(
-            PointCloud2, f"{base}/output/segmentation", self._on_segmentation, 5
+            PointCloud2,
+            f"{base}/output/segmentation",
+            self._on_segmentation if decode_segmentation else self._on_serialized_segmentation,
+            5,
+            raw=not decode_segmentation,
         )
         self.node.create_subscription(MarkerArray, f"{base}/output/objects", self._on_objects, 5)
         self.node.create_subscription(Float64, f"{base}/debug/processing_time_ms", self._on_time, 50)
@@ -149,6 +165,11 @@ class Probe:
             points["score"].copy(),
             points.dtype.names,
         )
+        with self._lock:
+            self.received.segmentation.append(output)
+
+    def _on_serialized_segmentation(self, serialized: bytes) -> None:
+        output = Output(time.perf_counter(), serialized_stamp_ns(serialized), "", np.empty(0), np.empty(0), ())
         with self._lock:
             self.received.segmentation.append(output)
 
