@@ -30,7 +30,7 @@ from .boxes import Boxes
 from .engines import Engine, create_engine
 from .errors import SpotInputError
 from .sample import IGNORE_INDEX
-from .scan import Scan
+from .scan import Scan, finite_rows
 from .sparse_plan import build_plan_maps, grouped_pairs
 from .voxelize import Voxels, voxelize
 
@@ -92,7 +92,7 @@ class Perception:
         self.artifact, self.engine = artifact, engine
         self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
         self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in ("pairs", "counts")})
-        parallel = (num_threads or os.cpu_count() or 1) > 1 and self._mapped
+        parallel = (num_threads or os.cpu_count() or 1) > 1 and bool(self._mapped)
         self._map_pool = ThreadPoolExecutor(1, thread_name_prefix="spot-kernel-maps") if parallel else None
 
     @classmethod
@@ -149,11 +149,11 @@ class Perception:
         """Validate, voxelize (timed as `voxelize`) and build the feeds (timed as `kernel_maps`)."""
         clock = clock or _Clock()
         array = self._input_array(points)
-        all_finite = np.isfinite(array).all()  # one flat pass first: the per-row reduction is far slower
-        kept = np.arange(len(array)) if all_finite else np.flatnonzero(np.isfinite(array).all(axis=1))
+        mask = None if isinstance(points, Scan) else finite_rows(array)  # a Scan is finite by its contract
+        kept = np.arange(len(array)) if mask is None else np.flatnonzero(mask)
         if len(kept) == 0:
             raise SpotInputError(f"scan of {len(array)} points holds no finite point")
-        finite = array if len(kept) == len(array) else array[kept]
+        finite = array if mask is None else array[kept]
         voxels = voxelize(self.artifact.grid, finite)
         clock.lap("voxelize")
         feeds = self._feeds(voxels) if len(voxels) else {}

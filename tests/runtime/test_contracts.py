@@ -61,3 +61,12 @@ def test_boxes_validate_shapes():
         Boxes(np.zeros((2, 7)), np.zeros(1))
     with pytest.raises(SpotInputError, match=r"\(M, 7\)"):
         Boxes(np.zeros((2, 6)), np.zeros(2))
+
+
+def test_finite_rows_is_none_for_a_finite_array_and_a_row_mask_otherwise():
+    from spot.runtime.scan import finite_rows
+
+    points = np.zeros((4, 3), dtype=np.float32)
+    assert finite_rows(points) is None
+    points[1, 2], points[3, 0] = np.nan, np.inf
+    np.testing.assert_array_equal(finite_rows(points), [True, False, True, False])
