@@ -32,7 +32,7 @@ from spot.trainer.sparse import SparseTensor
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared/data/lidar/kitti_object/training/velodyne/000001.bin"  # 120,268 points
-GRID = "data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"
+GRID = "voxelization.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"
 
 
 def make_checkpoint(folder: Path) -> Path:

@@ -73,8 +73,9 @@ class ExportOptions:
 def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
     """(task in eval mode on the native backend, objective name, producer info) from a checkpoint."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    config = load_config(checkpoint.path / "config.yaml")
-    task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]))
+    recorded = checkpoint.meta["dataset_info"]
+    config = load_config(checkpoint.path / "config.yaml", recorded=recorded)  # older configs take the recorded spec
+    task = build_task(config, DatasetInfo.from_dict(recorded))
     task.load_state_dict(checkpoint.weights)
     set_backend(task, "native").eval()
     producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"),

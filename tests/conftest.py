@@ -95,7 +95,7 @@ def segmentation_checkpoint(tmp_path_factory) -> Path:
                                           (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):  # fmt: skip
                     tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
 
-    overrides = ["data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"]
+    overrides = ["voxelization.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"]
     folder = tmp_path_factory.mktemp("checkpoint")
     return seeded_checkpoint(folder, "configs/finetune/seg-unet-sim-vlp16.yaml", overrides, random_batch_norm)
 

@@ -5,7 +5,7 @@ Each entry pairs the function that builds a component with the dataclass that va
 explicit import, never by import side effects, so that file is the one list of what exists. Build signatures
 (the engine calls them in this order):
 
-    datasets[name].build(config) -> dataset           # map-style; `.info` is a `DatasetInfo`
+    datasets[name].build(config, info) -> dataset     # map-style, checked against the experiment's `DatasetInfo`
     models[name].build(config, info) -> nn.Module     # the backbone
     objectives[name].build(config, backbone, info) -> Task
 

@@ -1,17 +1,21 @@
 """The contract between the training engine and what it trains: datasets, `DatasetInfo` and `Task`.
 
-Dataset (built by `registry.datasets[name].build(config)`)
+Dataset (built by `registry.datasets[name].build(config, info)`)
     A map-style dataset: `len(ds)` and `ds[i] -> sample` (any picklable object, usually a
-    `spot.runtime.sample.Sample`), plus `ds.info -> DatasetInfo`. Random augmentations must draw from the
-    global generators (`random`, `numpy.random`, `torch`): the engine seeds them for every sample from
-    (seed, epoch, index), so a sample's augmentation does not depend on worker count, rank or resume point.
+    `spot.runtime.sample.Sample`). `info` is the experiment's `DatasetInfo` (its declared voxelization and
+    classes, `engine.run.experiment_info`): the dataset checks its data against it (a labelled dataset's label
+    map must give exactly `info.class_names`) and raises a `SpotInputError` naming what differs. Random
+    augmentations must draw from the global generators (`random`, `numpy.random`, `torch`): the engine seeds
+    them for every sample from (seed, epoch, index), so a sample's augmentation does not depend on worker
+    count, rank or resume point.
     Optional `ds.sampling_weights() -> (len(ds),) weights` switches the epoch order to a seeded weighted draw
     (SPOT's class-balanced sampling; see `engine.sampling.balanced_sampling_weights`).
 
 Task (built by `registry.objectives[name].build(config, backbone, info)`), a `torch.nn.Module`:
     backbone                 the pre-trainable part; fine-tuning loads it by name (`load_pretrained`, prefix
                              "backbone.") and its weights are saved under that prefix.
-    info                     the `DatasetInfo` it was built for (saved in checkpoints; export reads it).
+    info                     the `DatasetInfo` it was built for, from the experiment's `voxelization` and
+                             `classes` (saved in checkpoints' meta.json; export and evaluation read it).
     collate(samples) -> batch
                              list of samples -> a dict of tensors (and plain values). Runs in DataLoader worker
                              processes, so it must not touch the module's parameters or CUDA. A sparse batch
@@ -53,7 +57,8 @@ COUNT_KEY = "num_batches"
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model and a deployed artifact must know about the data: class names and voxelization."""
+    """What a model and a deployed artifact must know about the data: class names and voxelization. Declared
+    once per experiment (`voxelization`, `classes`); a task that predicts no classes has none."""
 
     class_names: tuple[str, ...] = ()
     grid: VoxelGrid | None = None

@@ -7,11 +7,12 @@ from .backends import BACKENDS, get_backend, set_backend
 from .conv import SparseConv3d, SparseConvolution, SparseInverseConv3d, SubMConv3d
 from .functional import sparse_conv, sparse_conv_traceable
 from .kernel_map import build_kernel_map, inverse_kernel_map
-from .modules import SparseModule, SparseSequential, SubMResidualBlock, conv_norm_act
+from .modules import ConvKind, SparseModule, SparseSequential, SubMResidualBlock, conv_norm_act
 from .tensor import SparseTensor
 
 __all__ = [
     "BACKENDS",
+    "ConvKind",
     "SparseConv3d",
     "SparseConvolution",
     "SparseInverseConv3d",

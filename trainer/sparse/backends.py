@@ -10,6 +10,7 @@ spconv  spconv 2.x (`spconv` CPU wheel or `spconv-cu120`), used where installed 
 from __future__ import annotations
 
 import contextlib
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -128,6 +129,7 @@ def _single_thread():
 
 
 BACKENDS: dict[str, SparseBackend] = {"native": NativeBackend(), "spconv": SpconvBackend()}
+BackendName = StrEnum("BackendName", {name: name for name in BACKENDS})  # for config fields that pick one
 
 
 def get_backend(name: str) -> SparseBackend:

@@ -16,19 +16,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from spot.runtime import IGNORE_INDEX
+from spot.runtime import IGNORE_INDEX, SpotInputError
 from spot.trainer.sparse import SparseTensor
 
 from ...data.datasets import TrainingFrame
 from ...engine.task import DatasetInfo, Task
 from ...losses import CrossEntropyLovasz
+from ...schema import POINT_LABELS, VOXEL_FEATURES, Invalid, bounded, require_classes, require_features, require_labels
 from ..batching import voxel_batch
 
 
 @dataclass
 class SegmentationConfig:
-    lovasz_weight: float = 1.0
-    class_weights: list[float] | None = None  # one per class; None = uniform
+    lovasz_weight: float = bounded(1.0, ge=0)
+    class_weights: list[float] | None = bounded(None, ge=0)  # one per class; None = uniform
+
+    def check_experiment(self, experiment, key: str) -> None:
+        """Labelled points in the experiment's classes, and a backbone with a feature per voxel to classify."""
+        classes = require_classes(experiment)
+        require_labels(experiment, POINT_LABELS)
+        require_features(experiment, VOXEL_FEATURES)
+        if self.class_weights is not None and len(self.class_weights) != len(classes):
+            raise Invalid(f"{key}.class_weights", f"expected one weight per class ({len(classes)})",
+                          self.class_weights)  # fmt: skip
 
 
 class SegmentationTask(Task):
@@ -42,7 +52,7 @@ class SegmentationTask(Task):
         samples = [frame.sample for frame in frames]
         for sample in samples:
             if sample.labels is None:
-                raise ValueError(f"{sample.source}: segmentation needs labelled frames (data.use_labels: true)")
+                raise SpotInputError("segmentation needs labelled frames", source=sample.source)
         batch = voxel_batch(samples, self.info.grid)
         batch["point_labels"] = torch.from_numpy(np.concatenate([sample.labels for sample in samples]).astype(np.int64))
         return batch

@@ -9,7 +9,7 @@ feature to encode the 3-D structure of the scene, which is what makes it transfe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +18,17 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 
 from ...losses import lovasz_softmax
+from ...schema import bounded
 
 
 @dataclass
 class OccupancyLossConfig:
-    foreground_weight: float = 2.0  # thing classes (cars, people, ...)
-    background_weight: float = 1.0  # stuff classes (road, building, vegetation, ...)
-    empty_weight: float = 0.01  # empty voxels vastly outnumber occupied ones
-    lovasz_weight: float = 1.0
-    lovasz_max_voxels: int = 60000  # Lovász sorts per class: a random subset keeps it cheap on big grids
-    foreground_classes: list[int] = field(default_factory=list)  # empty: the dataset's thing classes
+    foreground_weight: float = bounded(2.0, ge=0)  # thing classes (cars, people, ...)
+    background_weight: float = bounded(1.0, ge=0)  # stuff classes (road, building, vegetation, ...)
+    empty_weight: float = bounded(0.01, ge=0)  # empty voxels vastly outnumber occupied ones
+    lovasz_weight: float = bounded(1.0, ge=0)
+    lovasz_max_voxels: int = bounded(60000, ge=1)  # Lovász sorts per class: a random subset keeps it cheap
+    foreground_classes: list[int] = bounded(default_factory=list, ge=0)  # empty: the dataset's thing classes
 
 
 def occupancy_class_weights(
