@@ -27,7 +27,7 @@ from spot.runtime import Perception, voxelize
 from spot.runtime.io import read_sample
 from spot.trainer.config import load_config, to_yaml
 from spot.trainer.engine.checkpoint import save_checkpoint
-from spot.trainer.engine.run import build_dataset, build_task
+from spot.trainer.engine.run import build_task, experiment_info
 from spot.trainer.sparse import SparseTensor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ GRID = "voxelization.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"
 
 def make_checkpoint(folder: Path) -> Path:
     config = load_config(REPO / "configs/finetune/seg-unet-sim-vlp16.yaml", [GRID, "data.val=null"])
-    info = build_dataset(config.data.train).info
+    info = experiment_info(config)
     torch.manual_seed(0)
     task = build_task(config, info)
     meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}

@@ -69,10 +69,10 @@ def seeded_checkpoint(folder: Path, config_file: str, overrides: list[str], init
 
     from spot.trainer.config import load_config, to_yaml
     from spot.trainer.engine.checkpoint import save_checkpoint
-    from spot.trainer.engine.run import build_dataset, build_task
+    from spot.trainer.engine.run import build_task, experiment_info
 
     config = load_config(REPO / config_file, [*overrides, "data.val=null"])
-    info = build_dataset(config.data.train).info
+    info = experiment_info(config)
     torch.manual_seed(0)
     task = build_task(config, info)
     with torch.no_grad():
