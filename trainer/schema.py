@@ -100,7 +100,8 @@ def check_section(instance: Any) -> None:
             try:
                 check_section(value)
             except Invalid as error:
-                raise Invalid(f"{f.name}.{error.key}", error.message, error.value) from error
+                key = f"{f.name}.{error.key}" if error.key else f.name
+                raise Invalid(key, error.message, error.value) from error
         _check_field(f, value)
     if hasattr(instance, "check"):
         instance.check()
