@@ -11,7 +11,7 @@ Composition: a file may list files it extends under `_base_` (paths relative to 
 order, then the file's own values on top, then the `key.sub=value` overrides (values parsed as YAML). A value
 `???` (in a file or an override) unsets what the bases gave, so the run refuses to start until it is set.
 
-    _base_: [../data/sim_hdl64.yaml, ../voxelization/range25_0.2.yaml, ../model/unet_small.yaml]
+    _base_: [../data/sim_hdl64.yaml, ../voxelization/25m-0.2m.yaml, ../model/unet_small.yaml]
     name: spot-unet-sim
     train: {epochs: 20, batch_size: 8}
 
