@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(config, items):
     reasons: dict[str, str | None] = {}
     for item in items:
         for marker in ("gpu", "trt", "ros", "realdata"):
-            if marker in item.keywords:
+            if item.get_closest_marker(marker):  # not `in item.keywords`, which matches folder names too (ros/)
                 if marker not in reasons:
                     reasons[marker] = _reason_to_skip(marker)
                 if reasons[marker]:
