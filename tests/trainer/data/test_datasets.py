@@ -7,6 +7,8 @@ import yaml
 from click.testing import CliRunner
 
 from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
+from spot.sim import SimulatedSequence
+from spot.sim.writer import write_sequence
 from spot.trainer.augment import BeamResampleConfig
 from spot.trainer.cli.train import main as spot_train
 from spot.trainer.data.datasets import (
@@ -19,8 +21,6 @@ from spot.trainer.data.datasets import (
     SimDataConfig,
     SimulatedDataset,
 )
-from spot.trainer.data.sim import SimulatedSequence
-from spot.trainer.data.sim.writer import write_sequence
 from spot.trainer.engine.seeding import isolated_rng
 
 SMALL = dict(
