@@ -130,8 +130,7 @@ def _cloud_connections(reader, path: Path, topic: str | None) -> list:
     if topic is not None:
         clouds = [c for c in clouds if c.topic == topic]
     if not clouds or (topic is None and len(topics) > 1):
-        wanted = (
-            f"a {POINTCLOUD2} topic named {topic!r}" if topic else f"exactly one {POINTCLOUD2} topic (or a topic named)"
-        )
-        raise SpotInputError(f"expected {wanted}; its PointCloud2 topics are {topics}", source=path)
+        wanted = f"a {POINTCLOUD2} topic named {topic!r}" if topic else f"exactly one {POINTCLOUD2} topic"
+        hint = "; name one (topic=, data.train.topic, spot-replay --bag-topic)" if len(topics) > 1 else ""
+        raise SpotInputError(f"expected {wanted}; its PointCloud2 topics are {topics}{hint}", source=path)
     return clouds

@@ -3,6 +3,7 @@ exit 2, and a cloud over the artifact's `max_points` is refused without the node
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,30 +23,43 @@ OVER_BOUND = 20 * SMALL_BOUND  # 600k points, 9.6 MB: what a misconfigured drive
 MAX_MEMORY_GROWTH_MB = 30
 
 
-def damaged_copies(artifact: Path, folder: Path) -> dict[str, Path]:
-    """The artifact with model.onnx replaced by random bytes, cut in half, and with spot.json cut short."""
+def damaged_copies(artifact: Path, folder: Path) -> dict[str, tuple[Path, str]]:
+    """case -> (the artifact damaged so, what the FATAL line must name): model.onnx replaced by random bytes or
+    cut in half, spot.json cut short or edited to a nonsense bound."""
     copies = {}
-    for case in ("random model.onnx", "truncated model.onnx", "truncated spot.json"):
+    for case, name, expected in (
+        ("random model.onnx", "model.onnx", "model.onnx"),
+        ("truncated model.onnx", "model.onnx", "model.onnx"),
+        ("truncated spot.json", "spot.json", "spot.json"),
+        ("tampered spot.json", "spot.json", "max_points"),
+    ):
         copy = shutil.copytree(artifact, folder / case.replace(" ", "_"))
-        name = case.split()[1]
         data = (copy / name).read_bytes()
-        damaged = np.random.default_rng(0).bytes(len(data)) if case.startswith("random") else data[: len(data) // 2]
-        (copy / name).write_bytes(damaged)
-        copies[case] = copy
+        if case.startswith("random"):
+            data = np.random.default_rng(0).bytes(len(data))
+        elif case.startswith("truncated"):
+            data = data[: len(data) // 2]
+        else:
+            spec = json.loads(data)
+            spec["input"]["max_points"] = 0
+            data = json.dumps(spec).encode()
+        (copy / name).write_bytes(data)
+        copies[case] = (copy, expected)
     return copies
 
 
 def test_a_damaged_artifact_is_one_fatal_line_and_exit_2(bounded_artifact, perception_node_executable, ros_env,
                                                          tmp_path):  # fmt: skip
+    cases = damaged_copies(bounded_artifact, tmp_path)
     processes = {}
-    for number, (case, artifact) in enumerate(damaged_copies(bounded_artifact, tmp_path).items()):
+    for number, (case, (artifact, _)) in enumerate(cases.items()):
         command = [str(perception_node_executable), *node_arguments(f"/damaged_{number}", artifact=artifact)]
         processes[case] = subprocess.Popen(command, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     for case, process in processes.items():
         output = process.communicate(timeout=120)[0].decode()
         fatal = [line for line in output.splitlines() if "FATAL" in line]
         assert process.returncode == 2 and "Traceback" not in output, (case, output)
-        assert len(fatal) == 1 and case.split()[1] in fatal[0], (case, output)
+        assert len(fatal) == 1 and cases[case][1] in fatal[0], (case, output)
 
 
 def memory_mb(pid: int) -> float:
