@@ -48,10 +48,10 @@ def test_pip_install_puts_the_node_and_replay_where_ros2_run_finds_them(spot_ros
 def test_colcon_build_in_a_workspace_installs_the_same_tree(tmp_path, ros_env):
     workspace = tmp_path / "ws"
     shutil.copytree(REPO / "ros_node", workspace / "src" / "spot_ros", ignore=shutil.ignore_patterns("build"))
-    colcon = Path(sys.executable).parent / "colcon"
+    colcon = Path(sys.executable).parent / "colcon"  # run by this Python, whichever interpreter its shebang names
     env = {**ros_env, "AMENT_PREFIX_PATH": sys.prefix}
     build = subprocess.run(
-        [str(colcon), "build", "--event-handlers", "console_direct-"],
+        [sys.executable, str(colcon), "build", "--event-handlers", "console_direct-"],
         cwd=workspace,
         env=env,
         capture_output=True,
