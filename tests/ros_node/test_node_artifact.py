@@ -68,6 +68,11 @@ def memory_mb(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs Perception to enforce max_points for Scan inputs (issue 14 item 2, the runtime-robustness "
+    "branch); remove this mark once that is merged",
+)
 def test_a_cloud_over_max_points_is_refused_and_not_kept(launch_node, perception_node_executable, bounded_artifact):
     arguments = node_arguments("/bounded", artifact=bounded_artifact, num_threads=1)
     node, probe = launch_node([str(perception_node_executable), *arguments], "/bounded")
@@ -83,6 +88,7 @@ def test_a_cloud_over_max_points_is_refused_and_not_kept(launch_node, perception
             break
     assert probe.latest_diagnostics().get("rejected_malformed", 0) >= 3, node.log()
     growth = memory_mb(node.pid) - before
+    print(f"RssAnon {before:.0f} MB before, growth {growth:.1f} MB after refusing {OVER_BOUND}-point clouds")
     assert growth < MAX_MEMORY_GROWTH_MB, f"the node kept {growth:.0f} MB after refusing {OVER_BOUND}-point clouds"
     assert f"more than this artifact's bound of {SMALL_BOUND}" in node.log()
     assert probe.publish_until_answered(small) is not None and node.alive(), node.log()
