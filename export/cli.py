@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 
 from spot.runtime.cli.common import NotAvailableYet, UsageFailure, reports_input_errors, setup_logging
 from spot.runtime.io import iter_samples
+from spot.sim import SimulatedSequence
 
 SIMULATED_SCANS = 2
 TRT_MISSING = (
@@ -68,7 +68,4 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
 def _verification_samples(paths: tuple[str, ...]) -> list:
     if paths:
         return [sample for path in paths for sample in iter_samples(path)]
-    from spot.sim.sequence import SimulatedSequence
-
-    frames = SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0)
-    return [sample for sample, _ in itertools.islice(frames, SIMULATED_SCANS)]
+    return SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0).samples()

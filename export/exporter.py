@@ -40,7 +40,7 @@ from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names,
 from .plugin_ops import ReferenceEngine, register_schemas
 from .sparse_ops import DOMAIN
 from .tasks import TASK_EXPORTS, TaskExport
-from .verify import VerificationReport, verify
+from .verify import Reference, VerificationReport, verify
 
 log = logging.getLogger(__name__)
 FLAVOURS = ("portable", "plugin")
@@ -99,7 +99,7 @@ def export_checkpoint(
     staging.mkdir(parents=True)
     try:
         artifact = write_graph(task, TASK_EXPORTS[objective], samples[0], staging, options, producer)
-        report = verify(_perception(artifact), task, TASK_EXPORTS[objective].forward, samples)
+        report = verify(_perception(artifact), torch_reference(task, TASK_EXPORTS[objective]), samples)
         (staging / VERIFICATION_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         if not report.passed:
             raise VerificationFailed(report)
@@ -141,6 +141,18 @@ def write_graph(task, adapter: TaskExport, example: Sample, folder: Path, option
     )  # fmt: skip
     artifact.save(folder)
     return artifact
+
+
+def torch_reference(task: torch.nn.Module, adapter: TaskExport) -> Reference:
+    """The task's outputs in PyTorch eager on the runtime's voxels: what verification holds the graph to."""
+    grid_shape = task.info.grid.grid_shape
+
+    def outputs(voxels) -> list[np.ndarray]:
+        x = SparseTensor.from_voxels(voxels.features, voxels.coords, grid_shape, 1)
+        with torch.no_grad():
+            return [value.detach().cpu().numpy() for value in adapter.forward(task, x)]
+
+    return outputs
 
 
 def _example_voxels(example: Sample, grid, columns):
