@@ -1,4 +1,5 @@
-"""spot-export's command line: TensorRT absent, and the one JSON line of a successful export."""
+"""spot-export's command line: TensorRT absent, and the one JSON line of a successful export (verified on the
+default simulated scans, or on a real one given with --verify)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,22 @@ def test_trt_without_tensorrt_says_what_to_install(tmp_path):
     assert "pip install tensorrt" in result.output and "GPU" in result.output
 
 
-@pytest.mark.realdata
-def test_export_prints_the_verification_report(segmentation_checkpoint, lidar_data, tmp_path):
-    args = [str(segmentation_checkpoint), "-o", str(tmp_path / "art"), "--verify", str(lidar_data / REAL_SCAN)]
-    result = CliRunner().invoke(main, args)
+@pytest.fixture(params=["simulated", pytest.param("real", marks=pytest.mark.realdata)])
+def verify_options(request) -> tuple[list[str], list[str]]:
+    """(--verify options, the sources the report names): none (the default simulated scans), or a real scan."""
+    if request.param == "simulated":
+        return [], ["sim-hdl64:seed=0:t=0.00", "sim-hdl64:seed=0:t=0.10"]
+    scan = str(request.getfixturevalue("lidar_data") / REAL_SCAN)
+    return ["--verify", scan], [scan]
+
+
+def test_export_prints_the_verification_report(segmentation_checkpoint, verify_options, tmp_path):
+    options, sources = verify_options
+    result = CliRunner().invoke(main, [str(segmentation_checkpoint), "-o", str(tmp_path / "art"), *options])
     assert result.exit_code == 0, result.output
     line = json.loads(result.output.strip().splitlines()[-1])
-    assert line["passed"] and line["scans"][0]["label_agreement"] >= 0.999
+    assert line["passed"] and [scan["source"] for scan in line["scans"]] == sources
+    assert all(scan["label_agreement"] >= 0.999 for scan in line["scans"])
     assert (tmp_path / "art/model.onnx").is_file() and (tmp_path / "art/spot.json").is_file()
 
 
