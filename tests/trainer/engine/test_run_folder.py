@@ -47,7 +47,8 @@ def test_the_lock_of_a_killed_training_is_released_by_the_os(tmp_path):
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunFolderError, match=f"another training \\(PID {holder.pid}\\)"), claim_run_folder(tmp_path):
+        refused = pytest.raises(RunFolderError, match=f"another training \\(PID {holder.pid}\\)")
+        with refused, claim_run_folder(tmp_path):
             pass
     finally:
         holder.send_signal(signal.SIGKILL)
