@@ -21,6 +21,7 @@ from spot.runtime.errors import SpotInputError
 from .checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
 from .distributed import all_reduce_sum, gather_objects
 from .run_folder import writes_into
+from .sampling import merge_counts
 from .seeding import capture_rng
 
 if TYPE_CHECKING:
@@ -220,6 +221,23 @@ class Checkpointing(PeriodicAction):
                 trainer.meta(),
             )
             prune_checkpoints(self.folder, self.keep, protect=(path,))
+
+
+class SkippedSamplesReport(Hook):
+    """Carries the count of training samples skipped as unreadable (every rank's) across resumes, and says at
+    the end of training how many were skipped and why (each reason names its file)."""
+
+    def state_dict(self, trainer: Trainer) -> dict:
+        return {"counts": merge_counts(gather_objects(trainer.skipped.counts, trainer.context))}
+
+    def load_state_dict(self, trainer: Trainer, state: dict) -> None:
+        if trainer.context.is_main:  # the other ranks count from zero; the totals are summed over ranks
+            trainer.skipped.counts = dict(state["counts"])
+
+    def after_train(self, trainer: Trainer) -> None:
+        counts = merge_counts(gather_objects(trainer.skipped.counts, trainer.context))
+        if trainer.context.is_main and counts:
+            log.warning(trainer.skipped.summary(counts))
 
 
 class LossCurve(Hook):

@@ -23,7 +23,15 @@ from ..config import Component, ExperimentConfig, load_config
 from ..registry import Registries
 from . import distributed
 from .checkpoint import list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
-from .hooks import Checkpointing, Evaluation, LossCurve, ProgressBar, ScalarLog, restore_hook_states
+from .hooks import (
+    Checkpointing,
+    Evaluation,
+    LossCurve,
+    ProgressBar,
+    ScalarLog,
+    SkippedSamplesReport,
+    restore_hook_states,
+)
 from .resume import checkpoint_to_resume, refuse_changed_config
 from .run_folder import claim_run_folder, writes_into
 from .seeding import seed_everything
@@ -81,6 +89,7 @@ def _train(
         ProgressBar(),
         Evaluation(config.train.eval_every),  # before Checkpointing: a checkpoint follows its step's evaluation
         Checkpointing(config.train.ckpt_every, config.train.keep_checkpoints, run_dir / CHECKPOINTS),
+        SkippedSamplesReport(),
         LossCurve(run_dir),
     ]
     if checkpoint is not None:
