@@ -6,10 +6,10 @@ seen from; SPOT aggregates them to densify its occupancy targets. Augmentations 
 generator, which the engine seeds per (seed, epoch, index), so a frame's augmentation is reproducible.
 
 Bad files: a dataset on disk checks every file it will read when it is built, from the files' sizes alone (no
-read: a second for SemanticKITTI's 23k scans), and refuses with one line listing every file that cannot be
-used (missing, truncated, a label count other than the point count). A file whose size is right but whose
-content is not (all points non-finite, a label_2 line that does not parse) is found only when it is read; the
-engine then skips that sample (`engine.sampling.SeededSamples`).
+read: a few `stat` calls per frame), and refuses with one line listing every file that cannot be used
+(missing, truncated, a label count other than the point count). A file whose size is right but whose content
+is not (all points non-finite, a label_2 line that does not parse) is found only when it is read; the engine
+then skips that sample (`engine.sampling.SeededSamples`).
 """
 
 from __future__ import annotations
