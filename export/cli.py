@@ -34,7 +34,7 @@ class VerificationError(click.ClickException):
     show_default=True,
     help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain.",
 )
-@click.option("--opset", default=17, show_default=True, help="ONNX opset (>= 16).")
+@click.option("--opset", default=17, show_default=True, help="ONNX opset (16 to 20).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
@@ -54,12 +54,14 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
         raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
-    from .exporter import ExportOptions, VerificationFailed, export_checkpoint
+    from .exporter import ExportOptions, VerificationFailed, export_checkpoint, refuse_non_artifact
 
-    resolve_checkpoint(Path(checkpoint))  # a wrong path is reported before any scan is read
+    options = ExportOptions(flavour, opset, max_points)  # wrong options, output or path: refused before any scan
+    refuse_non_artifact(Path(output))
+    resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)
     try:
-        report = export_checkpoint(Path(checkpoint), Path(output), samples, ExportOptions(flavour, opset, max_points))
+        report = export_checkpoint(Path(checkpoint), Path(output), samples, options)
     except VerificationFailed as failure:
         raise VerificationError(f"{failure}; no artifact was written") from failure
     click.echo(json.dumps({"artifact": str(output), **report.to_dict()}))

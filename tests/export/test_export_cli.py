@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from spot.export.cli import main
+from spot.export.exporter import MAX_OPSET
 
 REAL_SCAN = "kitti_object/training/velodyne/000000.bin"
 
@@ -43,3 +44,34 @@ def test_export_prints_the_verification_report(segmentation_checkpoint, verify_o
 def test_unknown_checkpoint_is_one_error_line(tmp_path):
     result = CliRunner().invoke(main, [str(tmp_path / "nothing"), "-o", str(tmp_path / "art"), "--verify", "."])
     assert result.exit_code == 2 and "no such checkpoint" in result.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--opset", "99"], "Error: opset 99 is newer than torch's ONNX exporter writes (<= 20)"),
+        (["--opset", "11"], "Error: opset 11 is too old: the sparse layers need ScatterND(add), opset >= 16"),
+        (["--max-points", "0"], "Error: max_points 0: expected a positive number of points"),
+    ],
+)
+def test_bad_options_are_refused_before_the_checkpoint_is_read(tmp_path, options, message):
+    """Issue 14 #13 (a 5,444-line TorchScript dump for --opset 99) and #17 (--max-points 0 named a temp folder)."""
+    result = CliRunner().invoke(main, [str(tmp_path / "missing"), "-o", str(tmp_path / "art"), *options])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [message]
+
+
+def test_an_output_that_is_not_an_artifact_is_refused_before_the_export(tmp_path):
+    """Issue 14 #17: refused up front, naming the user's folder (the checkpoint is not even looked at)."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    result = CliRunner().invoke(main, [str(tmp_path / "missing"), "-o", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {folder}: exists and is not a spot artifact: refusing to replace it"
+    assert (folder / "todo.txt").read_text() == "keep me"
+
+
+def test_the_opset_bound_is_torchs():
+    from torch.onnx import _constants
+
+    assert MAX_OPSET == _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
