@@ -9,6 +9,7 @@ import time
 import click
 import numpy as np
 
+from ..errors import errors_from
 from ..io import read_sample
 from ..perception import Perception
 from ..scan import Scan
@@ -70,7 +71,8 @@ def main(artifact: str, input_path: str | None, runs: int, threads: int | None) 
     scan = synthetic_scan()
     read = (lambda: read_sample(input_path).scan) if input_path else (lambda: scan)
     points = len(read())
-    stages = summarize(time_stages(perception, read, runs))
+    with errors_from(input_path or "the synthetic scan"):
+        stages = summarize(time_stages(perception, read, runs))
     line = {
         "artifact": artifact,
         "input": input_path or "synthetic",
