@@ -42,6 +42,7 @@ class OnnxRuntimeEngine:
         options.inter_op_num_threads = 1  # the graph is a chain: nodes run one after another, each on all threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 4  # failures surface as exceptions, reported in one line; no duplicate log
         try:
             self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         except onnxruntime_errors() as error:

@@ -140,7 +140,7 @@ def test_spec_round_trips_through_a_dict_without_its_grid():
     assert "voxelization" not in s.to_dict() and CenterHeadSpec.from_dict(s.to_dict(), GRID) == s
     assert s.regression_channels == 10 and s.map_shape == (20, 20)
     layout = s.to_dict() | {"regression_layout": {"offset": [0, 2]}}
-    with pytest.raises(SpotInputError, match="regression_layout .* differs from this runtime's"):
+    with pytest.raises(SpotInputError, match=r"regression_layout .* differs from this runtime's"):
         CenterHeadSpec.from_dict(layout, GRID)
 
 
