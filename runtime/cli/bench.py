@@ -11,6 +11,7 @@ import numpy as np
 
 from spot.sim import SimulatedSequence
 
+from ..errors import errors_from
 from ..io import read_sample
 from ..perception import Perception
 from .common import reports_input_errors
@@ -61,7 +62,8 @@ def main(artifact: str, input_path: str | None, runs: int, threads: int | None) 
         sample = SimulatedSequence(SIMULATED_SENSOR, frames=1, seed=0).samples()[0]
         source, read = sample.source, lambda: sample.scan
     points = len(read())
-    stages = summarize(time_stages(perception, read, runs))
+    with errors_from(source):
+        stages = summarize(time_stages(perception, read, runs))
     line = {
         "artifact": artifact,
         "input": source,

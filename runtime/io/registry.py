@@ -3,7 +3,9 @@
 Readers are chosen by file suffix from the explicit `READERS` dict (longest suffix wins, so `.pcd.bin` is
 nuScenes and `.bin` is KITTI). A `.bin` is read with whatever its dataset layout puts beside it:
 SemanticKITTI labels (`../labels/ID.label`), KITTI object boxes (`../label_2/ID.txt` + `../calib/ID.txt`),
-or nothing. A reader returns every frame of its file (an Ouster archive holds several).
+or nothing. A reader returns every frame of its file (an Ouster archive holds several). Every error names
+the file it comes from, also those of contracts checked below the reader (a `Scan`'s columns, a `Sample`'s
+labels).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SpotInputError
+from ..errors import SpotInputError, errors_from
 from ..sample import Sample
 from ..scan import Scan
 from . import arrays, kitti, nuscenes, ouster, pcd, ply, semantickitti
@@ -81,7 +83,8 @@ def read_samples(path: str | Path, label_map: str | Path | None = None) -> list[
         raise SpotInputError(f"unknown scan format; readable suffixes are {sorted(READERS)}", source=path)
     if not path.is_file():
         raise SpotInputError("no such file", source=path)
-    return READERS[suffix](path, ReadOptions(Path(label_map) if label_map else None))
+    with errors_from(path):
+        return READERS[suffix](path, ReadOptions(Path(label_map) if label_map else None))
 
 
 def read_sample(path: str | Path, frame: int = 0, label_map: str | Path | None = None) -> Sample:
@@ -97,14 +100,29 @@ def scan_files(folder: str | Path) -> list[Path]:
     return sorted(path for path in Path(folder).rglob("*") if path.is_file() and format_of(path) is not None)
 
 
-def iter_samples(path: str | Path, label_map: str | Path | None = None) -> Iterator[Sample]:
-    """Every sample of a file, or of every scan file in a folder (sorted), one file read at a time."""
+def iter_samples(
+    path: str | Path, label_map: str | Path | None = None, on_error: Callable[[SpotInputError], None] | None = None
+) -> Iterator[Sample]:
+    """Every sample of a file, or of every scan file in a folder (sorted), one file read at a time.
+
+    Without `on_error` the first unreadable file raises; with it, each file's error is passed to `on_error`
+    and the files after it are still read (a folder is a batch: one bad file must not hide the others).
+    """
     path = Path(path)
     files = scan_files(path) if path.is_dir() else [path]
     if not files:
-        raise SpotInputError(f"holds no scan files ({sorted(READERS)})", source=path)
+        _raise_or_report(SpotInputError(f"holds no scan files ({sorted(READERS)})", source=path), on_error)
     for file in files:
-        yield from read_samples(file, label_map)
+        try:
+            yield from read_samples(file, label_map)
+        except SpotInputError as error:
+            _raise_or_report(error, on_error)
+
+
+def _raise_or_report(error: SpotInputError, on_error: Callable[[SpotInputError], None] | None) -> None:
+    if on_error is None:
+        raise error
+    on_error(error)
 
 
 def write_scan(path: str | Path, scan: Scan) -> None:

@@ -87,6 +87,7 @@ def test_extra_columns_are_ignored(perception, scan_points):
         (np.zeros((0, 4), np.float32), "no points"),
         (np.full((5, 4), np.nan, np.float32), "no finite point"),
         (np.zeros((200_001, 4), np.float32), "more than this artifact's bound of 200000"),
+        (Scan(np.zeros((200_001, 4), np.float32)), "more than this artifact's bound of 200000"),  # issue 14.2
         (np.array([["a", "b", "c", "d"]]), "float32"),
         (np.zeros(4, np.float32), r"\(N, >= 4\)"),
     ],
