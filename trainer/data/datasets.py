@@ -1,4 +1,5 @@
-"""Training datasets: the simulator on the fly, and SemanticKITTI-layout folders (real or simulated).
+"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), KITTI object
+splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled: for pre-training).
 
 Both yield `TrainingFrame`s: the (augmented) `Sample`, plus, when `aggregate_frames` > 0, the points of the
 neighbouring frames brought into this frame's sensor frame with the poses, and the sensor positions they were
@@ -23,6 +24,7 @@ import numpy as np
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
 from spot.runtime.io.binary import float32_row_count
 from spot.runtime.io.kitti import read_kitti_object
+from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
     check_label_file,
@@ -96,6 +98,13 @@ class FolderDataConfig(FrameDataConfig):
 @dataclass
 class KittiObjectDataConfig(FrameDataConfig):
     root: str = existing_path()  # a KITTI object split: velodyne/*.bin, label_2/*.txt, calib/*.txt
+
+
+@dataclass
+class RosbagDataConfig(FrameDataConfig):
+    path: str = existing_path()  # a rosbag2 folder, a bare .db3 / .mcap file or a ROS 1 .bag
+    topic: str | None = None  # its PointCloud2 topic, where it records several
+    use_labels: bool = False  # a recording has no per-point labels
 
 
 class FrameDataset:
@@ -277,6 +286,23 @@ class KittiObjectDataset(FrameDataset):
 
     def read(self, sequence: int, frame: int) -> Sample:
         return read_kitti_object(self.scans[frame])
+
+
+class RosbagDataset(FrameDataset):
+    """Every PointCloud2 of a recording, read by index (`spot.runtime.io.rosbag.BagIndex`): unlabelled frames
+    for the label-free objectives (SPOT's geometric occupancy, ALSO). A bag records no poses the frames could be
+    aggregated with, so `aggregate_frames` is refused rather than silently ignored."""
+
+    def __init__(self, config: RosbagDataConfig):
+        if config.use_labels:
+            raise SpotInputError("a recording has no per-point labels: set use_labels: false", source=config.path)
+        if config.aggregate_frames:
+            raise SpotInputError("aggregate_frames needs poses, which a recording lacks: set 0", source=config.path)
+        self.bag = BagIndex(config.path, config.topic)
+        super().__init__(config, [(0, i) for i in range(len(self.bag))], [len(self.bag)])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return self.bag[frame]
 
 
 def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:

@@ -1,15 +1,23 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
 from spot.sim import SimulatedSequence
 from spot.sim.writer import write_sequence
 from spot.trainer.augment import BeamResampleConfig
+from spot.trainer.cli.train import main as spot_train
 from spot.trainer.data.datasets import (
     FolderDataConfig,
     FolderDataset,
     KittiObjectDataConfig,
     KittiObjectDataset,
+    RosbagDataConfig,
+    RosbagDataset,
     SimDataConfig,
     SimulatedDataset,
 )
@@ -176,3 +184,49 @@ def test_a_kitti_object_frame_without_its_label_file_is_refused(tmp_path):
         SpotInputError, match=f"^1 of the 1 frames to read cannot be used: {label}: no such label_2 file"
     ):
         KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))
+def simulated_recording(write_cloud_bag, path, frames: int = 4):
+    """A bag of `frames` simulated VLP-16 scans (what a recorded drive looks like) and those scans."""
+    sequence = SimulatedSequence("vlp16", frames=frames, seed=3, horizontal_resolution_deg=0.8)
+    scans = [sequence.frame(i)[0].scan for i in range(frames)]
+    return write_cloud_bag(path, "mcap", {"/points": scans}), scans
+
+
+def test_rosbag_dataset_reads_a_recordings_clouds_unlabelled(tmp_path, write_cloud_bag):
+    bag, scans = simulated_recording(write_cloud_bag, tmp_path / "drive")
+    grid = {k: v for k, v in SMALL.items() if k not in ("sensor", "horizontal_resolution_deg")}
+    dataset = RosbagDataset(RosbagDataConfig(path=str(bag), **grid))
+    assert len(dataset) == 4
+    for index in (3, 0):
+        frame = dataset[index]
+        assert frame.sample.labels is None and len(frame.context_xyz) == 0
+        np.testing.assert_array_equal(frame.sample.scan.xyz, scans[index].xyz)
+    with pytest.raises(SpotInputError, match="no per-point labels"):
+        RosbagDataset(RosbagDataConfig(path=str(bag), use_labels=True))
+    with pytest.raises(SpotInputError, match="aggregate_frames needs poses"):
+        RosbagDataset(RosbagDataConfig(path=str(bag), aggregate_frames=1))
+
+
+def test_also_pretrains_on_a_bag(tmp_path, write_cloud_bag):
+    bag, _ = simulated_recording(write_cloud_bag, tmp_path / "drive")
+    configs = Path(__file__).resolve().parents[3] / "configs"
+    config = {
+        "_base_": [str(configs / "model/unet_small.yaml"), str(configs / "optim/adamw.yaml")],
+        "name": "also-on-a-bag",
+        "data": {
+            "train": {"name": "rosbag", "path": str(bag), **{k: SMALL[k] for k in ("point_cloud_range", "voxel_size")}}
+        },
+        "objective": {"name": "also_surface", "radius": 0.4, "queries": {"queries_per_scan": 500}},
+        "train": {
+            "max_steps": 2,
+            "batch_size": 2,
+            "num_workers": 0,
+            "log_every": 1,
+            "output_dir": str(tmp_path / "run"),
+        },
+    }
+    (tmp_path / "also.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(spot_train, ["pretrain", "-c", str(tmp_path / "also.yaml")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))
