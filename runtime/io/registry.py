@@ -5,7 +5,8 @@ nuScenes and `.bin` is KITTI). A `.bin` is read with whatever its dataset layout
 SemanticKITTI labels (`../labels/ID.label`), KITTI object boxes (`../label_2/ID.txt` + `../calib/ID.txt`),
 or nothing. A reader returns every frame of its file (an Ouster archive holds several, a bag thousands: readers
 may yield them one at a time). A rosbag2 recording folder (`metadata.yaml` beside its storage files) reads as one
-file.
+file. Every error names the file it comes from, also those of contracts checked below the reader (a `Scan`'s
+columns, a `Sample`'s labels).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SpotInputError
+from ..errors import SpotInputError, errors_from
 from ..sample import Sample
 from ..scan import Scan
 from . import arrays, kitti, nuscenes, ouster, pcd, ply, rosbag, semantickitti
@@ -101,7 +102,13 @@ def _samples(path: Path, options: ReadOptions) -> Iterable[Sample]:
         raise SpotInputError(f"unknown scan format; readable suffixes are {sorted(READERS)}", source=path)
     if not path.is_file():
         raise SpotInputError("no such file", source=path)
-    return READERS[suffix](path, options)
+    return _named(path, READERS[suffix], options)
+
+
+def _named(path: Path, reader: Callable[[Path, ReadOptions], Iterable[Sample]], options: ReadOptions):
+    """The reader's samples, with any error below it (also while a lazy reader yields) naming `path`."""
+    with errors_from(path):
+        yield from reader(path, options)
 
 
 def scan_files(folder: str | Path) -> list[Path]:
@@ -109,15 +116,33 @@ def scan_files(folder: str | Path) -> list[Path]:
     return sorted(path for path in Path(folder).rglob("*") if path.is_file() and format_of(path) is not None)
 
 
-def iter_samples(path: str | Path, label_map: str | Path | None = None, topic: str | None = None) -> Iterator[Sample]:
-    """Every sample of a file, a rosbag2 folder, or every scan file in a folder (sorted), one file read at a time."""
+def iter_samples(
+    path: str | Path,
+    label_map: str | Path | None = None,
+    topic: str | None = None,
+    on_error: Callable[[SpotInputError], None] | None = None,
+) -> Iterator[Sample]:
+    """Every sample of a file, a rosbag2 folder, or every scan file in a folder (sorted), one file read at a time.
+
+    Without `on_error` the first unreadable file raises; with it, each file's error is passed to `on_error`
+    and the files after it are still read (a folder is a batch: one bad file must not hide the others).
+    """
     path = Path(path)
     files = scan_files(path) if path.is_dir() and not rosbag.is_bag_folder(path) else [path]
     if not files:
-        raise SpotInputError(f"holds no scan files ({sorted(READERS)})", source=path)
+        _raise_or_report(SpotInputError(f"holds no scan files ({sorted(READERS)})", source=path), on_error)
     options = ReadOptions(Path(label_map) if label_map else None, topic)
     for file in files:
-        yield from _samples(file, options)
+        try:
+            yield from _samples(file, options)
+        except SpotInputError as error:
+            _raise_or_report(error, on_error)
+
+
+def _raise_or_report(error: SpotInputError, on_error: Callable[[SpotInputError], None] | None) -> None:
+    if on_error is None:
+        raise error
+    on_error(error)
 
 
 def write_scan(path: str | Path, scan: Scan) -> None:
