@@ -95,7 +95,10 @@ class BagIndex:
 
 
 def _sample(cloud: BagCloud) -> Sample:
-    scan, _ = cloud_to_scan(cloud.message)
+    try:
+        scan, _ = cloud_to_scan(cloud.message)
+    except SpotInputError as error:  # the codec names the message type; say which recorded cloud it was
+        raise SpotInputError(f"PointCloud2 {error.message}", source=cloud.source) from None
     return Sample(scan, dataset="rosbag", source=cloud.source)
 
 

@@ -68,11 +68,6 @@ def memory_mb(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs Perception to enforce max_points for Scan inputs (issue 14 item 2, the runtime-robustness "
-    "branch); remove this mark once that is merged",
-)
 def test_a_cloud_over_max_points_is_refused_and_not_kept(launch_node, perception_node_executable, bounded_artifact):
     arguments = node_arguments("/bounded", artifact=bounded_artifact, num_threads=1)
     node, probe = launch_node([str(perception_node_executable), *arguments], "/bounded")

@@ -100,6 +100,22 @@ def test_each_damaged_bag_is_one_error_naming_the_file(damaged_bags):
         assert len(errors) == 1 and errors[0].startswith(f"Error: {path}: is not a readable bag"), (kind, errors)
 
 
+class NoReturns:
+    """What a driver records for a sweep without a single return: every point NaN (not a valid Scan)."""
+
+    xyz = np.full((10, 3), np.nan, np.float32)
+    intensity = np.zeros(10, np.float32)
+
+    def __len__(self) -> int:
+        return 10
+
+
+def test_a_malformed_recorded_cloud_is_named_by_bag_topic_and_time(tmp_path, write_cloud_bag):
+    bag = write_cloud_bag(tmp_path / "bag", "mcap", {"/points": [*scans(1), NoReturns()]})
+    with pytest.raises(SpotInputError, match=rf"{bag}:/points@{101 * 10**9}: PointCloud2 scan holds no points"):
+        read_samples(bag)
+
+
 def test_without_rosbags_a_bag_is_one_line_saying_what_to_install(tmp_path, write_cloud_bag, monkeypatch):
     bag = write_cloud_bag(tmp_path / "bag", "mcap", {"/points": scans(1)})
     monkeypatch.setitem(sys.modules, "rosbags.highlevel", None)
