@@ -16,7 +16,7 @@ from PIL import Image
 from spot.runtime.io import iter_samples
 from spot.runtime.viz import class_color
 
-SCRIPTS = ["spot-train", "spot-data", "spot-export", "spot-run", "spot-bench", "spot-replay"]
+SCRIPTS = ["spot-train", "spot-data", "spot-export", "spot-run", "spot-bench"]  # spot-replay: tests/ros_node
 BIN = Path(sys.executable).parent  # the environment's scripts, whether or not it is activated
 REPO = Path(__file__).resolve().parents[1]
 

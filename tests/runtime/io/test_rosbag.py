@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from spot.runtime import Scan, SpotInputError
+from spot.runtime.cli.data_inspect import show, stats
 from spot.runtime.io import iter_samples, read_sample, read_samples
 from spot.runtime.io.rosbag import BagIndex, bag_clouds
-from spot.trainer.cli.data_inspect import show, stats
 
 STORAGES = ["sqlite3", "mcap", "ros1"]
 
