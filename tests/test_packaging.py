@@ -16,7 +16,7 @@ from PIL import Image
 from spot.runtime.io import iter_samples
 from spot.runtime.viz import class_color
 
-SCRIPTS = ["spot-train", "spot-data", "spot-export", "spot-run", "spot-bench"]  # spot-replay: tests/ros_node
+SCRIPTS = ["spot-train", "spot-data", "spot-export", "spot-run", "spot-bench"]  # spot-replay: spot_ros (tests/ros_node)
 BIN = Path(sys.executable).parent  # the environment's scripts, whether or not it is activated
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,8 +28,8 @@ def test_every_script_has_help(script):
     assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 3
 
 
-def test_runtime_does_not_import_torch():
-    code = "import spot.runtime, spot.runtime.io, sys; assert 'torch' not in sys.modules, 'torch imported'"
+def test_runtime_does_not_import_torch_nor_rosbags_until_a_bag_is_opened():
+    code = "import spot.runtime, spot.runtime.io, sys; assert not {'torch', 'rosbags'} & set(sys.modules), 'imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
