@@ -1,9 +1,13 @@
-"""Markers that skip with a reason where a GPU, TensorRT, ROS 2 or the real LiDAR samples are absent."""
+"""Markers that skip with a reason where a GPU, TensorRT, ROS 2 or the real LiDAR samples are absent; the shared
+fixtures: simulated scans, seeded checkpoints, their exported artifacts, a torch-free interpreter."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -60,7 +64,62 @@ def lidar_data() -> Path:
     return LIDAR_DATA
 
 
-KITTI_SCAN = "kitti_object/training/velodyne/000000.bin"
+BLOCK_TORCH = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("torch is blocked: the base install has no torch")
+
+    sys.meta_path.insert(0, NoTorch())
+    """
+)
+
+
+@pytest.fixture(scope="session")
+def run_without_torch():
+    """run(code, *args) -> CompletedProcess: `code` in a fresh interpreter (argv[1:] = args) where importing torch
+    fails, as in the base install."""
+
+    def run(code: str, *args) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code), *map(str, args)]
+        environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.run(command, capture_output=True, text=True, timeout=180, env=environment)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def simulated_scans() -> list:
+    """Two frames of the seed-0 simulated street seen by an HDL-64E (~125k points each, labels and boxes): the
+    scans every export and runtime parity test runs on, with or without ../shared beside the checkout."""
+    from spot.sim import SimulatedSequence
+
+    return SimulatedSequence("hdl64", frames=2, seed=0).samples()
+
+
+@pytest.fixture(scope="session")
+def simulated_scan_file(simulated_scans, tmp_path_factory) -> Path:
+    """The first simulated scan as a KITTI `.bin` (x y z intensity), for the command lines."""
+    from spot.runtime.io import write_scan
+
+    path = tmp_path_factory.mktemp("simulated") / "000000.bin"
+    write_scan(path, simulated_scans[0].scan)
+    return path
+
+
+@pytest.fixture(params=["simulated", pytest.param("real", marks=pytest.mark.realdata)])
+def parity_scans(request) -> list:
+    """The scans an export parity test verifies on: the simulated ones in any checkout, then, as the `realdata`
+    layer, the test module's `REAL_SCANS` (paths under ../shared/data/lidar)."""
+    if request.param == "simulated":
+        return request.getfixturevalue("simulated_scans")
+    from spot.runtime.io import read_sample
+
+    lidar_data = request.getfixturevalue("lidar_data")
+    return [read_sample(lidar_data / scan) for scan in request.module.REAL_SCANS]
 
 
 def seeded_checkpoint(folder: Path, config_file: str, overrides: list[str], initialise) -> Path:
@@ -101,14 +160,13 @@ def segmentation_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def segmentation_artifact(segmentation_checkpoint, lidar_data, tmp_path_factory) -> Path:
-    """The portable export of `segmentation_checkpoint`, verified on a real KITTI scan."""
+def segmentation_artifact(segmentation_checkpoint, simulated_scans, tmp_path_factory) -> Path:
+    """The portable export of `segmentation_checkpoint` (at most 200k points), verified on a simulated scan."""
     from spot.export.exporter import ExportOptions, export_checkpoint
-    from spot.runtime.io import read_sample
 
     output = tmp_path_factory.mktemp("artifact") / "seg"
-    samples = [read_sample(lidar_data / KITTI_SCAN)]
-    export_checkpoint(segmentation_checkpoint, output, samples, ExportOptions("portable", max_points=200_000))
+    options = ExportOptions("portable", max_points=200_000)
+    export_checkpoint(segmentation_checkpoint, output, simulated_scans[:1], options)
     return output
 
 
@@ -128,11 +186,10 @@ def detection_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def detection_artifact(detection_checkpoint, lidar_data, tmp_path_factory) -> Path:
-    """The portable export of `detection_checkpoint`, verified on a real KITTI scan."""
+def detection_artifact(detection_checkpoint, simulated_scans, tmp_path_factory) -> Path:
+    """The portable export of `detection_checkpoint`, verified on a simulated scan."""
     from spot.export.exporter import ExportOptions, export_checkpoint
-    from spot.runtime.io import read_sample
 
     output = tmp_path_factory.mktemp("artifact") / "det"
-    export_checkpoint(detection_checkpoint, output, [read_sample(lidar_data / KITTI_SCAN)], ExportOptions("portable"))
+    export_checkpoint(detection_checkpoint, output, simulated_scans[:1], ExportOptions("portable"))
     return output

@@ -25,6 +25,12 @@ NUSCENES_INTENSITY_SCALE = 255.0
 
 def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
     """The file as float32 (N, num_columns); refuses sizes that are not whole rows."""
+    float32_row_count(path, num_columns)
+    return np.fromfile(path, dtype="<f4").reshape(-1, num_columns)
+
+
+def float32_row_count(path: str | Path, num_columns: int) -> int:
+    """The number of rows, from the file's size alone (what a dataset checks of every file before training)."""
     path = Path(path)
     if not path.is_file():
         raise SpotInputError("no such file", source=path)
@@ -36,7 +42,7 @@ def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
             "the file is truncated or is not in this format",
             source=path,
         )
-    return np.fromfile(path, dtype="<f4").reshape(-1, num_columns)
+    return size // row_bytes
 
 
 def read_intensity_rows(path: str | Path, num_columns: int, scale: float) -> np.ndarray:

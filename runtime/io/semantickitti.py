@@ -27,16 +27,21 @@ LABEL_MAP_NAMES = ("semantic-kitti.yaml", "dataset.yaml")
 
 def read_label_file(path: str | Path, num_points: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw (semantic uint16 -> int32, instance int32) per point; the count must match the scan's."""
+    check_label_file(path, num_points)
+    raw = np.fromfile(path, dtype="<u4")
+    return (raw & 0xFFFF).astype(np.int32), (raw >> 16).astype(np.int32)
+
+
+def check_label_file(path: str | Path, num_points: int) -> None:
+    """Refuse a label file that does not hold one uint32 per point, from its size alone."""
     path = Path(path)
     if not path.is_file():
         raise SpotInputError("no such label file", source=path)
     size = path.stat().st_size
     if size % 4:
         raise SpotInputError(f"size {size} bytes is not a multiple of 4 (one uint32 per point)", source=path)
-    raw = np.fromfile(path, dtype="<u4")
-    if raw.shape[0] != num_points:
-        raise SpotInputError(f"has {raw.shape[0]} labels but the scan has {num_points} points", source=path)
-    return (raw & 0xFFFF).astype(np.int32), (raw >> 16).astype(np.int32)
+    if size // 4 != num_points:
+        raise SpotInputError(f"has {size // 4} labels but the scan has {num_points} points", source=path)
 
 
 def write_label_file(path: str | Path, semantic: np.ndarray, instance: np.ndarray) -> None:

@@ -27,21 +27,18 @@ def _edit(folder, change):
     (folder / "spot.json").write_text(json.dumps(data))
 
 
-@pytest.mark.realdata
 def test_round_trip(artifact_copy):
     artifact = Artifact.load(artifact_copy)
     assert artifact.to_dict() == json.loads((artifact_copy / "spot.json").read_text())
     assert artifact.segmentation.output == "voxel_logits" and artifact.grid.voxel_size == (0.2, 0.2, 0.2)
 
 
-@pytest.mark.realdata
 def test_newer_schema_is_refused_with_what_to_do(artifact_copy):
     _edit(artifact_copy, lambda data: data.update(schema_version=SCHEMA_VERSION + 1))
     with pytest.raises(SpotInputError, match=r"newer than this runtime reads .* upgrade spot-lidar"):
         Artifact.load(artifact_copy)
 
 
-@pytest.mark.realdata
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -59,7 +56,6 @@ def test_malformed_spot_json_names_the_problem(artifact_copy, change, message):
         Artifact.load(artifact_copy)
 
 
-@pytest.mark.realdata
 def test_missing_model_and_unknown_engine(artifact_copy):
     artifact = Artifact.load(artifact_copy)
     with pytest.raises(SpotInputError, match="unknown engine 'tensorflow'; this runtime has \\['onnxruntime'\\]"):

@@ -125,3 +125,54 @@ def test_kitti_object_dataset_reads_real_scans_with_lidar_frame_boxes(lidar_data
 def test_kitti_object_dataset_needs_scans(tmp_path):
     with pytest.raises(SpotInputError, match="velodyne"):
         KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))
+
+
+def simulated_folder(root, frames=6):
+    write_sequence(SimulatedSequence("vlp16", frames=frames, seed=2, horizontal_resolution_deg=2.0), root, 0)
+    return root / "sequences" / "00"
+
+
+def folder_config(root, **values):
+    grid = {k: v for k, v in SMALL.items() if k not in ("sensor", "horizontal_resolution_deg")}
+    return FolderDataConfig(root=str(root), sequences=["00"], **grid, **values)
+
+
+def test_every_bad_file_is_refused_in_one_line_before_training(tmp_path):
+    """Issue 14 #1: truncated scans and a label file of another length are all named, from file sizes alone."""
+    sequence = simulated_folder(tmp_path)
+    for frame in ("000001", "000004"):
+        scan = sequence / "velodyne" / f"{frame}.bin"
+        scan.write_bytes(scan.read_bytes()[:-5])
+    label = sequence / "labels" / "000002.label"
+    label.write_bytes(label.read_bytes()[:-8])
+    with pytest.raises(SpotInputError) as refused:
+        FolderDataset(folder_config(tmp_path))
+    message = str(refused.value)
+    assert message.startswith("3 of the 6 frames to read cannot be used: ")
+    assert f"{sequence}/velodyne/000001.bin: size " in message and "is not a multiple of 16" in message
+    assert f"{label}: has " in message and f"{sequence}/velodyne/000004.bin: size " in message
+    assert message.endswith("Restore or remove them (every file is checked before training starts)")
+    assert "\n" not in message
+
+
+def test_the_check_covers_the_frames_used_and_their_neighbours_only(tmp_path):
+    sequence = simulated_folder(tmp_path)
+    one_frame = {"fraction": 1 / 6, "subset_seed": 0}
+    [(_, used)] = FolderDataset(folder_config(tmp_path, **one_frame)).frames
+    neighbour = used + 1 if used < 5 else used - 1
+    (sequence / "velodyne" / f"{neighbour:06d}.bin").write_bytes(b"")  # no points
+    FolderDataset(folder_config(tmp_path, **one_frame))  # never read, so not checked
+    with pytest.raises(SpotInputError, match=rf"^1 of the [23] frames to read cannot be used: .*{neighbour:06d}.bin: "):
+        FolderDataset(folder_config(tmp_path, aggregate_frames=1, **one_frame))
+
+
+def test_a_kitti_object_frame_without_its_label_file_is_refused(tmp_path):
+    for kind in ("velodyne", "label_2", "calib"):
+        (tmp_path / kind).mkdir()
+    (tmp_path / "velodyne" / "000000.bin").write_bytes(np.zeros((4, 4), "<f4").tobytes())
+    (tmp_path / "calib" / "000000.txt").write_text("R0_rect: 1 0 0 0 1 0 0 0 1\n")
+    label = tmp_path / "label_2" / "000000.txt"
+    with pytest.raises(
+        SpotInputError, match=f"^1 of the 1 frames to read cannot be used: {label}: no such label_2 file"
+    ):
+        KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))

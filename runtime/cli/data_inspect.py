@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from spot.runtime.cli.common import InputFiles, reports_input_errors
-from spot.runtime.io import read_sample
-from spot.runtime.stats import scan_statistics
-from spot.runtime.viz import COLOR_MODES, save_bev_png
+from ..io import read_sample
+from ..stats import scan_statistics
+from ..viz import COLOR_MODES, save_bev_png
+from .common import InputFiles, reports_input_errors
 
 LABEL_MAP_OPTION = click.option(
     "--label-map", type=click.Path(exists=True, dir_okay=False), help="SemanticKITTI label-map YAML to use."
