@@ -1,10 +1,11 @@
-"""The contract between the training engine and what it trains: datasets, `DatasetInfo` and `Task`.
+"""The contract between the training engine and what it trains: datasets, `DatasetInfo`, `TrainingFrame`, `Task`.
 
 Dataset (built by `registry.datasets[name].build(config)`)
-    A map-style dataset: `len(ds)` and `ds[i] -> sample` (any picklable object, usually a
-    `spot.runtime.sample.Sample`), plus `ds.info -> DatasetInfo`. Random augmentations must draw from the
-    global generators (`random`, `numpy.random`, `torch`): the engine seeds them for every sample from
-    (seed, epoch, index), so a sample's augmentation does not depend on worker count, rank or resume point.
+    A map-style dataset: `len(ds)` and `ds[i] -> sample` (any picklable object; the frame datasets of
+    `spot.trainer.data` yield the `TrainingFrame`s every objective reads), plus `ds.info -> DatasetInfo`.
+    Random augmentations must draw from the global generators (`random`, `numpy.random`, `torch`): the engine
+    seeds them for every sample from (seed, epoch, index), so a sample's augmentation does not depend on worker
+    count, rank or resume point.
     Optional `ds.sampling_weights() -> (len(ds),) weights` switches the epoch order to a seeded weighted draw
     (SPOT's class-balanced sampling; see `engine.sampling.balanced_sampling_weights`).
 
@@ -42,13 +43,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from spot.runtime.sample import Sample
 from spot.runtime.voxelize import VoxelGrid
 
 Batch = dict[str, Any]
 COUNT_KEY = "num_batches"
+AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
+# SemanticKITTI's thing classes (countable objects, by name): the foreground SPOT's loss weights up by default.
+THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,24 @@ class DatasetInfo:
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetInfo:
         grid = data.get("voxelization")
         return cls(tuple(data.get("class_names", ())), VoxelGrid.from_dict(grid) if grid else None)
+
+
+@dataclass(frozen=True)
+class TrainingFrame:
+    """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
+    seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
+    (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
+    (augmentation in the dataset, queries or ray subsets in a task's collate)."""
+
+    sample: Sample
+    context_xyz: np.ndarray
+    context_origins: np.ndarray
+    context_labels: np.ndarray
+    seed: int
+
+    def rng(self, purpose: int) -> np.random.Generator:
+        """An independent generator per purpose (`AUGMENTATION`, `TASK_TARGETS`)."""
+        return np.random.default_rng([self.seed, purpose])
 
 
 class Task(nn.Module):

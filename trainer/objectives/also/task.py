@@ -17,10 +17,10 @@ from torch import nn
 
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TASK_TARGETS, TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import TASK_TARGETS, DatasetInfo, Task, TrainingFrame
+from ...models.heads import ImplicitSurfaceDecoder
 from ..batching import voxel_batch
-from .loss import ImplicitSurfaceDecoder, surface_loss
+from .loss import surface_loss
 from .queries import SurfaceQueryConfig, sample_surface_queries
 
 

@@ -21,8 +21,7 @@ from spot.runtime import Boxes
 from spot.runtime.detection import CenterHeadSpec, decode_center_heatmaps
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses.center import gaussian_focal_loss, weighted_l1
 from ...metrics.detection import DetectionEvalConfig, detection_metrics, frame_statistics
 from ...models.heads import CenterHead

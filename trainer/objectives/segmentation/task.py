@@ -19,9 +19,9 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses import CrossEntropyLovasz
+from ...models.heads import VoxelClassifier
 from ..batching import voxel_batch
 
 
@@ -35,7 +35,7 @@ class SegmentationTask(Task):
     def __init__(self, backbone: nn.Module, info: DatasetInfo, config: SegmentationConfig):
         super().__init__(backbone, info)
         num_classes = len(info.class_names)
-        self.head = nn.Linear(backbone.out_channels, num_classes)
+        self.head = VoxelClassifier(backbone.out_channels, num_classes)
         self.loss = CrossEntropyLovasz(num_classes, config.class_weights, config.lovasz_weight)
 
     def collate(self, frames: Sequence[TrainingFrame]) -> dict[str, torch.Tensor]:
@@ -49,7 +49,7 @@ class SegmentationTask(Task):
 
     def voxel_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        return self.head(self.backbone(x).features)  # (V, C)
+        return self.head(self.backbone(x))  # (V, C)
 
     def point_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N_in, C) of the points inside the grid, and their labels (N_in,)."""

@@ -19,10 +19,10 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import TASK_TARGETS, THING_CLASSES, DatasetInfo, Task, TrainingFrame
+from ...models.heads import OccupancyDecoder
 from ..batching import coarser_grid, voxel_batch
-from .loss import OccupancyDecoder, OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
+from .loss import OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
 from .targets import geometric_occupancy, semantic_occupancy
 
 
