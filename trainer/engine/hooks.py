@@ -16,8 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
-from .distributed import all_reduce_sum, gather_objects
-from .seeding import capture_rng
+from .distributed import all_reduce_sum
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -155,17 +154,16 @@ class Evaluation(PeriodicAction):
 
 
 class Checkpointing(PeriodicAction):
-    """Saves a checkpoint (every rank's RNG state included), keeping the newest `keep` of them."""
+    """Saves a checkpoint (`Trainer.state_dict`: every rank's RNG state included), keeping the newest `keep`."""
 
     def __init__(self, every: int, keep: int, folder: Path):
         super().__init__(every)
         self.keep, self.folder = keep, folder
 
     def act(self, trainer: Trainer) -> None:
-        rng_states = gather_objects(capture_rng(), trainer.context)
+        state = trainer.state_dict()  # a collective: every rank takes part
         if not trainer.context.is_main:
             return
-        state = {**trainer.state_dict(), "rng": rng_states}
         path = save_checkpoint(
             self.folder,
             checkpoint_name(trainer.step),
