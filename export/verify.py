@@ -8,7 +8,7 @@ ops for plugin graphs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -57,25 +57,22 @@ class VerificationReport:
         }
 
 
-TorchForward = Callable[[nn.Module, SparseTensor], tuple[torch.Tensor, ...]]
-
-
-def torch_outputs(task: nn.Module, forward: TorchForward, prepared: Prepared, names: Sequence[str]) -> dict:
-    """The task's outputs in PyTorch eager on the prepared voxels, by graph output name."""
+def torch_outputs(task: nn.Module, prepared: Prepared, names: Sequence[str]) -> dict:
+    """`task.infer` in PyTorch eager on the prepared voxels, by graph output name."""
     voxels, grid_shape = prepared.voxels, task.info.grid.grid_shape
     x = SparseTensor.from_voxels(voxels.features, voxels.coords, grid_shape, 1)
     with torch.no_grad():
-        values = forward(task, x)
+        values = task.infer(x)
     return {name: value.detach().cpu().numpy() for name, value in zip(names, values, strict=True)}
 
 
-def verify(perception: Perception, task: nn.Module, forward: TorchForward, samples: Sequence[Sample]):
+def verify(perception: Perception, task: nn.Module, samples: Sequence[Sample]):
     """Compare the artifact behind `perception` with `task` on every sample's scan."""
     names = [spec.name for spec in perception.artifact.outputs]
     checks = []
     for sample in samples:
         prepared = perception.prepare(sample.scan)
-        reference = torch_outputs(task, forward, prepared, names)
+        reference = torch_outputs(task, prepared, names)
         graph = perception.run_network(prepared)
         expected, actual = perception.postprocess(prepared, reference), perception.postprocess(prepared, graph)
         error = max(float(np.abs(graph[n] - reference[n]).max(initial=0.0)) for n in names)

@@ -18,6 +18,12 @@ Task (built by `registry.objectives[name].build(config, backbone, info)`), a `to
                              processes, so it must not touch the module's parameters or CUDA. A sparse batch
                              holds `coords` int32 (V, 4) (batch, z, y, x) and `features` float32 (V, C) from
                              `spot.runtime.voxelize`, plus whatever targets the loss needs.
+    network_input(batch) -> SparseTensor
+                             the batch's voxels as the backbone's input (given; coordinates checked once here).
+    infer(x) -> tuple[Tensor, ...], output_specs() -> tuple[TensorSpec, ...]
+                             deployable tasks only: the network input -> exactly the outputs a deployed model
+                             returns, and their specs in spot.json. Training, evaluation and `spot-export` all
+                             run `infer`, so what is exported is what was evaluated.
     forward(batch) -> dict   training step: {"loss": scalar tensor, **other scalar tensors to log}. The engine
                              moves the batch to the device first, averages every scalar over `log_every` steps
                              and over ranks, and logs them under `train/<key>`.
@@ -47,8 +53,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from spot.runtime.artifact import TensorSpec
 from spot.runtime.sample import Sample
 from spot.runtime.voxelize import VoxelGrid
+
+from ..sparse import SparseTensor
 
 Batch = dict[str, Any]
 COUNT_KEY = "num_batches"
@@ -101,6 +110,19 @@ class Task(nn.Module):
 
     def collate(self, samples: Sequence[Any]) -> Batch:
         raise NotImplementedError(f"{type(self).__name__} must implement collate(samples) -> dict of tensors")
+
+    def network_input(self, batch: Batch) -> SparseTensor:
+        """The collated voxels (`coords`, `features`, `batch_size`) on the task's grid, as the backbone reads them."""
+        grid_shape = self.info.grid.grid_shape
+        return SparseTensor.from_voxels(batch["features"], batch["coords"], grid_shape, int(batch["batch_size"]))
+
+    def infer(self, x: SparseTensor) -> tuple[torch.Tensor, ...]:
+        """The network input -> the outputs a deployed model returns, in `output_specs` order."""
+        raise NotImplementedError(f"{type(self).__name__} is not deployable: it has no inference outputs")
+
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        """Name, dtype, shape and meaning of each `infer` output, as spot.json lists them."""
+        raise NotImplementedError(f"{type(self).__name__} is not deployable: it has no inference outputs")
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch) -> {{'loss': ...}}")

@@ -15,8 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from spot.trainer.sparse import SparseTensor
-
 from ...engine.task import TASK_TARGETS, DatasetInfo, Task, TrainingFrame
 from ...models.heads import ImplicitSurfaceDecoder
 from ..batching import voxel_batch
@@ -53,8 +51,7 @@ class AlsoSurfaceTask(Task):
         return batch
 
     def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        features = self.backbone(x)
+        features = self.backbone(self.network_input(batch))
         support = batch["features"][:, :3]  # voxel features start with the mean x y z of the voxel's points
         return self.decoder(features.coords, features.features, support, batch["queries"])
 
