@@ -25,23 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from spot.runtime.errors import SpotInputError
 
-from .registry import Entry, Registries
+from .components import REGISTRIES
+from .registry import MUST_EXIST, Entry, Registries
 
 BASE_KEY = "_base_"
 
 
 class SpotConfigError(SpotInputError):
     """A config that cannot be used: the message names the key, the value found and what was expected."""
-
-
-def existing_path(default: Any = MISSING) -> Any:
-    """A dataclass field for an input path (a dataset root) that must exist when the config is loaded."""
-    return field(default=default, metadata={"must_exist": True})
 
 
 class ScheduleName(StrEnum):
@@ -157,11 +153,9 @@ def load_config(
     """Compose `path` with its bases, apply `key=value` overrides, and validate everything.
 
     `val_data`: a YAML file whose `data.val` section replaces the config's (evaluating a model on other data).
-    `registries` defaults to `spot.trainer.components.REGISTRIES` (imported here: the components import this
-    module for `existing_path`).
+    `registries` defaults to `spot.trainer.components.REGISTRIES`.
     """
-    if registries is None:
-        from .components import REGISTRIES as registries
+    registries = REGISTRIES if registries is None else registries
     raw = compose_yaml(Path(path))
     if val_data is not None:
         raw.data.val = _val_section(Path(val_data))
@@ -313,7 +307,7 @@ def _check_train(train: TrainConfig, source: str | Path | None) -> None:
 def _check_paths_exist(instance: Any, section: str, source: str | Path | None) -> None:
     for f in dataclasses.fields(instance):
         value = getattr(instance, f.name)
-        if f.metadata.get("must_exist") and value is not None and not Path(value).exists():
+        if f.metadata.get(MUST_EXIST) and value is not None and not Path(value).exists():
             raise SpotConfigError(f"`{section}.{f.name}` = {str(value)!r} does not exist", source=source)
 
 

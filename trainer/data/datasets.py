@@ -37,33 +37,13 @@ from spot.runtime.scan import require_points
 from spot.sim import SimulatedSequence, label_map
 
 from ..augment import BeamResample, BeamResampleConfig
-from ..config import existing_path
 from ..engine.sampling import balanced_sampling_weights
 from ..engine.seeding import sample_seed
-from ..engine.task import DatasetInfo
+from ..engine.task import AUGMENTATION, DatasetInfo, TrainingFrame
+from ..registry import existing_path
 
-AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
 SUBSET_DATA, SUBSET_LABELS = 0, 1  # streams of `subset_seed`: frames used, frames labelled
-THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
 BAD_FILES_SHOWN = 3  # in the refusal's one line; the count says how many there are
-
-
-@dataclass(frozen=True)
-class TrainingFrame:
-    """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
-    seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
-    (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
-    (augmentation here, queries or ray subsets in a task's collate)."""
-
-    sample: Sample
-    context_xyz: np.ndarray
-    context_origins: np.ndarray
-    context_labels: np.ndarray
-    seed: int
-
-    def rng(self, purpose: int) -> np.random.Generator:
-        """An independent generator per purpose (0 = augmentation, 1 = the task's targets)."""
-        return np.random.default_rng([self.seed, purpose])
 
 
 @dataclass

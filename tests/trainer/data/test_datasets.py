@@ -6,7 +6,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
+from spot.runtime import IGNORE_INDEX, Sample, Scan, SpotInputError, VoxelGrid
 from spot.sim import SimulatedSequence
 from spot.sim.writer import write_sequence
 from spot.trainer.augment import BeamResampleConfig
@@ -14,6 +14,8 @@ from spot.trainer.cli.train import main as spot_train
 from spot.trainer.data.datasets import (
     FolderDataConfig,
     FolderDataset,
+    FrameDataConfig,
+    FrameDataset,
     KittiObjectDataConfig,
     KittiObjectDataset,
     RosbagDataConfig,
@@ -90,6 +92,29 @@ def test_aggregated_neighbours_land_on_this_frames_static_scene():
     here_keys = {tuple(v) for v in here[inside_here]}
     overlap = np.mean([tuple(v) in here_keys for v in there[inside_there]])
     assert overlap > 0.5
+
+
+class TwoPoses(FrameDataset):
+    """One still world point (5, 1, 0) seen from two poses: the origin, then 2 m further along x, turned 90 degrees
+    to the left."""
+
+    POSES = (np.eye(4), np.array([[0.0, -1, 0, 2], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    WORLD_POINT = np.array([5.0, 1.0, 0.0, 1.0])
+
+    def __init__(self):
+        super().__init__(FrameDataConfig(aggregate_frames=1), [(0, 0), (0, 1)], [2])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        seen = (np.linalg.inv(self.POSES[frame]) @ self.WORLD_POINT)[:3]
+        return Sample(Scan(np.array([[*seen, 0.5]], np.float32)), pose=self.POSES[frame])
+
+
+def test_neighbours_are_brought_into_this_frames_sensor_frame():
+    frame = TwoPoses()[1]
+    np.testing.assert_allclose(frame.sample.scan.xyz, [[1.0, -3.0, 0.0]], atol=1e-6)  # seen from here
+    np.testing.assert_allclose(frame.context_xyz, frame.sample.scan.xyz, atol=1e-6)  # the neighbour saw it there too
+    np.testing.assert_allclose(frame.context_origins, [[0.0, 2.0, 0.0]], atol=1e-6)  # 2 m behind = to the left now
+    np.testing.assert_array_equal(frame.context_labels, [IGNORE_INDEX])
 
 
 def test_folder_dataset_reads_the_simulators_layout_with_poses(tmp_path):

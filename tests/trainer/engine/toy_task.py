@@ -21,10 +21,10 @@ from torch import nn
 
 from spot.runtime.errors import SpotInputError
 from spot.runtime.voxelize import VoxelGrid
-from spot.trainer.config import existing_path, load_config
+from spot.trainer.config import load_config
 from spot.trainer.engine.run import train
 from spot.trainer.engine.task import DatasetInfo, Task
-from spot.trainer.registry import Entry, Registries
+from spot.trainer.registry import Entry, Registries, existing_path
 
 
 @dataclass

@@ -19,10 +19,10 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import TASK_TARGETS, THING_CLASSES, DatasetInfo, Task, TrainingFrame
+from ...models.heads import OccupancyDecoder
 from ..batching import coarser_grid, voxel_batch
-from .loss import OccupancyDecoder, OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
+from .loss import OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
 from .targets import geometric_occupancy, semantic_occupancy
 
 
@@ -88,8 +88,7 @@ class SpotOccupancyTask(Task):
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Occupancy logits (B, K, Z, Y, X) on the occupancy grid."""
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        out = self.backbone(x)
+        out = self.backbone(self.network_input(batch))
         _, y, x_size = self.occupancy_grid.grid_shape
         if isinstance(out, SparseTensor):  # sparse UNet: per-voxel features at the input resolution
             bev = pool_to_bev(out, self.stride[1:], (y, x_size))
