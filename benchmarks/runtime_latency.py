@@ -49,7 +49,7 @@ def eager_labels(task, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     voxels = voxelize(task.info.grid, points)
     x = SparseTensor.from_voxels(voxels.features, voxels.coords, task.info.grid.grid_shape, 1)
     with torch.no_grad():
-        probabilities = torch.softmax(task.head(task.backbone(x).features), dim=1)
+        probabilities = torch.softmax(task.infer(x)[0], dim=1)
         scores, labels = probabilities.max(dim=1)
     index = torch.from_numpy(voxels.point_to_voxel).clamp(min=0)
     inside = voxels.point_to_voxel >= 0

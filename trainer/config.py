@@ -38,7 +38,8 @@ from spot.runtime.errors import SpotInputError
 from spot.runtime.io.label_maps import LabelMapName, named_label_map
 from spot.runtime.voxelize import VoxelGrid
 
-from .registry import Entry, Registries
+from .components import REGISTRIES
+from .registry import MUST_EXIST, Entry, Registries
 from .schema import Invalid, bounded, check_section, data_sections
 
 BASE_KEY = "_base_"
@@ -213,11 +214,9 @@ def load_config(
     `val_data`: a YAML file whose `data.val` section replaces the config's (evaluating a model on other data).
     `recorded`: the `dataset_info` of the checkpoint whose own config `path` is; a config written before
     `voxelization` / `classes` existed takes them from there (`adopt_recorded_spec`).
-    `registries` defaults to `spot.trainer.components.REGISTRIES` (imported here: the components import this
-    module's schema helpers).
+    `registries` defaults to `spot.trainer.components.REGISTRIES`.
     """
-    if registries is None:
-        from .components import REGISTRIES as registries
+    registries = REGISTRIES if registries is None else registries
     raw = compose_yaml(Path(path))
     if recorded is not None:
         raw = adopt_recorded_spec(raw, recorded)
@@ -444,7 +443,7 @@ def _reject_missing(values: Mapping[str, Any], prefix: str, source: str | Path |
 def _check_paths_exist(instance: Any, section: str, source: str | Path | None) -> None:
     for f in dataclasses.fields(instance):
         value = getattr(instance, f.name)
-        if f.metadata.get("must_exist") and value is not None and not Path(value).exists():
+        if f.metadata.get(MUST_EXIST) and value is not None and not Path(value).exists():
             raise SpotConfigError(f"`{section}.{f.name}` = {str(value)!r} does not exist", source=source)
 
 

@@ -1,6 +1,6 @@
 """What a config dataclass declares about its values, all checked in one place when a config loads.
 
-- `existing_path()`: an input path (a dataset root) that must exist.
+- `existing_path()` (`spot.trainer.registry`): an input path (a dataset root) that must exist.
 - `bounded(default, ge=, gt=, le=, lt=, length=, min_length=)`: a number, or every number of a list, within
   bounds (None, where the type allows it, always passes: it means "off" or "the default").
 - a `check(self)` method: relations between the section's own fields (`front_max > front_min`).
@@ -67,11 +67,6 @@ class Bounds:
         parts = [f"{op} {_show(limit)}" for op, limit in
                  ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)) if limit is not None]  # fmt: skip
         return f"expected {kind} {' and '.join(parts)}"
-
-
-def existing_path(default: Any = MISSING) -> Any:
-    """A dataclass field for an input path (a dataset root) that must exist when the config is loaded."""
-    return field(default=default, metadata={"must_exist": True})
 
 
 def bounded(

@@ -1,4 +1,5 @@
-"""Training datasets: the simulator on the fly, and SemanticKITTI-layout folders (real or simulated).
+"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), KITTI object
+splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled: for pre-training).
 
 A dataset is built for the experiment's `DatasetInfo` (its declared voxelization and classes) and checks its data
 against it: a labelled dataset's label map must give exactly the experiment's classes. All yield
@@ -6,6 +7,12 @@ against it: a labelled dataset's label map must give exactly the experiment's cl
 frames brought into this frame's sensor frame with the poses, and the sensor positions they were seen from;
 SPOT aggregates them to densify its occupancy targets. Augmentations draw from the global numpy
 generator, which the engine seeds per (seed, epoch, index), so a frame's augmentation is reproducible.
+
+Bad files: a dataset on disk checks every file it will read when it is built, from the files' sizes alone (no
+read: a few `stat` calls per frame), and refuses with one line listing every file that cannot be used
+(missing, truncated, a label count other than the point count). A file whose size is right but whose content
+is not (all points non-finite, a label_2 line that does not parse) is found only when it is read; the engine
+then skips that sample (`engine.sampling.SeededSamples`).
 """
 
 from __future__ import annotations
@@ -19,45 +26,31 @@ from typing import ClassVar
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError
+from spot.runtime.io.binary import float32_row_count
 from spot.runtime.io.kitti import read_kitti_object
 from spot.runtime.io.label_maps import LABEL_MAPS, LabelMapName, check_label_set, named_label_map
+from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
+    check_label_file,
     find_label_map,
     label_path_for,
     read_label_file,
     read_semantickitti,
 )
+from spot.runtime.scan import require_points
 from spot.runtime.sensors import SENSORS
 from spot.sim import SimulatedSequence
 
 from ..augment import BeamResample, BeamResampleConfig
 from ..engine.sampling import balanced_sampling_weights
 from ..engine.seeding import sample_seed
-from ..engine.task import DatasetInfo
-from ..schema import BOX_LABELS, POINT_LABELS, Invalid, bounded, existing_path
+from ..engine.task import AUGMENTATION, DatasetInfo, TrainingFrame
+from ..registry import existing_path
+from ..schema import BOX_LABELS, POINT_LABELS, Invalid, bounded
 
-AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
 SUBSET_DATA, SUBSET_LABELS = 0, 1  # streams of `subset_seed`: frames used, frames labelled
-THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
-
-
-@dataclass(frozen=True)
-class TrainingFrame:
-    """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
-    seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
-    (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
-    (augmentation here, queries or ray subsets in a task's collate)."""
-
-    sample: Sample
-    context_xyz: np.ndarray
-    context_origins: np.ndarray
-    context_labels: np.ndarray
-    seed: int
-
-    def rng(self, purpose: int) -> np.random.Generator:
-        """An independent generator per purpose (0 = augmentation, 1 = the task's targets)."""
-        return np.random.default_rng([self.seed, purpose])
+BAD_FILES_SHOWN = 3  # in the refusal's one line; the count says how many there are
 
 
 SensorName = StrEnum("SensorName", {key: key for key in SENSORS})  # the simulator's sensor catalogue
@@ -123,6 +116,22 @@ class KittiObjectDataConfig(FrameDataConfig):
     root: str = existing_path()  # a KITTI object split: velodyne/*.bin, label_2/*.txt, calib/*.txt
 
 
+@dataclass
+class RosbagDataConfig(FrameDataConfig):
+    LABELS: ClassVar[frozenset[str]] = frozenset()  # a recording has no labels
+
+    path: str = existing_path()  # a rosbag2 folder, a bare .db3 / .mcap file or a ROS 1 .bag
+    topic: str | None = None  # its PointCloud2 topic, where it records several
+    use_labels: bool = False  # a recording has no per-point labels
+
+    def check(self) -> None:
+        super().check()
+        if self.use_labels:
+            raise Invalid("use_labels", "a recording has no per-point labels: set it false", True)
+        if self.aggregate_frames:
+            raise Invalid("aggregate_frames", "needs poses, which a recording lacks: set 0", self.aggregate_frames)
+
+
 class FrameDataset:
     """Index -> TrainingFrame over a list of (sequence, frame) pairs; subclasses say how to read a frame."""
 
@@ -139,6 +148,7 @@ class FrameDataset:
         # Supervised fine-tuning learns from labelled frames only, so the unlabelled rest is left out.
         self.frames = _seeded_subset(frames, config.label_fraction, [config.subset_seed, SUBSET_LABELS])
         self.augment = BeamResample(config.beam_resample)
+        self._refuse_bad_files()
 
     def check_labels(self, label_map: LabelMap, source: str | Path) -> None:
         """Labelled frames must be labelled in the experiment's classes (unlabelled use, or an experiment that
@@ -148,6 +158,33 @@ class FrameDataset:
 
     def read(self, sequence: int, frame: int) -> Sample:
         raise NotImplementedError
+
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Raise `SpotInputError` if the frame's files cannot be read, judging by what is cheap (sizes); the
+        default (frames not read from files) checks nothing."""
+
+    def frames_read(self) -> list[tuple[int, int]]:
+        """Every frame some sample reads: the frames used and, when aggregating, their neighbours."""
+        k = self.config.aggregate_frames
+        return sorted(
+            {(s, i) for s, f in self.frames for i in range(max(0, f - k), min(self.sequence_lengths[s], f + k + 1))}
+        )
+
+    def _refuse_bad_files(self) -> None:
+        frames = self.frames_read()
+        problems = []
+        for sequence, frame in frames:
+            try:
+                self.check_frame(sequence, frame)
+            except SpotInputError as problem:
+                problems.append(str(problem))
+        if problems:
+            more = f"; and {len(problems) - BAD_FILES_SHOWN} more" if len(problems) > BAD_FILES_SHOWN else ""
+            raise SpotInputError(
+                f"{len(problems)} of the {len(frames)} frames to read cannot be used: "
+                f"{'; '.join(problems[:BAD_FILES_SHOWN])}{more}. Restore or remove them (every file is checked "
+                "before training starts)"
+            )
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -250,6 +287,14 @@ class FolderDataset(FrameDataset):
         semantic, _ = read_label_file(label_path_for(path), path.stat().st_size // 16)
         return np.unique(self.label_map(semantic))
 
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Whole float32 x 4 rows, at least one, and one label per row (`read_semantickitti` reads the labels
+        whether or not training uses them)."""
+        path = self.scans[sequence][frame]
+        points = float32_row_count(path, 4)
+        require_points(points, path)
+        check_label_file(label_path_for(path), points)
+
     def read(self, sequence: int, frame: int) -> Sample:
         sample = read_semantickitti(self.scans[sequence][frame], self.label_map)
         poses = self.poses[sequence]
@@ -266,8 +311,29 @@ class KittiObjectDataset(FrameDataset):
             raise SpotInputError("no velodyne/*.bin scans (expected the KITTI object layout)", source=config.root)
         super().__init__(config, info, [(0, i) for i in range(len(self.scans))], [len(self.scans)])
 
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Whole float32 x 4 rows, at least one, and the frame's label_2 and calib files present."""
+        path = self.scans[frame]
+        require_points(float32_row_count(path, 4), path)
+        for kind in ("label_2", "calib"):
+            if not (path.parent.parent / kind / f"{path.stem}.txt").is_file():
+                raise SpotInputError(f"no such {kind} file", source=path.parent.parent / kind / f"{path.stem}.txt")
+
     def read(self, sequence: int, frame: int) -> Sample:
         return read_kitti_object(self.scans[frame])
+
+
+class RosbagDataset(FrameDataset):
+    """Every PointCloud2 of a recording, read by index (`spot.runtime.io.rosbag.BagIndex`): unlabelled frames
+    for the label-free objectives (SPOT's geometric occupancy, ALSO). A bag records no poses the frames could be
+    aggregated with, so `aggregate_frames` is refused at load rather than silently ignored."""
+
+    def __init__(self, config: RosbagDataConfig, info: DatasetInfo):
+        self.bag = BagIndex(config.path, config.topic)
+        super().__init__(config, info, [(0, i) for i in range(len(self.bag))], [len(self.bag)])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return self.bag[frame]
 
 
 def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:

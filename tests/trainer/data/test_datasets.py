@@ -1,18 +1,27 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
+from click.testing import CliRunner
 
-from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
+from spot.runtime import IGNORE_INDEX, Sample, Scan, SpotInputError, VoxelGrid
 from spot.runtime.io.label_maps import named_label_map
 from spot.sim import SimulatedSequence
 from spot.sim.writer import write_sequence
 from spot.trainer.augment import BeamResampleConfig
+from spot.trainer.cli.train import main as spot_train
 from spot.trainer.config import SpotConfigError, validate_section
 from spot.trainer.data.datasets import (
     FolderDataConfig,
     FolderDataset,
+    FrameDataConfig,
+    FrameDataset,
     KittiObjectDataConfig,
     KittiObjectDataset,
+    RosbagDataConfig,
+    RosbagDataset,
     SimDataConfig,
     SimulatedDataset,
 )
@@ -125,6 +134,29 @@ def test_aggregated_neighbours_land_on_this_frames_static_scene():
     assert overlap > 0.5
 
 
+class TwoPoses(FrameDataset):
+    """One still world point (5, 1, 0) seen from two poses: the origin, then 2 m further along x, turned 90 degrees
+    to the left."""
+
+    POSES = (np.eye(4), np.array([[0.0, -1, 0, 2], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    WORLD_POINT = np.array([5.0, 1.0, 0.0, 1.0])
+
+    def __init__(self):
+        super().__init__(FrameDataConfig(aggregate_frames=1), INFO, [(0, 0), (0, 1)], [2])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        seen = (np.linalg.inv(self.POSES[frame]) @ self.WORLD_POINT)[:3]
+        return Sample(Scan(np.array([[*seen, 0.5]], np.float32)), pose=self.POSES[frame])
+
+
+def test_neighbours_are_brought_into_this_frames_sensor_frame():
+    frame = TwoPoses()[1]
+    np.testing.assert_allclose(frame.sample.scan.xyz, [[1.0, -3.0, 0.0]], atol=1e-6)  # seen from here
+    np.testing.assert_allclose(frame.context_xyz, frame.sample.scan.xyz, atol=1e-6)  # the neighbour saw it there too
+    np.testing.assert_allclose(frame.context_origins, [[0.0, 2.0, 0.0]], atol=1e-6)  # 2 m behind = to the left now
+    np.testing.assert_array_equal(frame.context_labels, [IGNORE_INDEX])
+
+
 def test_folder_dataset_reads_the_simulators_layout_with_poses(tmp_path):
     sequence = SimulatedSequence("vlp16", frames=3, seed=2, horizontal_resolution_deg=0.8)
     write_sequence(sequence, tmp_path, 0)
@@ -158,3 +190,99 @@ def test_kitti_object_dataset_reads_real_scans_with_lidar_frame_boxes(lidar_data
 def test_kitti_object_dataset_needs_scans(tmp_path):
     with pytest.raises(SpotInputError, match="velodyne"):
         KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)), INFO)
+
+
+def simulated_folder(root, frames=6):
+    write_sequence(SimulatedSequence("vlp16", frames=frames, seed=2, horizontal_resolution_deg=2.0), root, 0)
+    return root / "sequences" / "00"
+
+
+def folder(root, **values) -> FolderDataset:
+    return FolderDataset(FolderDataConfig(root=str(root), sequences=["00"], **values), INFO)
+
+
+def test_every_bad_file_is_refused_in_one_line_before_training(tmp_path):
+    """Issue 14 #1: truncated scans and a label file of another length are all named, from file sizes alone."""
+    sequence = simulated_folder(tmp_path)
+    for frame in ("000001", "000004"):
+        scan = sequence / "velodyne" / f"{frame}.bin"
+        scan.write_bytes(scan.read_bytes()[:-5])
+    label = sequence / "labels" / "000002.label"
+    label.write_bytes(label.read_bytes()[:-8])
+    with pytest.raises(SpotInputError) as refused:
+        folder(tmp_path)
+    message = str(refused.value)
+    assert message.startswith("3 of the 6 frames to read cannot be used: ")
+    assert f"{sequence}/velodyne/000001.bin: size " in message and "is not a multiple of 16" in message
+    assert f"{label}: has " in message and f"{sequence}/velodyne/000004.bin: size " in message
+    assert message.endswith("Restore or remove them (every file is checked before training starts)")
+    assert "\n" not in message
+
+
+def test_the_check_covers_the_frames_used_and_their_neighbours_only(tmp_path):
+    sequence = simulated_folder(tmp_path)
+    one_frame = {"fraction": 1 / 6, "subset_seed": 0}
+    [(_, used)] = folder(tmp_path, **one_frame).frames
+    neighbour = used + 1 if used < 5 else used - 1
+    (sequence / "velodyne" / f"{neighbour:06d}.bin").write_bytes(b"")  # no points
+    folder(tmp_path, **one_frame)  # never read, so not checked
+    with pytest.raises(SpotInputError, match=rf"^1 of the [23] frames to read cannot be used: .*{neighbour:06d}.bin: "):
+        folder(tmp_path, aggregate_frames=1, **one_frame)
+
+
+def test_a_kitti_object_frame_without_its_label_file_is_refused(tmp_path):
+    for kind in ("velodyne", "label_2", "calib"):
+        (tmp_path / kind).mkdir()
+    (tmp_path / "velodyne" / "000000.bin").write_bytes(np.zeros((4, 4), "<f4").tobytes())
+    (tmp_path / "calib" / "000000.txt").write_text("R0_rect: 1 0 0 0 1 0 0 0 1\n")
+    label = tmp_path / "label_2" / "000000.txt"
+    with pytest.raises(
+        SpotInputError, match=f"^1 of the 1 frames to read cannot be used: {label}: no such label_2 file"
+    ):
+        KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)), INFO)
+def simulated_recording(write_cloud_bag, path, frames: int = 4):
+    """A bag of `frames` simulated VLP-16 scans (what a recorded drive looks like) and those scans."""
+    sequence = SimulatedSequence("vlp16", frames=frames, seed=3, horizontal_resolution_deg=0.8)
+    scans = [sequence.frame(i)[0].scan for i in range(frames)]
+    return write_cloud_bag(path, "mcap", {"/points": scans}), scans
+
+
+def test_rosbag_dataset_reads_a_recordings_clouds_unlabelled(tmp_path, write_cloud_bag):
+    bag, scans = simulated_recording(write_cloud_bag, tmp_path / "drive")
+    dataset = RosbagDataset(RosbagDataConfig(path=str(bag)), INFO)
+    assert len(dataset) == 4
+    for index in (3, 0):
+        frame = dataset[index]
+        assert frame.sample.labels is None and len(frame.context_xyz) == 0
+        np.testing.assert_array_equal(frame.sample.scan.xyz, scans[index].xyz)
+    with pytest.raises(SpotConfigError, match=r"`data.train.use_labels` = true: a recording has no per-point labels"):
+        validate_section({"path": str(bag), "use_labels": True}, RosbagDataConfig, "data.train")
+    with pytest.raises(SpotConfigError, match=r"`data.train.aggregate_frames` = 1: needs poses"):
+        validate_section({"path": str(bag), "aggregate_frames": 1}, RosbagDataConfig, "data.train")
+
+
+def test_also_pretrains_on_a_bag(tmp_path, write_cloud_bag):
+    bag, _ = simulated_recording(write_cloud_bag, tmp_path / "drive")
+    configs = Path(__file__).resolve().parents[3] / "configs"
+    config = {
+        "_base_": [str(configs / "model/unet_small.yaml"), str(configs / "optim/adamw.yaml")],
+        "name": "also-on-a-bag",
+        "data": {
+            "train": {"name": "rosbag", "path": str(bag)},
+        },
+        "voxelization": {"point_cloud_range": list(INFO.grid.point_cloud_range), "voxel_size": [0.25] * 3},
+        "objective": {"name": "also_surface", "radius": 0.4, "queries": {"queries_per_scan": 500}},
+        "train": {
+            "max_steps": 2,
+            "batch_size": 2,
+            "num_workers": 0,
+            "log_every": 1,
+            "output_dir": str(tmp_path / "run"),
+        },
+    }
+    (tmp_path / "also.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(spot_train, ["pretrain", "-c", str(tmp_path / "also.yaml")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))

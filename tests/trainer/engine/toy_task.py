@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,13 @@ import torch
 import yaml
 from torch import nn
 
+from spot.runtime.errors import SpotInputError
 from spot.runtime.io.label_maps import check_label_set
 from spot.trainer.config import load_config
 from spot.trainer.engine.run import train
 from spot.trainer.engine.task import DatasetInfo, Task
-from spot.trainer.registry import Entry, Registries
-from spot.trainer.schema import bounded, existing_path
+from spot.trainer.registry import Entry, Registries, existing_path
+from spot.trainer.schema import bounded
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ToyPointsConfig:
     num_samples: int = bounded(24, ge=1)
     num_points: int = bounded(32, ge=1)
     root: str | None = existing_path(default=None)  # unused by the data; exercises the path check
+    unreadable: list[int] = field(default_factory=list)  # samples whose "file" fails to read, as a corrupt scan
 
 
 class ToyPoints:
@@ -45,6 +47,8 @@ class ToyPoints:
         return self.config.num_samples
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        if index in self.config.unreadable:
+            raise SpotInputError("scan holds no points", source=f"toy/{index:06d}.bin")
         rng = np.random.default_rng(index)
         points = rng.uniform(-2, 2, size=(self.config.num_points, 4)).astype(np.float32)
         yaw = np.random.uniform(0, 2 * np.pi)  # noqa: NPY002 (the augmentation: the per-sample seeded generator)

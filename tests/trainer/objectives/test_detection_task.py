@@ -10,7 +10,7 @@ from spot.trainer.config import SpotConfigError, load_config
 from spot.trainer.engine.run import build_dataset, build_task, evaluate, experiment_info, train
 from spot.trainer.engine.seeding import seed_everything
 
-from .experiments import GRID, UNET, train_losses, write_experiment
+from .experiments import GRID, SEMANTIC_KITTI, UNET, train_losses, write_experiment
 
 # A tiny detector on simulated HDL-64E frames: +-19.2 m at 0.3 m voxels, a 2-stage BEV encoder (stride 2 ->
 # 0.6 m cells, 64 x 64 map). One frame from each of many streets trains better than consecutive, near-identical
@@ -19,8 +19,9 @@ DATA = {"name": "sim", "sensor": "hdl64", "frames": 1, "horizontal_resolution_de
 MODEL = {"name": "sparse_bev_encoder", "channels": [16, 32], "blocks": [1, 1], "out_channels": 32}
 
 
-def write_config(folder, objective, steps, train_seeds=tuple(range(16)), **extra):
-    return write_experiment(folder, objective, True, steps, DATA, MODEL, train_seeds, (100, 101), None, **extra)
+def write_config(folder, objective, steps, train_seeds=tuple(range(16)), classes=None, **extra):
+    """A detection experiment (no `classes`: boxes have their own), or with `classes` a pre-training one."""
+    return write_experiment(folder, objective, True, steps, DATA, MODEL, train_seeds, (100, 101), classes, **extra)
 
 
 DETECTION = {"name": "centerpoint_detection", "neck_channels": 32, "head_channels": 32, "score_threshold": 0.05}
@@ -64,7 +65,7 @@ def test_the_backbone_must_be_a_bev_encoder(tmp_path):
 @pytest.mark.slow
 def test_finetuned_detector_finds_cars_on_held_out_frames(tmp_path, caplog):
     occupancy = {"name": "spot_occupancy", "target": "semantic", "occupancy_voxel_size": [0.6, 0.6, 0.6]}
-    pretraining = write_config(tmp_path / "pre", occupancy, steps=4, train_seeds=[20, 21])
+    pretraining = write_config(tmp_path / "pre", occupancy, steps=4, train_seeds=[20, 21], classes=SEMANTIC_KITTI)
     checkpoint = train(load_config(pretraining), "pretrain") / "checkpoints" / "last"
     config = write_config(tmp_path / "fine", DETECTION, steps=40, pretrained={"path": str(checkpoint)})
     with caplog.at_level("INFO"):

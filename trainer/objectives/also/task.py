@@ -15,13 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from spot.trainer.sparse import SparseTensor
-
-from ...data.datasets import TASK_TARGETS, TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import TASK_TARGETS, DatasetInfo, Task, TrainingFrame
+from ...models.heads import ImplicitSurfaceDecoder
 from ...schema import VOXEL_FEATURES, bounded, require_features
 from ..batching import voxel_batch
-from .loss import ImplicitSurfaceDecoder, surface_loss
+from .loss import surface_loss
 from .queries import SurfaceQueryConfig, sample_surface_queries
 
 
@@ -59,8 +57,7 @@ class AlsoSurfaceTask(Task):
         return batch
 
     def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        features = self.backbone(x)
+        features = self.backbone(self.network_input(batch))
         support = batch["features"][:, :3]  # voxel features start with the mean x y z of the voxel's points
         return self.decoder(features.coords, features.features, support, batch["queries"])
 

@@ -19,16 +19,17 @@ import torch
 from torch import nn
 
 from spot.runtime import Boxes, SpotInputError
+from spot.runtime.artifact import TensorSpec
 from spot.runtime.detection import NMS_KINDS, REGRESSION_LAYOUT, CenterHeadSpec, decode_center_heatmaps
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses.center import gaussian_focal_loss, weighted_l1
-from ...metrics.detection import DetectionEvalConfig, detection_metrics, frame_statistics
+from ...metrics.detection import DetectionEvalConfig, detection_metrics, frame_statistics, sum_statistics
 from ...models.heads import CenterHead
 from ...schema import BEV_MAP, BOX_LABELS, Invalid, bounded, require_features, require_labels
 from ..batching import voxel_batch
+from .report import write_detection_report
 from .targets import center_targets, map_box_classes
 
 DETECTION_CLASSES = ["car", "truck", "pedestrian", "cyclist"]
@@ -43,6 +44,7 @@ CLASS_MAP = {
     "bicyclist": "cyclist",
     "cyclist": "cyclist",
 }
+HEATMAP_LOGITS, BOX_REGRESSION = "heatmap_logits", "box_regression"  # the deployed model's outputs
 NMS_RADIUS = {"car": 2.0, "truck": 3.5, "bus": 3.5, "pedestrian": 0.5, "cyclist": 0.9}  # CenterPoint's, in metres
 NmsKind = StrEnum("NmsKind", {kind: kind for kind in NMS_KINDS})  # the runtime's NMS kinds
 BOX_CHANNELS = REGRESSION_LAYOUT["yaw"].stop  # regression channels of a box without velocity
@@ -132,10 +134,22 @@ class CenterPointTask(Task):
         batch["gt_frame"] = torch.from_numpy(np.repeat(np.arange(len(boxes)), [len(b) for b in boxes]))
         return batch
 
-    def outputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Heatmap logits (B, C, H, W) and regression (B, R, H, W)."""
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
+    def infer(self, x: SparseTensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sparse BEV encoder, densified (a ScatterND of its last voxels into the BEV map in the exported graph),
+        CenterPoint head: heatmap logits (B, C, H, W) and box regression (B, R, H, W)."""
         return self.head(self.backbone(x)["bev"])
+
+    def output_specs(self) -> tuple[TensorSpec, TensorSpec]:
+        (h, w), classes, channels = self.spec.map_shape, len(self.spec.class_names), self.spec.regression_channels
+        return (
+            TensorSpec(HEATMAP_LOGITS, "float32", (1, classes, h, w), meaning="CenterPoint heatmap logits"),
+            TensorSpec(BOX_REGRESSION, "float32", (1, channels, h, w),
+                       meaning="box regression per cell (spot.runtime.detection.REGRESSION_LAYOUT)"),
+        )  # fmt: skip
+
+    def outputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Heatmap logits (B, C, H, W) and regression (B, R, H, W) of a collated batch."""
+        return self.infer(self.network_input(batch))
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         heatmap_logits, regression = self.outputs(batch)
@@ -157,10 +171,9 @@ class CenterPointTask(Task):
     def evaluate_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Score-binned detection and true-positive counts per class and matching rule, ground-truth counts."""
         device = batch["gt_boxes"].device
-        totals: dict[str, np.ndarray] = {}
-        for i, predicted in enumerate(self.predict(batch)):
-            stats = frame_statistics(predicted, ground_truth(batch, i), self.evaluation)
-            totals = {key: totals.get(key, 0) + value for key, value in stats.items()}
+        frames = [frame_statistics(boxes, ground_truth(batch, i), self.evaluation)
+                  for i, boxes in enumerate(self.predict(batch))]  # fmt: skip
+        totals = sum_statistics(frames)
         return {key: torch.as_tensor(value, dtype=torch.float64, device=device) for key, value in totals.items()}
 
     def summarize(self, totals: Mapping[str, torch.Tensor]) -> dict[str, float]:
@@ -168,8 +181,6 @@ class CenterPointTask(Task):
 
     def write_report(self, totals: Mapping[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
         """Precision-recall curves and a BEV picture of the first evaluation frame with truth and predictions."""
-        from .report import write_detection_report
-
         return write_detection_report(self, totals, dataset, folder)
 
 

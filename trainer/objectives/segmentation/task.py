@@ -17,13 +17,17 @@ import torch
 from torch import nn
 
 from spot.runtime import IGNORE_INDEX, SpotInputError
+from spot.runtime.artifact import TensorSpec
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses import CrossEntropyLovasz
+from ...models.heads import VoxelClassifier
 from ...schema import POINT_LABELS, VOXEL_FEATURES, Invalid, bounded, require_classes, require_features, require_labels
 from ..batching import voxel_batch
+from .report import write_segmentation_report
+
+VOXEL_LOGITS = "voxel_logits"  # the deployed model's output
 
 
 @dataclass
@@ -45,7 +49,7 @@ class SegmentationTask(Task):
     def __init__(self, backbone: nn.Module, info: DatasetInfo, config: SegmentationConfig):
         super().__init__(backbone, info)
         num_classes = len(info.class_names)
-        self.head = nn.Linear(backbone.out_channels, num_classes)
+        self.head = VoxelClassifier(backbone.out_channels, num_classes)
         self.loss = CrossEntropyLovasz(num_classes, config.class_weights, config.lovasz_weight)
 
     def collate(self, frames: Sequence[TrainingFrame]) -> dict[str, torch.Tensor]:
@@ -57,9 +61,16 @@ class SegmentationTask(Task):
         batch["point_labels"] = torch.from_numpy(np.concatenate([sample.labels for sample in samples]).astype(np.int64))
         return batch
 
+    def infer(self, x: SparseTensor) -> tuple[torch.Tensor]:
+        """Class logits (V, C) of every input voxel: what the exported graph returns."""
+        return (self.head(self.backbone(x)),)
+
+    def output_specs(self) -> tuple[TensorSpec]:
+        shape = ("V_input", len(self.info.class_names))
+        return (TensorSpec(VOXEL_LOGITS, "float32", shape, meaning="class logits per input voxel"),)
+
     def voxel_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        return self.head(self.backbone(x).features)  # (V, C)
+        return self.infer(self.network_input(batch))[0]  # (V, C)
 
     def point_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N_in, C) of the points inside the grid, and their labels (N_in,)."""
@@ -95,8 +106,6 @@ class SegmentationTask(Task):
 
     def write_report(self, totals: dict[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
         """The confusion matrix, and the first evaluation frame's truth beside its prediction."""
-        from .report import write_segmentation_report
-
         return write_segmentation_report(self, totals, dataset, folder)
 
 

@@ -20,11 +20,11 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX, SpotInputError
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import TASK_TARGETS, THING_CLASSES, DatasetInfo, Task, TrainingFrame
+from ...models.heads import OccupancyDecoder
 from ...schema import POINT_LABELS, Invalid, bounded, require_classes, require_labels
 from ..batching import coarser_grid, grid_stride, voxel_batch
-from .loss import OccupancyDecoder, OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
+from .loss import OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
 from .targets import geometric_occupancy, semantic_occupancy
 
 
@@ -106,8 +106,7 @@ class SpotOccupancyTask(Task):
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Occupancy logits (B, K, Z, Y, X) on the occupancy grid."""
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        out = self.backbone(x)
+        out = self.backbone(self.network_input(batch))
         _, y, x_size = self.occupancy_grid.grid_shape
         if isinstance(out, SparseTensor):  # sparse UNet: per-voxel features at the input resolution
             bev = pool_to_bev(out, self.stride[1:], (y, x_size))
