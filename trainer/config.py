@@ -108,9 +108,18 @@ class TrainConfig:
     eval_every: int = bounded(0, ge=0)  # steps between evaluations; 0 = at the end of every epoch
     ckpt_every: int = bounded(0, ge=0)  # steps between checkpoints; 0 = at the end of every epoch
     keep_checkpoints: int = bounded(3, ge=1)  # periodic checkpoints kept besides the newest
+    # Also keep the checkpoint whose validation value of this metric is highest (`checkpoints/best`): model
+    # selection on the validation split. Needs `data.val` and evaluations at the checkpoint steps.
+    best_metric: str | None = None
     output_dir: str | None = None  # default: runs/<name>
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
     find_unused_parameters: bool = False  # DDP: set when some parameters get no gradient in a step
+
+    def check(self) -> None:
+        if self.best_metric is not None and self.eval_every != self.ckpt_every:
+            raise Invalid("best_metric", f"selects among checkpoints by their evaluation: set eval_every equal to "
+                                         f"ckpt_every (found {self.eval_every} and {self.ckpt_every})",
+                          self.best_metric)  # fmt: skip
 
 
 @dataclass
@@ -345,6 +354,9 @@ def validate(values: Mapping[str, Any], registries: Registries, source: str | Pa
             for key, schema in FIXED_SECTIONS.items()
         },
     )
+    if config.train.best_metric is not None and config.data.val is None:
+        raise SpotConfigError(f"`train.best_metric` = {config.train.best_metric!r}: selecting the best checkpoint "
+                              "needs a `data.val` section to evaluate on", source=source)  # fmt: skip
     _check_experiment(config, source)
     return config
 

@@ -47,6 +47,7 @@ WEIGHTS, TRAIN_STATE, CONFIG, META, MANIFEST = (
     "manifest.json",
 )
 LAST = "last"
+BEST = "best"  # the checkpoint with the best validation metric (`train.best_metric`)
 PREFIX = "step_"
 
 
@@ -92,7 +93,7 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point_last(folder, name)
+    point_link(folder, LAST, name)
     return final
 
 
@@ -327,9 +328,10 @@ def _replace_folder(tmp: Path, final: Path) -> None:
     _fsync(final.parent)
 
 
-def _point_last(folder: Path, name: str) -> None:
-    link = folder / f".{LAST}.tmp-{os.getpid()}"
+def point_link(folder: Path, link_name: str, name: str) -> None:
+    """Point `folder/link_name` (`last`, `best`) at checkpoint `name`, atomically."""
+    link = folder / f".{link_name}.tmp-{os.getpid()}"
     link.unlink(missing_ok=True)
     link.symlink_to(name, target_is_directory=True)
-    os.replace(link, folder / LAST)
+    os.replace(link, folder / link_name)
     _fsync(folder)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from spot.runtime.errors import SpotInputError
 
-from .checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
+from .checkpoint import BEST, checkpoint_name, point_link, prune_checkpoints, save_checkpoint
 from .distributed import all_reduce_sum, gather_objects
 from .run_folder import writes_into
 from .sampling import merge_counts
@@ -198,13 +198,30 @@ class Evaluation(PeriodicAction):
 
 
 class Checkpointing(PeriodicAction):
-    """Saves a checkpoint (`Trainer.state_dict`: every rank's RNG state included), keeping the newest `keep`."""
+    """Saves a checkpoint (`Trainer.state_dict`: every rank's RNG state included), keeping the newest `keep`.
 
-    def __init__(self, every: int, keep: int, folder: Path):
+    With `best_metric`, also keeps the checkpoint whose evaluation (at the same step) scored highest on it,
+    pointed at by `best`: the model selection a fine-tuning study reports (the best step survives resumes).
+    """
+
+    def __init__(self, every: int, keep: int, folder: Path, best_metric: str | None = None):
         super().__init__(every)
-        self.keep, self.folder = keep, folder
+        self.keep, self.folder, self.best_metric = keep, folder, best_metric
+        self.evaluated: tuple[int, float] | None = None  # (step, value) of the latest evaluation
+        self.best: tuple[int, float] | None = None
+
+    def after_eval(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.best_metric is None:
+            return
+        if self.best_metric not in metrics:
+            raise SpotInputError(f"`train.best_metric` = {self.best_metric!r} is not among the validation metrics "
+                                 f"({', '.join(sorted(metrics))})")  # fmt: skip
+        self.evaluated = (trainer.step, float(metrics[self.best_metric]))
 
     def act(self, trainer: Trainer) -> None:
+        improved = self._improved(trainer.step)
+        if improved:
+            self.best = self.evaluated
         hooks = hook_states(trainer)
         state = trainer.state_dict()  # a collective: every rank takes part
         if not trainer.context.is_main:
@@ -219,7 +236,20 @@ class Checkpointing(PeriodicAction):
                 trainer.config_yaml,
                 trainer.meta(),
             )
-            prune_checkpoints(self.folder, self.keep, protect=(path,))
+            if improved:
+                point_link(self.folder, BEST, path.name)
+            best = (self.folder / checkpoint_name(self.best[0]),) if self.best else ()
+            prune_checkpoints(self.folder, self.keep, protect=(path, *best))
+
+    def _improved(self, step: int) -> bool:
+        evaluated = self.evaluated
+        return evaluated is not None and evaluated[0] == step and (self.best is None or evaluated[1] > self.best[1])
+
+    def state_dict(self, trainer: Trainer) -> dict | None:
+        return None if self.best is None else {"best_step": self.best[0], "best_value": self.best[1]}
+
+    def load_state_dict(self, trainer: Trainer, state: dict) -> None:
+        self.best = (state["best_step"], state["best_value"])
 
 
 class SkippedSamplesReport(Hook):

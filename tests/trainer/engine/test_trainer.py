@@ -147,3 +147,19 @@ def test_mixed_precision_on_cuda_learns(tmp_path, amp):
     run_dir = run_in_process(tmp_path, [f"train.amp={amp}", "train.device=cuda"])
     losses = [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["split"] == "train"]
     assert sum(losses[-3:]) < 0.8 * sum(losses[:3])
+
+
+def test_best_metric_keeps_the_best_evaluated_checkpoint_beside_the_newest(tmp_path, monkeypatch):
+    from spot.trainer.engine.trainer import Trainer
+
+    scripted = iter([0.5, 0.9, 0.7, 0.6])  # the second evaluation (step 12) is the best
+    monkeypatch.setattr(Trainer, "evaluate", lambda self: {"miou": next(scripted), "accuracy": 0.0})
+    run_dir = run_in_process(tmp_path, ["train.best_metric=miou", "train.epochs=4", "train.keep_checkpoints=1"])
+    checkpoints = run_dir / "checkpoints"
+    assert os.readlink(checkpoints / "best") == "step_0000012"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best", "last", "step_0000012", "step_0000024"]
+
+
+def test_best_metric_needs_evaluations_at_the_checkpoints(tmp_path):
+    with pytest.raises(SpotInputError, match="set eval_every equal to ckpt_every"):
+        load_config(write_config(tmp_path), ["train.best_metric=miou", "train.eval_every=3"], REGISTRIES)
