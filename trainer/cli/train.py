@@ -7,6 +7,7 @@ Data-parallel: `torchrun --nproc_per_node N -m spot.trainer.cli.train pretrain -
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -59,6 +60,31 @@ def evaluate(ckpt: str, config_path: str | None, val_data: str | None, overrides
     config = Path(config_path) if config_path else None
     metrics = evaluate_checkpoint(Path(ckpt), config, overrides, val_data=Path(val_data) if val_data else None)
     click.echo(json.dumps(metrics))
+
+
+@main.command(name="study")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(), help="Study YAML (configs/study/).")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="K x the pre-training pool and K x the fine-tuning steps (a GPU-sized run: 10).")
+@click.option("--out", type=click.Path(), default=None, help="Run folders (default: runs/study-<config name>).")
+@click.option("--report", "report_md", type=click.Path(), default="docs/results.md", show_default=True,
+              help="Markdown report; the .json twin and a <stem>_figures/ folder are written beside it.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@reports_input_errors
+def study(config_path: str, scale: float, out: str | None, report_md: str, device: str) -> None:
+    """Every pre-training method through one fine-tuning protocol: label fractions x seeds, model selection on
+    dev, test and real-scan scores, paired differences to scratch with 95 % intervals. Finished runs are cached:
+    rerunning resumes."""
+    import shlex
+    import sys
+
+    from spot.trainer.study.command import run_study
+    from spot.trainer.study.runner import Settings
+
+    folder = Path(out) if out else Path("runs") / f"study-{Path(config_path).stem}" / f"scale{scale:g}"
+    threads = [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if "OMP_NUM_THREADS" in os.environ else []
+    command = " ".join([*threads, "spot-train", shlex.join(sys.argv[1:])])
+    run_study(Path(config_path), Settings(folder, scale, device), Path(report_md), command)
 
 
 def _train(config_path: str, overrides: tuple[str, ...], resume: bool, stage: str) -> None:

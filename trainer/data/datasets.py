@@ -101,6 +101,8 @@ class FolderDataConfig(FrameDataConfig):
     sequences: list[str] = bounded(default_factory=lambda: ["00"], min_length=1)
     # a shipped label map's name, or a label-map YAML; default: the dataset's own (semantic-kitti.yaml at its root)
     label_map: str | None = None
+    # only these frames (indices into each sequence's sorted scans): e.g. fine-tune on one scan, score another
+    frame_indices: list[int] | None = bounded(None, ge=0, min_length=1)
 
     def check(self) -> None:
         super().check()
@@ -274,6 +276,12 @@ class FolderDataset(FrameDataset):
             self.scans.append(scans)
             self.poses.append(read_lidar_poses(folder, len(scans)))
         pairs = [(s, f) for s, scans in enumerate(self.scans) for f in range(len(scans))]
+        if config.frame_indices is not None:
+            missing = [i for i in config.frame_indices if all(i >= len(scans) for scans in self.scans)]
+            if missing:
+                raise SpotInputError(f"`frame_indices` {missing} are beyond every sequence's scans "
+                                     f"({max(len(scans) for scans in self.scans)} at most)", source=root)  # fmt: skip
+            pairs = [(s, f) for s, f in pairs if f in config.frame_indices]
         super().__init__(config, info, pairs, [len(scans) for scans in self.scans])
         self.label_map = None
         if config.use_labels:

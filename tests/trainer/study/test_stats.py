@@ -1,0 +1,50 @@
+"""The study's statistics: paired t-intervals and verdicts, against hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from spot.trainer.study.stats import Verdict, paired_difference, verdict
+
+T_975_DF2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom
+
+
+def test_the_interval_is_student_t_over_the_paired_differences():
+    d = paired_difference([16.0, 18.0, 20.0], [10.0, 11.0, 12.0])  # differences 6, 7, 8
+    half = T_975_DF2 * 1.0 / math.sqrt(3)
+    assert (d.mean, d.std, d.seeds) == (7.0, 1.0, 3)
+    assert d.low == pytest.approx(7.0 - half) == pytest.approx(4.515862)
+    assert d.high == pytest.approx(7.0 + half) == pytest.approx(9.484138)
+
+
+def test_pairing_removes_what_the_seeds_share():
+    # Large seed-to-seed spread, but the method is better by exactly 1 on every seed: the interval is [1, 1].
+    d = paired_difference([11.0, 31.0, 51.0], [10.0, 30.0, 50.0])
+    assert (d.mean, d.std, d.low, d.high) == (1.0, 0.0, 1.0, 1.0)
+    assert verdict(d) == Verdict.met
+
+
+@pytest.mark.parametrize(
+    ("method", "baseline", "min_gain", "two_sided", "expected"),
+    [
+        ([16, 18, 20], [10, 11, 12], 5.0, False, Verdict.met),  # +7 [4.5, 9.5]: above zero, mean >= 5
+        ([16, 18, 20], [10, 11, 12], 7.5, False, Verdict.below_target),  # above zero, mean 7 < 7.5
+        ([11, 12, 13], [10, 10, 10], 0.0, False, Verdict.not_shown),  # +2 [-0.48, 4.48] contains zero
+        ([10, 11, 12], [16, 18, 20], 0.0, False, Verdict.opposite),  # -7 [-9.5, -4.5]
+        ([10, 11, 12], [16, 18, 20], 0.0, True, Verdict.negative),
+        ([16, 18, 20], [10, 11, 12], 0.0, True, Verdict.positive),
+        ([11, 12, 13], [10, 10, 10], 0.0, True, Verdict.not_shown),
+        ([20.0], [10.0], 0.0, False, Verdict.not_shown),  # one seed: no interval, nothing shown
+    ],
+)
+def test_verdicts(method, baseline, min_gain, two_sided, expected):
+    assert verdict(paired_difference(method, baseline), min_gain, two_sided) == expected
+
+
+def test_one_seed_has_no_interval_and_unpaired_lengths_are_refused():
+    d = paired_difference([20.0], [10.0])
+    assert d.mean == 10.0 and math.isnan(d.low) and math.isnan(d.high)
+    with pytest.raises(ValueError, match="as many values"):
+        paired_difference([1.0, 2.0], [1.0])

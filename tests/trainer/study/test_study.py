@@ -1,0 +1,121 @@
+"""`spot-train study` end to end on a tiny study (seconds): outputs, numbers, caching and config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import spot.trainer.study.runner as runner
+from spot.trainer.cli.train import main as spot_train
+
+CONFIGS = Path(__file__).parents[3] / "configs"
+TINY = ["model.channels=[8,8,8,8]", "train.num_workers=0", "train.batch_size=1",
+        "data.train.horizontal_resolution_deg=3.0"]
+TINY_VAL = ["data.val.horizontal_resolution_deg=3.0"]
+
+
+SPOT = {"config": str(CONFIGS / "pretrain/spot-unet-sim-geometric.yaml"),
+        "overrides": [*TINY, "data.train.aggregate_frames=0"]}
+
+
+def tiny_study(folder: Path, **changes) -> Path:
+    values = {
+        "name": "tiny",
+        "seeds": [0, 1],
+        "pretrain": {
+            "epochs": 1,
+            "pool": {"first_seed": 0, "sequences": 2, "frames": 1},
+            "methods": {"spot-geometric": SPOT},
+        },
+        "finetune": {
+            "config": str(CONFIGS / "finetune/seg-unet-sim-vlp16.yaml"),
+            "steps": {0.5: 2, 1.0: 2},
+            "evaluations": 2,
+            "pool": {"first_seed": 200, "sequences": 2, "frames": 1},
+            "dev": {"first_seed": 900, "sequences": 1, "frames": 1},
+            "test": {"first_seed": 1000, "sequences": 1, "frames": 1},
+        },
+        "arms": [{"name": "vlp16", "overrides": [*TINY, *TINY_VAL], "label_fractions": [0.5, 1.0]}],
+        "scaling": {"method": "spot-geometric", "shares": [0.5, 1.0], "arm": "vlp16", "label_fraction": 0.5},
+        "claims": [{"name": "SPOT beats scratch", "method": "spot-geometric", "arm": "vlp16", "label_fraction": 0.5}],
+    }
+    values.update(changes)
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def run(config: Path, tmp_path: Path):
+    args = ["study", "-c", str(config), "--out", str(tmp_path / "runs"), "--report", str(tmp_path / "docs/results.md"),
+            "--device", "cpu"]  # fmt: skip
+    return CliRunner().invoke(spot_train, args)
+
+
+@pytest.mark.slow
+def test_a_tiny_study_writes_its_report_and_a_second_run_recomputes_nothing(tmp_path, monkeypatch):
+    config = tiny_study(tmp_path)
+    result = run(config, tmp_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "docs/results.json").read_text())
+    # scratch and spot at 2 fractions x 2 seeds, plus spot pre-trained on half the pool at 50 % labels
+    assert len(report["runs"]) == 2 * 2 * 2 + 2
+    assert {(r["method"], r["pretrain_share"]) for r in report["runs"]} == {
+        ("scratch", 1.0), ("spot-geometric", 1.0), ("spot-geometric", 0.5)}  # fmt: skip
+    for r in report["runs"]:
+        assert 0 <= r["test_miou"] <= 100 and r["best_step"] in (1, 2)
+        assert r["dev_miou"] == max(value for _, value in r["curve"])  # the selected checkpoint is the best on dev
+    cell = report["tables"]["vlp16"]["spot-geometric"]["0.5"]["test"]
+    assert cell["values"] == [r["test_miou"] for r in report["runs"] if r["method"] == "spot-geometric"
+                              and r["label_fraction"] == 0.5 and r["pretrain_share"] == 1.0]  # fmt: skip
+    claim = report["claims"][0]
+    scratch = report["tables"]["vlp16"]["scratch"]["0.5"]["test"]["values"]
+    assert claim["difference"]["mean"] == pytest.approx(sum(cell["values"]) / 2 - sum(scratch) / 2)
+    assert claim["verdict"] in ("met", "not shown", "below target", "opposite")
+    assert report["pretrain_steps"] == {"spot-geometric@0.5": 1, "spot-geometric@1": 2}  # fixed epochs
+    assert report["scaling"]["shares"]["0.5"]["pretrain_steps"] == 1
+    markdown = (tmp_path / "docs/results.md").read_text()
+    assert "| spot-geometric |" in markdown and "SPOT beats scratch" in markdown
+    for name in report["figures"]:
+        assert (tmp_path / "docs" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {Path(name).name for name in report["figures"]} >= {"miou_vs_labels.png", "learning_curves.png",
+                                                              "data_scaling.png"}  # fmt: skip
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached run was recomputed")
+
+    monkeypatch.setattr(runner, "train", refuse)
+    monkeypatch.setattr(runner, "evaluate", refuse)
+    again = run(config, tmp_path)
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "docs/results.json").read_text())["runs"] == report["runs"]
+
+
+@pytest.mark.slow
+def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_path):
+    assert run(tiny_study(tmp_path), tmp_path).exit_code == 0
+    changed = tiny_study(tmp_path, seeds=[0, 1], finetune={**yaml.safe_load((tmp_path / "tiny.yaml").read_text())
+                                                           ["finetune"], "steps": {0.5: 3, 1.0: 2}})  # fmt: skip
+    result = run(changed, tmp_path)
+    assert result.exit_code == 2
+    assert "holds a run of another config than the study asks for now" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"claims": [{"name": "x", "method": "ppt", "arm": "vlp16", "label_fraction": 0.5}]},
+         "`study.claims[0]` = 'ppt': is not a method of pretrain.methods (scratch, spot-geometric)"),
+        ({"arms": [{"name": "vlp16", "label_fractions": [0.25]}]},
+         "`study.arms[0].label_fractions` = 0.25: has no entry in finetune.steps"),
+        ({"arms": [{"name": "vlp16", "label_fractions": [1.5]}]},
+         "`study.arms[0].label_fractions[0]` = 1.5: expected a number > 0 and <= 1"),
+    ],
+)
+def test_study_config_mistakes_are_one_error_line(tmp_path, change, message):
+    result = run(tiny_study(tmp_path, **change), tmp_path)
+    assert result.exit_code == 2
+    assert message in result.output, result.output

@@ -1,0 +1,313 @@
+"""The study's outputs: results.json (every number), results.md (tables and verdicts) and the figures.
+
+Scores are mIoU in points (x 100). Every table cell is mean +- std over the fine-tuning seeds (std with ddof=1,
+the spread the t-interval uses); every comparison is the paired difference to the baseline with its 95 %
+interval (`stats`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .config import SCRATCH, Score, StudyConfig
+from .runner import FULL_SHARE, METRIC, REAL_ARM, Finetuning, Pretraining
+from .stats import INTERVAL, paired_difference, verdict
+
+PLATEAU_SHARE = 1 / 3  # the learning curve's last third: its dev gain says whether the run had plateaued
+
+
+def points(metrics: dict | None) -> float | None:
+    return None if metrics is None else 100 * metrics[METRIC]
+
+
+def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrain_steps: dict[str, int]) -> dict:
+    """Every number of the report, as plain JSON values."""
+    runs = [
+        {
+            "arm": run.arm, "method": run.method, "pretrain_share": run.share, "label_fraction": run.label_fraction,
+            "seed": run.seed, "test_miou": points(result.get("test")), "real_miou": points(result.get("real")),
+            "dev_miou": None if result.get("dev") is None else 100 * result["dev"], "best_step": result["best_step"],
+            "seconds": result["seconds"], "curve": [[step, 100 * value] for step, value in result["curve"]],
+            "real_iou": per_class(result.get("real")),
+        }
+        for run, result in results.items()
+    ]  # fmt: skip
+    report = {"study": study.name, "interval": INTERVAL, "runs": runs, "pretrain_steps": pretrain_steps}
+    report["tables"] = {arm.name: table(runs, arm.name, study.arm_methods(arm), arm.label_fractions)
+                        for arm in study.arms}  # fmt: skip
+    report["comparisons"] = comparisons(study, runs)
+    report["claims"] = [claim_result(runs, claim) for claim in study.claims]
+    report["plateau"] = plateau(runs)
+    if study.scaling is not None:
+        report["scaling"] = scaling(study, runs, pretrain_steps)
+    few = [r for r in runs if r["arm"] == REAL_ARM]
+    if few:
+        methods = list(dict.fromkeys(r["method"] for r in few))
+        report["real_few_label"] = {
+            method: {**summary(values(few, method, "real_miou")),
+                     "vs_scratch": compare(values(few, method, "real_miou"), values(few, SCRATCH, "real_miou"))}
+            for method in methods
+        }  # fmt: skip
+    return report
+
+
+def per_class(metrics: dict | None) -> dict[str, float] | None:
+    if metrics is None:
+        return None
+    return {key.removeprefix("iou/"): 100 * value for key, value in metrics.items() if key.startswith("iou/")}
+
+
+def select(runs: list[dict], **where) -> list[dict]:
+    """The runs matching `where`, ordered by seed (so that two selections pair up seed by seed)."""
+    chosen = [r for r in runs if all(r[key] == value for key, value in where.items())]
+    return sorted(chosen, key=lambda r: r["seed"])
+
+
+def values(runs: list[dict], method: str, key: str, **where) -> list[float]:
+    return [r[key] for r in select(runs, method=method, **where) if r[key] is not None]
+
+
+def summary(scores: list[float]) -> dict:
+    if not scores:
+        return {"mean": None, "std": None, "values": []}
+    std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
+    return {"mean": float(np.mean(scores)), "std": std, "values": list(scores)}
+
+
+def compare(method: list[float], baseline: list[float], min_gain: float = 0.0, two_sided: bool = False) -> dict:
+    if not method or len(method) != len(baseline):
+        return {"difference": None, "verdict": "not run"}
+    difference = paired_difference(method, baseline)
+    return {"difference": difference.to_dict(), "verdict": str(verdict(difference, min_gain, two_sided))}
+
+
+def table(runs: list[dict], arm: str, methods: list[str], fractions: list[float]) -> dict:
+    """method -> label fraction -> {test, real} summaries (full-pool pre-training)."""
+    return {
+        method: {str(f): {score: summary(values(runs, method, f"{score}_miou", arm=arm, label_fraction=f,
+                                                pretrain_share=FULL_SHARE)) for score in Score}
+                 for f in fractions}
+        for method in methods
+    }  # fmt: skip
+
+
+def comparisons(study: StudyConfig, runs: list[dict]) -> dict:
+    """Every method against scratch, per arm, label fraction and score."""
+    out = {}
+    for arm in study.arms:
+        for method in study.arm_methods(arm):
+            if method == SCRATCH or SCRATCH not in study.arm_methods(arm):
+                continue
+            for f in arm.label_fractions:
+                for score in Score:
+                    where = {"arm": arm.name, "label_fraction": f, "pretrain_share": FULL_SHARE}
+                    result = compare(values(runs, method, f"{score}_miou", **where),
+                                     values(runs, SCRATCH, f"{score}_miou", **where))  # fmt: skip
+                    out.setdefault(arm.name, {}).setdefault(method, {}).setdefault(str(f), {})[str(score)] = result
+    return out
+
+
+def claim_result(runs: list[dict], claim) -> dict:
+    where = {"arm": claim.arm, "label_fraction": claim.label_fraction, "pretrain_share": FULL_SHARE}
+    key = f"{claim.score}_miou"
+    result = compare(values(runs, claim.method, key, **where), values(runs, claim.baseline, key, **where),
+                     claim.min_gain, claim.two_sided)  # fmt: skip
+    return {"name": claim.name, "method": claim.method, "baseline": claim.baseline, "arm": claim.arm,
+            "label_fraction": claim.label_fraction, "score": str(claim.score), "min_gain": claim.min_gain,
+            "two_sided": claim.two_sided, **result}  # fmt: skip
+
+
+def plateau(runs: list[dict]) -> dict:
+    """Per arm, method and label fraction: the mean dev-mIoU gain over the last third of the schedule (points).
+    Near zero: the run had plateaued before its schedule ended."""
+    out: dict = {}
+    for r in runs:
+        if r["arm"] == REAL_ARM or r["pretrain_share"] != FULL_SHARE or len(r["curve"]) < 3:
+            continue
+        steps = [step for step, _ in r["curve"]]
+        cut = steps[-1] * (1 - PLATEAU_SHARE)
+        before = max(value for step, value in r["curve"] if step <= cut)
+        gain = max(value for _, value in r["curve"]) - before
+        out.setdefault(r["arm"], {}).setdefault(r["method"], {}).setdefault(str(r["label_fraction"]), []).append(gain)
+    return {arm: {m: {f: float(np.mean(g)) for f, g in by_f.items()} for m, by_f in by_m.items()}
+            for arm, by_m in out.items()}  # fmt: skip
+
+
+def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]) -> dict:
+    """Test mIoU per pre-training share, and each larger share against the next smaller one."""
+    s = study.scaling
+    where = {"arm": s.arm, "label_fraction": s.label_fraction}
+    by_share = {share: values(runs, s.method, "test_miou", pretrain_share=share, **where) for share in s.shares}
+    steps = [compare(by_share[larger], by_share[smaller]) | {"from": smaller, "to": larger}
+             for smaller, larger in zip(s.shares, s.shares[1:], strict=False)]  # fmt: skip
+    return {
+        "method": s.method, "arm": s.arm, "label_fraction": s.label_fraction,
+        "shares": {str(share): {**summary(by_share[share]),
+                                "pretrain_steps": pretrain_steps.get(Pretraining(s.method, share).key)}
+                   for share in s.shares},
+        "steps": steps,
+        "verdict": "met" if all(step["verdict"] == "met" for step in steps) else "not shown",
+    }  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------- markdown
+
+
+def cell(entry: dict) -> str:
+    if entry["mean"] is None:
+        return "–"
+    return f"{entry['mean']:.1f} ± {entry['std']:.1f}"
+
+
+def interval(result: dict) -> str:
+    d = result["difference"]
+    if d is None:
+        return "not run"
+    return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] {result['verdict']}"
+
+
+def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
+    lines = [*header, ""]
+    for arm in study.arms:
+        fractions = arm.label_fractions
+        lines += [f"### Fine-tuned on {arm.name}: test mIoU (simulated test split)", "",
+                  "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |",
+                  "|" + " --- |" * (len(fractions) + 1)]  # fmt: skip
+        for method, by_fraction in report["tables"][arm.name].items():
+            lines.append(f"| {method} | " + " | ".join(cell(by_fraction[str(f)]["test"]) for f in fractions) + " |")
+        if arm.name in report["comparisons"]:
+            lines += ["", f"Paired difference to scratch (test mIoU points, mean [{INTERVAL} interval]):", "",
+                      "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |",
+                      "|" + " --- |" * (len(fractions) + 1)]  # fmt: skip
+            for method, by_fraction in report["comparisons"][arm.name].items():
+                lines.append(f"| {method} | " + " | ".join(interval(by_fraction[str(f)]["test"]) for f in fractions)
+                             + " |")  # fmt: skip
+        real_cells = [by_fraction[str(f)]["real"] for by_fraction in report["tables"][arm.name].values()
+                      for f in fractions]  # fmt: skip
+        if any(entry["mean"] is not None for entry in real_cells):
+            lines += ["", f"The same models ({arm.name}) on the real SemanticKITTI scans (classes present):", "",
+                      "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |",
+                      "|" + " --- |" * (len(fractions) + 1)]  # fmt: skip
+            for method, by_fraction in report["tables"][arm.name].items():
+                lines.append(f"| {method} | " + " | ".join(cell(by_fraction[str(f)]["real"]) for f in fractions)
+                             + " |")  # fmt: skip
+        lines.append("")
+    lines += ["### Claims", "", "| claim | difference [95 % interval] | verdict |", "| --- | --- | --- |"]
+    for claim in report["claims"]:
+        d = claim["difference"]
+        shown = "not run" if d is None else f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] ({d['seeds']} seeds)"
+        target = f" (target ≥ {claim['min_gain']:g})" if claim["min_gain"] else ""
+        lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}** |")
+    if "scaling" in report:
+        s = report["scaling"]
+        lines += ["", f"### Data scaling: {s['method']} pre-training on shares of the pool (fixed epochs), "
+                      f"{100 * s['label_fraction']:g} % labels on {s['arm']}", "",
+                  "| pool share | pre-training steps | test mIoU |", "| --- | --- | --- |"]  # fmt: skip
+        for share, entry in s["shares"].items():
+            lines.append(f"| {100 * float(share):g} % | {entry['pretrain_steps']} | {cell(entry)} |")
+        lines += ["", "Each step up: " + "; ".join(f"{100 * st['from']:g} → {100 * st['to']:g} %: {interval(st)}"
+                                                   for st in s["steps"]) + f". Overall: **{s['verdict']}**."]
+    if "real_few_label" in report:
+        lines += ["", "### Real few-label arm: fine-tuned on one real SemanticKITTI scan, scored on the other", "",
+                  "| pre-training | real mIoU | difference to scratch |", "| --- | --- | --- |"]  # fmt: skip
+        for method, entry in report["real_few_label"].items():
+            lines.append(f"| {method} | {cell(entry)} | {interval(entry['vs_scratch'])} |")
+    if report["plateau"]:
+        lines += ["", "### Did the runs converge? Dev-mIoU gain over the last third of the schedule (points)", "",
+                  "| arm | method | " + " | ".join(f"{100 * float(f):g} %" for f in _fractions(report)) + " |",
+                  "|" + " --- |" * (len(_fractions(report)) + 2)]  # fmt: skip
+        for arm, by_method in report["plateau"].items():
+            for method, by_fraction in by_method.items():
+                gains = [by_fraction.get(f) for f in _fractions(report)]
+                lines.append(f"| {arm} | {method} | " + " | ".join("–" if g is None else f"{g:.1f}" for g in gains)
+                             + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _fractions(report: dict) -> list[str]:
+    return sorted({f for by_m in report["plateau"].values() for by_f in by_m.values() for f in by_f}, key=float)
+
+
+# ------------------------------------------------------------------------------------------------- figures
+
+
+def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
+    """mIoU vs label fraction per arm, the scratch learning curves, data scaling, real-scan per-class IoU."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(figure, name: str) -> None:
+        figure.tight_layout()
+        figure.savefig(folder / name, dpi=100)
+        plt.close(figure)
+        written.append(folder / name)
+
+    arms = study.arms
+    figure, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 4), squeeze=False)
+    for axis, arm in zip(axes[0], arms, strict=True):
+        for method, by_fraction in report["tables"][arm.name].items():
+            fractions = [f for f in arm.label_fractions if by_fraction[str(f)]["test"]["mean"] is not None]
+            means = [by_fraction[str(f)]["test"]["mean"] for f in fractions]
+            stds = [by_fraction[str(f)]["test"]["std"] for f in fractions]
+            axis.errorbar([100 * f for f in fractions], means, yerr=stds, marker="o", capsize=3, label=method)
+        axis.set(xscale="log", xlabel="labelled frames (% of the pool)", ylabel="test mIoU", title=arm.name)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    save(figure, "miou_vs_labels.png")
+
+    main = [r for r in report["runs"] if r["arm"] == arms[0].name and r["pretrain_share"] == FULL_SHARE]
+    fractions = arms[0].label_fractions
+    figure, axes = plt.subplots(1, len(fractions), figsize=(5 * len(fractions), 3.8), squeeze=False)
+    methods = list(report["tables"][arms[0].name])
+    for axis, f in zip(axes[0], fractions, strict=True):
+        for i, method in enumerate(methods):
+            for j, r in enumerate(select(main, method=method, label_fraction=f)):
+                steps, scores = zip(*r["curve"], strict=True) if r["curve"] else ((), ())
+                axis.plot(steps, scores, color=f"C{i}", linewidth=2 if method == SCRATCH else 0.8,
+                          label=method if j == 0 else None)  # fmt: skip
+        axis.set(xlabel="fine-tuning step", ylabel="dev mIoU", title=f"{arms[0].name}, {100 * f:g} % labels")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    save(figure, "learning_curves.png")
+
+    if "scaling" in report:
+        s = report["scaling"]
+        shares = list(s["shares"])
+        figure, axis = plt.subplots(figsize=(5.5, 4))
+        means, stds = [s["shares"][x]["mean"] for x in shares], [s["shares"][x]["std"] for x in shares]
+        axis.errorbar([100 * float(x) for x in shares], means, yerr=stds, marker="o", capsize=3, label=s["method"])
+        scratch = report["tables"][s["arm"]].get(SCRATCH, {}).get(str(s["label_fraction"]))
+        if scratch and scratch["test"]["mean"] is not None:
+            axis.axhline(scratch["test"]["mean"], color="k", linestyle="--", label="scratch")
+        axis.set(xscale="log", xlabel="pre-training data (% of the pool, fixed epochs)", ylabel="test mIoU",
+                 title=f"{100 * s['label_fraction']:g} % labels on {s['arm']}")  # fmt: skip
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        save(figure, "data_scaling.png")
+
+    real = [r for r in main if r["real_iou"] and r["label_fraction"] == max(fractions)]
+    if real:
+        classes = sorted({name for r in real for name in r["real_iou"]})
+        figure, axis = plt.subplots(figsize=(max(6, 0.5 * len(classes) * len(methods) / 2), 4))
+        width = 0.8 / len(methods)
+        for i, method in enumerate(methods):
+            ious = [np.mean([r["real_iou"].get(c, 0.0) for r in select(real, method=method)] or [0]) for c in classes]
+            axis.bar(np.arange(len(classes)) + i * width, ious, width, label=method)
+        axis.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes, rotation=45, ha="right")
+        axis.set(ylabel="IoU on the real scans", title=f"sim → real per class ({100 * max(fractions):g} % labels)")
+        axis.legend(fontsize=7)
+        save(figure, "real_per_class_iou.png")
+    return written
+
+
+def write_json(report: dict, path: Path) -> None:
+    path.write_text(json.dumps(report, indent=1) + "\n")

@@ -1,0 +1,232 @@
+"""The study's runs: planned from the config, each trained once into its own folder and scored from there.
+
+    <out>/pretrain/<method>@<share>/                        a pre-training run (fixed epochs on a share of the pool)
+    <out>/<arm>/<method>@<share>/labels<f>-seed<s>/         a fine-tuning run; result.json holds its scores
+    <out>/real-few-label/<method>/seed<s>/                  fine-tuned on real scans
+
+A folder with result.json is finished and never recomputed (as long as its config is the one the study asks
+for now: a changed study config is refused rather than mixed with old results); an interrupted run resumes
+from its last checkpoint. Fine-tuning keeps the checkpoint with the best dev mIoU (`train.best_metric`) and
+scores that one on the test split and on the real scans.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from spot.runtime.errors import SpotInputError
+
+from ..config import ExperimentConfig, compose_yaml, load_config, to_yaml
+from ..engine.checkpoint import BEST, LAST
+from ..engine.hooks import METRICS_FILE, read_metrics
+from ..engine.run import CHECKPOINTS, evaluate, train
+from .config import SCRATCH, StudyConfig
+
+log = logging.getLogger(__name__)
+RESULT = "result.json"
+METRIC = "miou"
+FULL_SHARE = 1.0
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    method: str
+    share: float  # of the pre-training pool
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}@{self.share:g}"
+
+
+@dataclass(frozen=True)
+class Finetuning:
+    arm: str  # an arm's name, or REAL_ARM
+    method: str
+    share: float  # of the pre-training pool its backbone saw
+    label_fraction: float
+    seed: int
+
+    @property
+    def pretraining(self) -> Pretraining | None:
+        return None if self.method == SCRATCH else Pretraining(self.method, self.share)
+
+    def folder(self, out: Path) -> Path:
+        if self.arm == REAL_ARM:
+            return out / REAL_ARM / self.method / f"seed{self.seed}"
+        return out / self.arm / f"{self.method}@{self.share:g}" / f"labels{self.label_fraction:g}-seed{self.seed}"
+
+
+REAL_ARM = "real-few-label"
+
+
+@dataclass
+class Settings:
+    """How this invocation runs the study (not part of the protocol)."""
+
+    out: Path
+    scale: float = 1.0  # --scale K: K x the pre-training pool and K x the fine-tuning steps
+    device: str = "auto"
+
+
+def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
+    """Every fine-tuning run the report needs, in the order they run (the main table first)."""
+    runs = [
+        Finetuning(arm.name, method, FULL_SHARE, fraction, seed)
+        for arm in study.arms
+        for method in study.arm_methods(arm)
+        for fraction in arm.label_fractions
+        for seed in study.seeds
+    ]
+    if study.scaling is not None:
+        scaling = study.scaling
+        runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed)
+                 for share in scaling.shares for seed in study.seeds]  # fmt: skip
+    if study.real_few_label is not None and real_available:
+        methods = study.real_few_label.methods or study.method_names
+        runs += [Finetuning(REAL_ARM, method, FULL_SHARE, 1.0, seed) for method in methods for seed in study.seeds]
+    return list(dict.fromkeys(runs))  # a scaling run at the full share is a main-table run
+
+
+def data_available(config_path: str | Path | None) -> bool:
+    """Whether a data config's dataset roots exist (the real scans live outside the repository)."""
+    if config_path is None:
+        return False
+    data = compose_yaml(Path(config_path)).get("data") or {}
+    roots = [section.get("root") or section.get("path") for section in data.values()]
+    return all(Path(root).exists() for root in roots if root)
+
+
+class StudyRunner:
+    """Trains (or reads back) every run of a study and returns each fine-tuning run's result."""
+
+    def __init__(self, study: StudyConfig, settings: Settings):
+        self.study, self.settings = study, settings
+        self.real_available = data_available(study.finetune.real)
+        few = study.real_few_label
+        self.real_few_label_available = few is not None and data_available(few.config)
+        self.trained_seconds: list[float] = []  # this invocation's trainings, for the ETA
+
+    def run_all(self) -> dict[Finetuning, dict]:
+        runs = plan(self.study, self.real_few_label_available)
+        results = {}
+        for number, run in enumerate(runs, start=1):
+            cached = (run.folder(self.settings.out) / RESULT).is_file()
+            log.info("study [%d/%d] %s: %s", number, len(runs), describe(run), self._status(cached, len(runs) - number))
+            results[run] = self.finetune(run)
+        return results
+
+    def _status(self, cached: bool, left: int) -> str:
+        if cached:
+            return "cached"
+        if not self.trained_seconds:
+            return "training"
+        mean = sum(self.trained_seconds) / len(self.trained_seconds)
+        return f"training (about {mean * (left + 1) / 60:.0f} min left at {mean:.0f} s a run)"
+
+    def pretrain_result(self, run: Pretraining) -> dict:
+        return json.loads((self.settings.out / "pretrain" / run.key / RESULT).read_text())
+
+    def pretrain(self, run: Pretraining) -> Path:
+        """The pre-trained checkpoint of a method at a share of the pool (trained on first use)."""
+        folder = self.settings.out / "pretrain" / run.key
+        section = self.study.pretrain
+        method = section.methods[run.method]
+        overrides = [
+            f"name=pretrain-{run.key}",
+            f"train.output_dir={folder}",
+            f"train.epochs={section.epochs}",
+            "train.max_steps=null",
+            "train.ckpt_every=0",
+            "train.keep_checkpoints=1",
+            f"train.device={self.settings.device}",
+            "data.val=null",  # pre-training is judged by what it does to fine-tuning
+            *section.pool.overrides("data.train", self.settings.scale),
+            f"data.train.fraction={run.share}",
+            *method.overrides,
+        ]
+        self._train_once(load_config(method.config, overrides), folder, "pretrain")
+        return folder / CHECKPOINTS / LAST
+
+    def finetune(self, run: Finetuning) -> dict:
+        folder = run.folder(self.settings.out)
+        config = self._finetune_config(run, folder)
+        cached = self._train_once(config, folder, "finetune")
+        if cached is not None:
+            return cached
+        result = {"seconds": self._last_seconds, **score(folder, run, self.study, self.real_available)}
+        (folder / RESULT).write_text(json.dumps(result, indent=2))
+        return result
+
+    def _finetune_config(self, run: Finetuning, folder: Path) -> ExperimentConfig:
+        pretrained = self.pretrain(run.pretraining) if run.pretraining else None
+        common = [
+            f"name=finetune-{run.arm}-{run.method}@{run.share:g}-labels{run.label_fraction:g}-seed{run.seed}",
+            f"train.output_dir={folder}",
+            "train.keep_checkpoints=1",
+            f"train.seed={run.seed}",
+            f"train.device={self.settings.device}",
+            f"pretrained.path={pretrained if pretrained else 'null'}",
+        ]
+        if run.arm == REAL_ARM:
+            steps = max(1, round(self.study.real_few_label.steps * self.settings.scale))
+            schedule = [f"train.max_steps={steps}", f"train.eval_every={steps}", f"train.ckpt_every={steps}"]
+            return load_config(self.study.real_few_label.config, [*common, *schedule])
+        finetune, arm = self.study.finetune, self.study.arm(run.arm)
+        steps = max(1, round(finetune.steps[run.label_fraction] * self.settings.scale))
+        every = max(1, steps // finetune.evaluations)
+        overrides = [
+            *common,
+            f"train.max_steps={steps}",
+            f"train.eval_every={every}",
+            f"train.ckpt_every={every}",
+            f"train.best_metric={METRIC}",
+            *finetune.pool.overrides("data.train"),  # never scaled: its size is what "1 % of the labels" means
+            f"data.train.label_fraction={run.label_fraction}",
+            "data.train.subset_seed=0",  # the same labelled frames for every seed and method
+            *finetune.dev.overrides("data.val"),
+            *arm.overrides,
+        ]
+        return load_config(finetune.config, overrides)
+
+    def _train_once(self, config: ExperimentConfig, folder: Path, stage: str) -> dict | None:
+        """Train unless finished (then its cached result); refuse a folder holding a run of another config."""
+        recorded = folder / "config.yaml"
+        if recorded.is_file() and recorded.read_text() != to_yaml(config):
+            raise SpotInputError(f"{folder} holds a run of another config than the study asks for now (was the "
+                                 "study config changed?): remove that folder or pass another --out")  # fmt: skip
+        result_file = folder / RESULT
+        if result_file.is_file():
+            return json.loads(result_file.read_text())
+        start = time.perf_counter()
+        train(config, stage=stage, resume=(folder / CHECKPOINTS / LAST).exists())
+        self._last_seconds = time.perf_counter() - start
+        if stage == "pretrain":
+            steps = max((r["step"] for r in read_metrics(folder / METRICS_FILE)), default=0)
+            result_file.write_text(json.dumps({"seconds": self._last_seconds, "steps": steps}, indent=2))
+        else:
+            self.trained_seconds.append(self._last_seconds)
+        return None
+
+
+def score(folder: Path, run: Finetuning, study: StudyConfig, real_available: bool) -> dict:
+    """The run's dev curve, its selected checkpoint and that checkpoint's test (and real-scan) metrics."""
+    records = [r for r in read_metrics(folder / METRICS_FILE) if r["split"] == "val"]
+    curve = [[r["step"], r[METRIC]] for r in records]
+    if run.arm == REAL_ARM:  # no dev split: the fixed schedule's last evaluation, on the held-out real scan
+        return {"curve": curve, "best_step": records[-1]["step"], "test": None, "real": records[-1]}
+    best = folder / CHECKPOINTS / BEST
+    test = evaluate(best, overrides=tuple(study.finetune.test.overrides("data.val")))
+    real = evaluate(best, val_data=Path(study.finetune.real)) if real_available else None
+    best_step = int(best.resolve().name.removeprefix("step_"))
+    dev = next(r[METRIC] for r in records if r["step"] == best_step)
+    return {"curve": curve, "best_step": best_step, "dev": dev, "test": test, "real": real}
+
+
+def describe(run: Finetuning) -> str:
+    share = "" if run.share == FULL_SHARE else f" (pre-trained on {100 * run.share:g} % of the pool)"
+    labels = "" if run.arm == REAL_ARM else f", {100 * run.label_fraction:g} % labels"
+    return f"{run.arm}, {run.method}{share}{labels}, seed {run.seed}"
