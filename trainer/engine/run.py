@@ -116,9 +116,11 @@ def evaluate(
     overrides: tuple[str, ...] = (),
     registries: Registries = REGISTRIES,
     val_data: Path | None = None,
+    pictures: bool = True,
 ) -> dict[str, float]:
     """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides; or of the
-    `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model)."""
+    `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model). `pictures`: also draw the
+    task's report (a study scoring hundreds of checkpoints keeps the JSON only)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
     recorded = checkpoint.meta["dataset_info"]
     # The checkpoint's own config may predate `voxelization` / `classes`: it takes them from what was recorded.
@@ -144,7 +146,7 @@ def evaluate(
             folder = checkpoint.path.parent
             with writes_into(folder):
                 (folder / f"{name}.json").write_text(json.dumps(metrics, indent=2))
-                for picture in task.write_report(totals, dataset, folder / name):
+                for picture in task.write_report(totals, dataset, folder / name) if pictures else ():
                     log.info("wrote %s", picture)
     finally:
         distributed.stop(context)

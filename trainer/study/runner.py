@@ -219,8 +219,8 @@ def score(folder: Path, run: Finetuning, study: StudyConfig, real_available: boo
     if run.arm == REAL_ARM:  # no dev split: the fixed schedule's last evaluation, on the held-out real scan
         return {"curve": curve, "best_step": records[-1]["step"], "test": None, "real": records[-1]}
     best = folder / CHECKPOINTS / BEST
-    test = evaluate(best, overrides=tuple(study.finetune.test.overrides("data.val")))
-    real = evaluate(best, val_data=Path(study.finetune.real)) if real_available else None
+    test = evaluate(best, overrides=tuple(study.finetune.test.overrides("data.val")), pictures=False)
+    real = evaluate(best, val_data=Path(study.finetune.real), pictures=False) if real_available else None
     best_step = int(best.resolve().name.removeprefix("step_"))
     dev = next(r[METRIC] for r in records if r["step"] == best_step)
     return {"curve": curve, "best_step": best_step, "dev": dev, "test": test, "real": real}
