@@ -70,6 +70,10 @@ class FrameDataConfig:
     aggregate_frames: int = bounded(0, ge=0)  # neighbours on each side whose points densify the targets
     beam_resample: BeamResampleConfig = field(default_factory=lambda: BeamResampleConfig(probability=0.0))
     class_balanced: bool = False  # SPOT's class-balanced frame sampling
+    # Keep only what lies within this horizontal angle around +x (points; boxes by their centre): KITTI labels
+    # only the front camera's view (about 81 degrees: 2 atan(1242 / 2 / 721.5)), so both the real evaluation and
+    # the training it is compared with see that view alone. None: all around.
+    front_fov_deg: float | None = bounded(None, gt=0, le=360)
 
     def check(self) -> None:
         if self.label_fraction < 1 and not self.use_labels:
@@ -194,6 +198,8 @@ class FrameDataset:
     def __getitem__(self, index: int) -> TrainingFrame:
         sequence, frame = self.frames[index]
         sample = self.read(sequence, frame)
+        if self.config.front_fov_deg is not None:
+            sample = front_view(sample, self.config.front_fov_deg)
         context_xyz, context_origins, context_labels = self._context(sequence, frame, sample)
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
@@ -230,6 +236,22 @@ class FrameDataset:
     def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
         """Class ids present in a frame (for class balancing); subclasses may read less than the whole frame."""
         return np.unique(self.read(sequence, frame).labels)
+
+
+def front_view(sample: Sample, fov_deg: float) -> Sample:
+    """The points (with their labels) and the boxes (by centre) within `fov_deg` around the sensor's +x axis."""
+
+    def inside(xy: np.ndarray) -> np.ndarray:
+        return np.abs(np.degrees(np.arctan2(xy[:, 1], xy[:, 0]))) <= fov_deg / 2
+
+    keep = inside(sample.scan.xyz)
+    return replace(
+        sample,
+        scan=sample.scan.select(keep),
+        labels=None if sample.labels is None else sample.labels[keep],
+        instances=None if sample.instances is None else sample.instances[keep],
+        boxes=None if sample.boxes is None else sample.boxes.select(inside(sample.boxes.data)),
+    )
 
 
 def _seeded_subset(frames: Sequence[tuple[int, int]], share: float, seed: list[int]) -> list[tuple[int, int]]:

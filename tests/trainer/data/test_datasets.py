@@ -173,6 +173,25 @@ def test_folder_dataset_reads_the_simulators_layout_with_poses(tmp_path):
         FolderDataset(FolderDataConfig(root=str(tmp_path), sequences=["07"]), INFO)
 
 
+def test_frame_indices_pick_scans_of_a_folder(tmp_path):
+    write_sequence(SimulatedSequence("vlp16", frames=3, seed=2, horizontal_resolution_deg=2.0), tmp_path, 0)
+    dataset = FolderDataset(FolderDataConfig(root=str(tmp_path), frame_indices=[2, 0]), INFO)
+    assert dataset.frames == [(0, 0), (0, 2)]
+    with pytest.raises(SpotInputError, match=r"`frame_indices` \[5\] are beyond every sequence's scans \(3 at most\)"):
+        FolderDataset(FolderDataConfig(root=str(tmp_path), frame_indices=[0, 5]), INFO)
+
+
+def test_front_fov_keeps_the_points_labels_and_boxes_ahead():
+    full, front = sim(seeds=[3], frames=1, **SMALL)[0].sample, sim(seeds=[3], frames=1, front_fov_deg=90, **SMALL)[0]
+    azimuth = np.degrees(np.arctan2(full.scan.xyz[:, 1], full.scan.xyz[:, 0]))
+    ahead = np.abs(azimuth) <= 45
+    np.testing.assert_array_equal(front.sample.scan.points, full.scan.points[ahead])
+    np.testing.assert_array_equal(front.sample.labels, full.labels[ahead])
+    box_azimuth = np.degrees(np.arctan2(full.boxes.data[:, 1], full.boxes.data[:, 0]))
+    np.testing.assert_array_equal(front.sample.boxes.data, full.boxes.data[np.abs(box_azimuth) <= 45])
+    assert 0 < len(front.sample.boxes) < len(full.boxes) and 0.1 < ahead.mean() < 0.5
+
+
 def test_class_balancing_up_weights_rare_frames():
     weights = sim(seeds=[0, 1], frames=2, class_balanced=True, **SMALL).sampling_weights()
     assert weights.shape == (4,) and np.isclose(weights.sum(), 4) and (weights >= 1 - 1e-9).any()
