@@ -95,6 +95,7 @@ class RealFewLabel:
 
     config: str = "???"  # a fine-tuning config on real scans; skipped when its data root is absent
     steps: int = bounded(100, ge=1)
+    overrides: list[str] = field(default_factory=list)
     methods: list[str] | None = None
 
 

@@ -172,9 +172,10 @@ class StudyRunner:
             f"pretrained.path={pretrained if pretrained else 'null'}",
         ]
         if run.arm == REAL_ARM:
-            steps = max(1, round(self.study.real_few_label.steps * self.settings.scale))
+            few = self.study.real_few_label
+            steps = max(1, round(few.steps * self.settings.scale))
             schedule = [f"train.max_steps={steps}", f"train.eval_every={steps}", f"train.ckpt_every={steps}"]
-            return load_config(self.study.real_few_label.config, [*common, *schedule])
+            return load_config(few.config, [*common, *schedule, *few.overrides])
         finetune, arm = self.study.finetune, self.study.arm(run.arm)
         steps = max(1, round(finetune.steps[run.label_fraction] * self.settings.scale))
         every = max(1, steps // finetune.evaluations)

@@ -105,6 +105,27 @@ def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_p
     assert "holds a run of another config than the study asks for now" in result.output
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_every_fine_tuned_model_is_scored_on_the_real_scans_and_a_real_few_label_arm_runs(tmp_path, lidar_data):
+    real = tmp_path / "real.yaml"
+    root = lidar_data / "semantickitti"
+    real.write_text(yaml.safe_dump({"data": {"val": {"name": "semantickitti", "root": str(root)}}}))
+    finetune = yaml.safe_load(tiny_study(tmp_path).read_text())["finetune"] | {"real": str(real)}
+    few = {"config": str(CONFIGS / "finetune/seg-unet-real-one-scan.yaml"), "steps": 2,
+           "overrides": ["model.channels=[8,8,8,8]", f"data.train.root={root}", f"data.val.root={root}"]}
+    result = run(tiny_study(tmp_path, finetune=finetune, real_few_label=few, scaling=None), tmp_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "docs/results.json").read_text())
+    simulated = [r for r in report["runs"] if r["arm"] == "vlp16"]
+    assert len(simulated) == 4 and all(0 <= r["real_miou"] <= 100 and r["real_iou"] for r in simulated)
+    few_label = report["real_few_label"]
+    assert set(few_label) == {"scratch", "spot-geometric"} and len(few_label["scratch"]["values"]) == 2
+    assert few_label["spot-geometric"]["vs_scratch"]["difference"]["seeds"] == 2
+    markdown = (tmp_path / "docs/results.md").read_text()
+    assert "on the real SemanticKITTI scans" in markdown and "Real few-label arm" in markdown
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
