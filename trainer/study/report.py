@@ -44,6 +44,7 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrain_steps:
     report["plateau"] = plateau(runs)
     if study.scaling is not None:
         report["scaling"] = scaling(study, runs, pretrain_steps)
+    report["real_per_class"] = real_per_class(study, runs)
     few = [r for r in runs if r["arm"] == REAL_ARM]
     if few:
         methods = list(dict.fromkeys(r["method"] for r in few))
@@ -59,6 +60,19 @@ def per_class(metrics: dict | None) -> dict[str, float] | None:
     if metrics is None:
         return None
     return {key.removeprefix("iou/"): 100 * value for key, value in metrics.items() if key.startswith("iou/")}
+
+
+def real_per_class(study: StudyConfig, runs: list[dict]) -> dict:
+    """Mean IoU per class on the real scans (classes present) of the first arm's models at its largest label
+    fraction, per method: which classes transfer from the simulator and which do not."""
+    arm = study.arms[0]
+    where = {"arm": arm.name, "pretrain_share": FULL_SHARE, "label_fraction": max(arm.label_fractions)}
+    out = {}
+    for method in study.arm_methods(arm):
+        chosen = [r["real_iou"] for r in select(runs, method=method, **where) if r["real_iou"]]
+        if chosen:
+            out[method] = {name: float(np.mean([iou.get(name, 0.0) for iou in chosen])) for name in chosen[0]}
+    return out
 
 
 def select(runs: list[dict], **where) -> list[dict]:
@@ -173,29 +187,18 @@ def interval(result: dict) -> str:
 def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
     lines = [*header, ""]
     for arm in study.arms:
-        fractions = arm.label_fractions
-        lines += [f"### Fine-tuned on {arm.name}: test mIoU (simulated test split)", "",
-                  "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |",
-                  "|" + " --- |" * (len(fractions) + 1)]  # fmt: skip
-        for method, by_fraction in report["tables"][arm.name].items():
-            lines.append(f"| {method} | " + " | ".join(cell(by_fraction[str(f)]["test"]) for f in fractions) + " |")
+        fractions, rows = arm.label_fractions, report["tables"][arm.name]
+        test = {method: [cell(by_f[str(f)]["test"]) for f in fractions] for method, by_f in rows.items()}
+        lines += fraction_table(f"### Fine-tuned on {arm.name}: test mIoU (simulated test split)", fractions, test)
         if arm.name in report["comparisons"]:
-            lines += ["", f"Paired difference to scratch (test mIoU points, mean [{INTERVAL} interval]):", "",
-                      "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |",
-                      "|" + " --- |" * (len(fractions) + 1)]  # fmt: skip
-            for method, by_fraction in report["comparisons"][arm.name].items():
-                lines.append(f"| {method} | " + " | ".join(interval(by_fraction[str(f)]["test"]) for f in fractions)
-                             + " |")  # fmt: skip
-        real_cells = [by_fraction[str(f)]["real"] for by_fraction in report["tables"][arm.name].values()
-                      for f in fractions]  # fmt: skip
-        if any(entry["mean"] is not None for entry in real_cells):
-            lines += ["", f"The same models ({arm.name}) on the real SemanticKITTI scans (classes present):", "",
-                      "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |",
-                      "|" + " --- |" * (len(fractions) + 1)]  # fmt: skip
-            for method, by_fraction in report["tables"][arm.name].items():
-                lines.append(f"| {method} | " + " | ".join(cell(by_fraction[str(f)]["real"]) for f in fractions)
-                             + " |")  # fmt: skip
-        lines.append("")
+            comparison = report["comparisons"][arm.name]
+            lines += fraction_table(f"Paired difference to scratch (test mIoU points, mean [{INTERVAL} interval]):",
+                                    fractions, {method: [interval(by_f[str(f)]["test"]) for f in fractions]
+                                                for method, by_f in comparison.items()})  # fmt: skip
+        if any(by_f[str(f)]["real"]["mean"] is not None for by_f in rows.values() for f in fractions):
+            lines += fraction_table(f"The same models ({arm.name}) on the real SemanticKITTI scans (classes present):",
+                                    fractions, {method: [cell(by_f[str(f)]["real"]) for f in fractions]
+                                                for method, by_f in rows.items()})  # fmt: skip
     lines += ["### Claims", "", "| claim | difference [95 % interval] | verdict |", "| --- | --- | --- |"]
     for claim in report["claims"]:
         d = claim["difference"]
@@ -211,11 +214,21 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
             lines.append(f"| {100 * float(share):g} % | {entry['pretrain_steps']} | {cell(entry)} |")
         lines += ["", "Each step up: " + "; ".join(f"{100 * st['from']:g} → {100 * st['to']:g} %: {interval(st)}"
                                                    for st in s["steps"]) + f". Overall: **{s['verdict']}**."]
+    if report["real_per_class"]:
+        by_method = report["real_per_class"]
+        methods = list(by_method)
+        classes = sorted(next(iter(by_method.values())), key=lambda name: by_method[methods[0]][name])
+        lines += ["", f"### Per-class IoU on the real scans ({study.arms[0].name} models, "
+                      f"{100 * max(study.arms[0].label_fractions):g} % labels), worst transfer first", "",
+                  "| class | " + " | ".join(methods) + " |", "|" + " --- |" * (len(methods) + 1)]  # fmt: skip
+        lines += [f"| {name} | " + " | ".join(f"{by_method[m].get(name, 0.0):.1f}" for m in methods) + " |"
+                  for name in classes]  # fmt: skip
     if "real_few_label" in report:
         lines += ["", "### Real few-label arm: fine-tuned on one real SemanticKITTI scan, scored on the other", "",
                   "| pre-training | real mIoU | difference to scratch |", "| --- | --- | --- |"]  # fmt: skip
         for method, entry in report["real_few_label"].items():
-            lines.append(f"| {method} | {cell(entry)} | {interval(entry['vs_scratch'])} |")
+            versus = "–" if method == SCRATCH else interval(entry["vs_scratch"])
+            lines.append(f"| {method} | {cell(entry)} | {versus} |")
     if report["plateau"]:
         lines += ["", "### Did the runs converge? Dev-mIoU gain over the last third of the schedule (points)", "",
                   "| arm | method | " + " | ".join(f"{100 * float(f):g} %" for f in _fractions(report)) + " |",
@@ -226,6 +239,13 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
                 lines.append(f"| {arm} | {method} | " + " | ".join("–" if g is None else f"{g:.1f}" for g in gains)
                              + " |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def fraction_table(title: str, fractions: list[float], rows: dict[str, list[str]]) -> list[str]:
+    """A titled markdown table: one row per method, one column per label fraction."""
+    head = "| pre-training | " + " | ".join(f"{100 * f:g} % labels" for f in fractions) + " |"
+    body = [f"| {method} | " + " | ".join(cells) + " |" for method, cells in rows.items()]
+    return [title, "", head, "|" + " --- |" * (len(fractions) + 1), *body, ""]
 
 
 def _fractions(report: dict) -> list[str]:
