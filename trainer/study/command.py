@@ -58,7 +58,7 @@ def machine(device: str) -> str:
 
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         return torch.cuda.get_device_name()
-    return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s)"
 
 
 
