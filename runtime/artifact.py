@@ -4,14 +4,17 @@ spot.json (schema version 1):
 
     schema_version   1
     producer         {"spot_version", "checkpoint", "step", "objective"}: where it came from
-    model            {"file": "model.onnx", "flavour": "portable" | "plugin", "opset"}
+    model            {"file": "model.onnx", "flavour": "portable" | "plugin" | "fused", "opset"}: portable runs in
+                     any onnxruntime; fused runs its sparse layers (`spot.fused` nodes) with the compiled
+                     kernels of `spot.runtime.fused` (the `cpu` extra) and the rest in onnxruntime
     input            {"columns": ["x", "y", "z", "intensity"], "max_points"}: what a scan must hold; scans with
                      more points are refused (engines size their buffers by it)
     voxelization     {"point_cloud_range", "voxel_size", "features": "mean"}: `spot.runtime.voxelize.VoxelGrid`
     sparse_plan      {"root", "maps": [...]}: `spot.runtime.sparse_plan.SparsePlan`
     inputs           [{"name", "dtype", "shape", "feed", "of"}]: each graph input and what feeds it:
                      feed "voxel_features" (mean input columns per voxel), "coords" (voxel set `of`),
-                     "pairs" / "counts" (kernel map `of`, see sparse_plan)
+                     "pairs" / "counts" (kernel map `of`, see sparse_plan), "neighbors" (map `of`'s
+                     (K, V_out) table) / "inverse_neighbors" (its transpose, for inverse convolutions)
     outputs          [{"name", "dtype", "shape", "meaning"}]
     tasks            {"segmentation": {"output", "class_names", "class_colors"},
                       "detection": {"heatmap", "regression", "head": CenterHeadSpec.to_dict()}}: either or both
@@ -35,8 +38,8 @@ from .voxelize import VoxelGrid
 SCHEMA_VERSION = 1
 ARTIFACT_FILE = "spot.json"
 MODEL_FILE = "model.onnx"
-FLAVOURS = ("portable", "plugin")
-FEEDS = ("voxel_features", "coords", "pairs", "counts")
+FLAVOURS = ("portable", "plugin", "fused")
+FEEDS = ("voxel_features", "coords", "pairs", "counts", "neighbors", "inverse_neighbors")
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}  # version n -> a function returning the dict at n + 1
 
 
