@@ -29,10 +29,11 @@ class VerificationError(click.ClickException):
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Artifact folder to write.")
 @click.option(
     "--flavour",
-    type=click.Choice(["portable", "plugin"]),
-    default="portable",
-    show_default=True,
-    help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain.",
+    type=click.Choice(["portable", "plugin", "fused"]),
+    default=None,
+    help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain; fused: sparse "
+    "layers run by spot's compiled CPU kernels (needs the cpu extra where it runs). Default: fused where the cpu "
+    "extra is installed, else portable.",
 )
 @click.option("--opset", default=17, show_default=True, help="ONNX opset (>= 16).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
@@ -54,12 +55,13 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
         raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
-    from .exporter import ExportOptions, VerificationFailed, export_checkpoint
+    from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint
 
     resolve_checkpoint(Path(checkpoint))  # a wrong path is reported before any scan is read
     samples = _verification_samples(verify_paths)
     try:
-        report = export_checkpoint(Path(checkpoint), Path(output), samples, ExportOptions(flavour, opset, max_points))
+        options = ExportOptions(flavour or default_flavour(), opset, max_points)
+        report = export_checkpoint(Path(checkpoint), Path(output), samples, options)
     except VerificationFailed as failure:
         raise VerificationError(f"{failure}; no artifact was written") from failure
     click.echo(json.dumps({"artifact": str(output), **report.to_dict()}))

@@ -19,7 +19,7 @@ REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "semantickitti/sequen
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("flavour", ["portable", "plugin"])
+@pytest.mark.parametrize("flavour", ["portable", "plugin", pytest.param("fused", marks=pytest.mark.fused)])
 def test_export_matches_pytorch_on_real_scans(flavour, segmentation_checkpoint, lidar_data, tmp_path):
     samples = [read_sample(lidar_data / scan) for scan in REAL_SCANS]
     report = export_checkpoint(segmentation_checkpoint, tmp_path / "art", samples, ExportOptions(flavour))
@@ -36,6 +36,9 @@ def test_export_matches_pytorch_on_real_scans(flavour, segmentation_checkpoint, 
     if flavour == "plugin":
         assert {("spot", "SparseConv3d"), ("spot", "SparseInverseConv3d")} <= ops
         assert [spec.name for spec in artifact.inputs] == ["voxel_features", "coords.input"]
+    elif flavour == "fused":
+        assert {op for domain, op in ops if domain == "spot.fused"} == {"SparseConv"} and ("", "ScatterND") not in ops
+        assert {spec.feed for spec in artifact.inputs} == {"voxel_features", "neighbors", "inverse_neighbors"}
     else:
         assert all(domain in ("", "ai.onnx") for domain, _ in ops) and ("", "ScatterND") in ops
         assert {spec.feed for spec in artifact.inputs} == {"voxel_features", "coords", "pairs", "counts"}
