@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..engines import cpu_providers, session_options
 from ..errors import SpotInputError
-from .kernels import sparse_conv
+from .kernels import TiledPairs, sparse_conv, tile_pairs
 
 FUSED_DOMAIN = "spot.fused"  # what export.sparse_ops writes
 
@@ -46,8 +46,10 @@ class _ConvStep:
     output: str
     relu: bool = False
 
-    def run(self, values: dict[str, np.ndarray]) -> None:
-        values[self.output] = sparse_conv(values[self.features], self.kernel, self.bias, values[self.neighbors],
+    def run(self, values: dict[str, np.ndarray], tiled: dict[str, TiledPairs]) -> None:
+        if self.neighbors not in tiled:  # once per kernel map and scan, for every layer that uses it
+            tiled[self.neighbors] = tile_pairs(values[self.neighbors])
+        values[self.output] = sparse_conv(values[self.features], self.kernel, self.bias, tiled[self.neighbors],
                                           self.relu)  # fmt: skip
 
 
@@ -58,7 +60,7 @@ class _SessionStep:
         self.session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
         self.inputs, self.outputs = inputs, outputs
 
-    def run(self, values: dict[str, np.ndarray]) -> None:
+    def run(self, values: dict[str, np.ndarray], tiled: dict[str, TiledPairs]) -> None:
         results = self.session.run(self.outputs, {name: values[name] for name in self.inputs})
         values.update(zip(self.outputs, results, strict=True))
 
@@ -81,11 +83,11 @@ class FusedEngine:
         self._blas = ThreadpoolController()  # after the warm-up: numba's BLAS (scipy's) is loaded by then
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = dict(feeds)
+        values, tiled = dict(feeds), {}
         numba.set_num_threads(self.num_threads)  # numba's setting is per calling thread
         with self._blas.limit(limits=1, user_api="blas"):
             for step in self._steps:
-                step.run(values)
+                step.run(values, tiled)
         return {name: values[name] for name in self.output_names}
 
 
@@ -131,8 +133,9 @@ def _conv_step(node: onnx.NodeProto, constants: dict) -> _ConvStep:
     features, neighbors, kernel_name, *bias_name = node.input
     if kernel_name not in constants or (bias_name and bias_name[0] not in constants):
         raise SpotInputError(f"sparse node {node.name!r}: its kernel and bias must be graph initializers")
-    kernel = np.ascontiguousarray(numpy_helper.to_array(constants[kernel_name]), dtype=np.float32)
-    bias = (np.ascontiguousarray(numpy_helper.to_array(constants[bias_name[0]]), dtype=np.float32)
+    # writable copies: numba compiles read-only arrays (what to_array returns) as another type
+    kernel = np.array(numpy_helper.to_array(constants[kernel_name]), dtype=np.float32, order="C")
+    bias = (np.array(numpy_helper.to_array(constants[bias_name[0]]), dtype=np.float32)
             if bias_name and bias_name[0] else np.zeros(kernel.shape[2], dtype=np.float32))  # fmt: skip
     return _ConvStep(features, neighbors, kernel, bias, node.output[0])
 
