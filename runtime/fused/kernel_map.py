@@ -16,23 +16,21 @@ map is unchanged. The steps are those of the numpy build, without its temporarie
 
 Every function is serial and releases the GIL (`nogil`): `sparse_plan.build_plan_maps` overlaps the
 submanifold maps on a helper thread with the chain of strided ones, as it does for the numpy build. Compiled
-code is cached on disk (`cache=True`), so only the first process on a machine compiles.
+code is cached on disk (`jit.compiled`), so only the first process on a machine compiles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 
 from ..kernel_map import ConvGeometry, KernelMap, output_spatial_shape
 from ..voxelize import linear_keys
+from .jit import compiled
 
-_jit = numba.njit(cache=True, nogil=True)
 
-
-@_jit
+@compiled()
 def _submanifold_table(coords, keys, shape, kernel_size, dilation):  # pragma: no cover - compiled
     """(K, V) table: row of the voxel at `coords[o] + (offset - centre) * dilation`, or -1."""
     count = keys.shape[0]
@@ -67,7 +65,7 @@ def _submanifold_table(coords, keys, shape, kernel_size, dilation):  # pragma: n
     return table
 
 
-@_jit
+@compiled()
 def _strided_table(coords, out_shape, kernel_size, stride, padding, dilation):  # pragma: no cover - compiled
     """(K, V_out) table and sorted output keys of a regular convolution (spconv's output rule)."""
     count = coords.shape[0]
@@ -117,7 +115,7 @@ def _strided_table(coords, out_shape, kernel_size, stride, padding, dilation):  
     return table, unique[: m + 1]
 
 
-@_jit
+@compiled()
 def _merge_runs(keys, starts):  # pragma: no cover - compiled
     """Order of `keys`, made of sorted runs `keys[starts[r]:starts[r + 1]]`, by key (stable): runs are
     merged pairwise, log2(runs) linear passes."""
@@ -156,7 +154,7 @@ def _merge_runs(keys, starts):  # pragma: no cover - compiled
     return order
 
 
-@_jit
+@compiled()
 def _decode_keys(keys, shape):  # pragma: no cover - compiled
     coords = np.empty((keys.shape[0], 4), dtype=np.int32)
     for row in range(keys.shape[0]):
@@ -170,7 +168,7 @@ def _decode_keys(keys, shape):  # pragma: no cover - compiled
     return coords
 
 
-@_jit
+@compiled()
 def _transpose_table(neighbors, num_inputs):  # pragma: no cover - compiled
     volume, num_outputs = neighbors.shape
     table = np.full((volume, num_inputs), -1, dtype=np.int64)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from .jit import compiled
+
 TILE_ROWS = 256  # output rows per tile: the gathered rows and products of an offset stay within L1 / L2
 
 
@@ -42,7 +44,7 @@ class TiledPairs:
     num_outputs: int  # V_out
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@compiled(parallel=True)
 def _tile_pairs(neighbors, tile_rows):  # pragma: no cover - compiled
     volume, num_outputs = neighbors.shape
     tiles = (num_outputs + tile_rows - 1) // tile_rows
@@ -68,7 +70,7 @@ def _tile_pairs(neighbors, tile_rows):  # pragma: no cover - compiled
     return starts, inputs, outputs
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@compiled(parallel=True)
 def _convolve(features, kernel, bias, starts, inputs, outputs, tile_rows, relu, out):  # pragma: no cover
     volume, c_in, c_out = kernel.shape
     num_outputs = out.shape[0]

@@ -95,3 +95,18 @@ def test_missing_dependencies_are_one_error_saying_what_to_install(monkeypatch):
     assert not fused.available()
     with pytest.raises(SpotInputError, match=r"model needs numba \(the fused CPU path\): pip install 'spot-lidar\[cpu"):
         fused.require("model")
+
+
+def test_kernels_compile_in_memory_where_no_cache_folder_is_writable(monkeypatch, caplog):
+    from numba.core.caching import CacheImpl
+
+    from spot.runtime.fused.jit import compiled as jit
+
+    monkeypatch.setattr(CacheImpl, "_locator_classes", [])  # what numba finds with a read-only install and home
+
+    @jit()
+    def add_one(x):
+        return x + 1
+
+    assert add_one(41) == 42
+    assert "compiling it in memory" in caplog.text and "NUMBA_CACHE_DIR" in caplog.text
