@@ -23,7 +23,7 @@ REAL_SCANS = (
 
 @pytest.fixture(scope="module")
 def simulated_samples():
-    from spot.trainer.data.sim.sequence import SimulatedSequence
+    from spot.sim.sequence import SimulatedSequence
 
     return [sample for sample, _ in itertools.islice(SimulatedSequence("hdl64", frames=2, seed=3), 2)]
 
