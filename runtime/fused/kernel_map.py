@@ -25,43 +25,41 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..kernel_map import ConvGeometry, KernelMap, output_spatial_shape
+from ..kernel_map import KEY_SENTINEL, ConvGeometry, KernelMap, output_spatial_shape
 from ..voxelize import linear_keys
 from .jit import compiled
 
 
 @compiled()
 def _submanifold_table(coords, keys, shape, kernel_size, dilation):  # pragma: no cover - compiled
-    """(K, V) table: row of the voxel at `coords[o] + (offset - centre) * dilation`, or -1."""
-    count = keys.shape[0]
+    """(K, V) table: row of the voxel at `coords[o] + (offset - centre) * dilation`, or -1. `keys` ends with
+    a sentinel larger than every key (V + 1 entries), so the walks need no bounds checks."""
+    count = keys.shape[0] - 1
     kz, ky, kx = kernel_size
-    volume = kz * ky * kx
-    table = np.full((volume, count), -1, dtype=np.int64)
+    table = np.empty((kz * ky * kx, count), dtype=np.int64)
+    first_dx = -((kx - 1) // 2) * dilation[2]
     for a in range(kz):
         dz = (a - (kz - 1) // 2) * dilation[0]
         for b in range(ky):
             dy = (b - (ky - 1) // 2) * dilation[1]
-            first_dx = -((kx - 1) // 2) * dilation[2]
             shift = (dz * shape[1] + dy) * shape[2]
+            row = (a * ky + b) * kx
             pointer = 0  # first key >= the smallest query of output o; queries increase with o
             for o in range(count):
                 base = keys[o] + shift
-                while pointer < count and keys[pointer] < base + first_dx:
+                while keys[pointer] < base + first_dx:
                     pointer += 1
                 z, y = coords[o, 1] + dz, coords[o, 2] + dy
-                if z < 0 or z >= shape[0] or y < 0 or y >= shape[1]:
-                    continue
+                row_inside = z >= 0 and z < shape[0] and y >= 0 and y < shape[1]
                 position = pointer
                 for c in range(kx):
                     dx = first_dx + c * dilation[2]
-                    x = coords[o, 3] + dx
-                    if x < 0 or x >= shape[2]:
-                        continue
                     query = base + dx
-                    while position < count and keys[position] < query:
+                    while keys[position] < query:
                         position += 1
-                    if position < count and keys[position] == query:
-                        table[(a * ky + b) * kx + c, o] = position
+                    x = coords[o, 3] + dx
+                    hit = row_inside and x >= 0 and x < shape[2] and keys[position] == query
+                    table[row + c, o] = position if hit else -1
     return table
 
 
@@ -97,31 +95,29 @@ def _strided_table(coords, out_shape, kernel_size, stride, padding, dilation):  
                 rows[n] = i
                 n += 1
         starts[k + 1] = n
-    order = _merge_runs(proposed[:n], starts)
+    sorted_keys, order = _merge_runs(proposed[:n], starts)
     unique = np.empty(n, dtype=np.int64)
-    table_slots = np.empty(n, dtype=np.int64)
+    slot = np.empty(n, dtype=np.int64)  # output row of each proposal, in proposal order
     m = -1
     for j in range(n):
-        key = proposed[order[j]]
-        if m < 0 or unique[m] != key:
+        if m < 0 or unique[m] != sorted_keys[j]:
             m += 1
-            unique[m] = key
-        table_slots[j] = m
+            unique[m] = sorted_keys[j]
+        slot[order[j]] = m
     table = np.full((volume, m + 1), -1, dtype=np.int64)
-    for j in range(n):
-        candidate = order[j]
-        k = np.searchsorted(starts, candidate, side="right") - 1
-        table[k, table_slots[j]] = rows[candidate]
+    for k in range(volume):  # run after run: each fills one table row, left to right
+        for j in range(starts[k], starts[k + 1]):
+            table[k, slot[j]] = rows[j]
     return table, unique[: m + 1]
 
 
 @compiled()
 def _merge_runs(keys, starts):  # pragma: no cover - compiled
-    """Order of `keys`, made of sorted runs `keys[starts[r]:starts[r + 1]]`, by key (stable): runs are
-    merged pairwise, log2(runs) linear passes."""
+    """(sorted keys, their positions in `keys`) for `keys` made of sorted runs `keys[starts[r]:starts[r + 1]]`
+    (stable): runs are merged pairwise, keys carried along, in log2(runs) linear passes."""
     n = keys.shape[0]
-    order = np.arange(n)
-    spare = np.empty(n, dtype=np.int64)
+    keys, order = keys.copy(), np.arange(n)
+    spare_keys, spare_order = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     bounds = starts.copy()
     while bounds.shape[0] > 2:
         merged = np.empty((bounds.shape[0] + 1) // 2 + 1, dtype=np.int64)
@@ -129,29 +125,21 @@ def _merge_runs(keys, starts):  # pragma: no cover - compiled
         for r in range(0, bounds.shape[0] - 1, 2):
             lo, mid = bounds[r], bounds[r + 1]
             hi = bounds[r + 2] if r + 2 < bounds.shape[0] else mid
-            a, b, out = lo, mid, lo
-            while a < mid and b < hi:
-                if keys[order[b]] < keys[order[a]]:
-                    spare[out] = order[b]
-                    b += 1
-                else:
-                    spare[out] = order[a]
+            a, b = lo, mid
+            for out in range(lo, hi):
+                if b >= hi or (a < mid and keys[a] <= keys[b]):
+                    spare_keys[out], spare_order[out] = keys[a], order[a]
                     a += 1
-                out += 1
-            while a < mid:
-                spare[out] = order[a]
-                a += 1
-                out += 1
-            while b < hi:
-                spare[out] = order[b]
-                b += 1
-                out += 1
+                else:
+                    spare_keys[out], spare_order[out] = keys[b], order[b]
+                    b += 1
             merged[count] = lo
             count += 1
         merged[count] = bounds[bounds.shape[0] - 1]
         bounds = merged[: count + 1]
-        order, spare = spare, order
-    return order
+        keys, spare_keys = spare_keys, keys
+        order, spare_order = spare_order, order
+    return keys, order
 
 
 @compiled()
@@ -187,7 +175,7 @@ def build_kernel_map(coords: np.ndarray, spatial_shape: Sequence[int], geometry:
     coords64 = np.ascontiguousarray(coords, dtype=np.int64)
     g = geometry
     if g.subm:
-        keys = linear_keys(coords64, in_shape)
+        keys = np.append(linear_keys(coords64, in_shape), KEY_SENTINEL)
         table = _submanifold_table(coords64, keys, in_shape, g.kernel_size, g.dilation)
         return KernelMap(table, coords, out_shape, coords, in_shape, geometry)
     table, out_keys = _strided_table(coords64, out_shape, g.kernel_size, g.stride, g.padding, g.dilation)
