@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import click
 
 from spot.runtime.cli.common import NotAvailableYet, UsageFailure, reports_input_errors, setup_logging
 from spot.runtime.io import iter_samples
+from spot.sim import SimulatedSequence
 
 SIMULATED_SCANS = 2
 TRT_MISSING = (
@@ -35,7 +35,7 @@ class VerificationError(click.ClickException):
     "layers run by spot's compiled CPU kernels (needs the cpu extra where it runs). Default: fused where the cpu "
     "extra is installed, else portable.",
 )
-@click.option("--opset", default=17, show_default=True, help="ONNX opset (>= 16).")
+@click.option("--opset", default=17, show_default=True, help="ONNX opset (16 to 20).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
@@ -55,12 +55,14 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
         raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
-    from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint
+    from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint, refuse_non_artifact
 
-    resolve_checkpoint(Path(checkpoint))  # a wrong path is reported before any scan is read
+    # wrong options, output or path: refused before any scan
+    options = ExportOptions(flavour or default_flavour(), opset, max_points)
+    refuse_non_artifact(Path(output))
+    resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)
     try:
-        options = ExportOptions(flavour or default_flavour(), opset, max_points)
         report = export_checkpoint(Path(checkpoint), Path(output), samples, options)
     except VerificationFailed as failure:
         raise VerificationError(f"{failure}; no artifact was written") from failure
@@ -70,7 +72,4 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
 def _verification_samples(paths: tuple[str, ...]) -> list:
     if paths:
         return [sample for path in paths for sample in iter_samples(path)]
-    from spot.sim.sequence import SimulatedSequence
-
-    frames = SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0)
-    return [sample for sample, _ in itertools.islice(frames, SIMULATED_SCANS)]
+    return SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0).samples()

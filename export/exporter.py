@@ -32,7 +32,7 @@ from spot.runtime.kernel_map import transpose_neighbors
 from spot.runtime.perception import Perception
 from spot.runtime.sparse_plan import build_plan_maps, grouped_pairs
 from spot.trainer.config import load_config
-from spot.trainer.engine.checkpoint import read_checkpoint
+from spot.trainer.engine.checkpoint import load_weights, read_checkpoint
 from spot.trainer.engine.run import build_task
 from spot.trainer.engine.task import DatasetInfo
 from spot.trainer.sparse import SparseTensor, set_backend
@@ -41,11 +41,12 @@ from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names,
 from .plugin_ops import ReferenceEngine, register_schemas
 from .sparse_ops import DOMAIN, FUSED_DOMAIN
 from .tasks import TASK_EXPORTS, TaskExport
-from .verify import VerificationReport, verify
+from .verify import Reference, VerificationReport, verify
 
 log = logging.getLogger(__name__)
 FLAVOURS = ("portable", "plugin", "fused")
 MIN_OPSET = 16  # ScatterND with reduction
+MAX_OPSET = 20  # the newest torch's TorchScript exporter writes (torch.onnx._constants, tested)
 VERIFICATION_FILE = "verification.json"
 _DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64"}
 
@@ -70,10 +71,21 @@ class ExportOptions:
     max_points: int = 500_000
 
     def __post_init__(self) -> None:
+        """Checked before anything is read or traced: a bad option never costs an export."""
         if self.flavour not in FLAVOURS:
             raise SpotInputError(f"flavour {self.flavour!r}; expected one of {FLAVOURS}")
         if self.opset < MIN_OPSET:
             raise SpotInputError(f"opset {self.opset} is too old: the sparse layers need ScatterND(add), opset >= 16")
+        if self.opset > MAX_OPSET:
+            raise SpotInputError(f"opset {self.opset} is newer than torch's ONNX exporter writes (<= {MAX_OPSET})")
+        if self.max_points < 1:
+            raise SpotInputError(f"max_points {self.max_points}: expected a positive number of points")
+
+
+def refuse_non_artifact(output: Path) -> None:
+    """Export replaces an artifact folder (or fills an empty one) at `output`, and never anything else."""
+    if output.exists() and not (output.is_dir() and ((output / ARTIFACT_FILE).is_file() or not any(output.iterdir()))):
+        raise SpotInputError("exists and is not a spot artifact: refusing to replace it", source=output)
 
 
 def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
@@ -81,7 +93,7 @@ def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
     config = load_config(checkpoint.path / "config.yaml")
     task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]))
-    task.load_state_dict(checkpoint.weights)
+    load_weights(task, checkpoint.weights, checkpoint.path / "config.yaml")
     set_backend(task, "native").eval()
     producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"),
                 "objective": config.objective.name}  # fmt: skip
@@ -94,18 +106,19 @@ def export_checkpoint(
     """Export, verify on `samples`, and write the artifact folder `output`; raises `VerificationFailed`."""
     if not samples:
         raise SpotInputError("export needs at least one scan to trace and verify on")
+    output = Path(output)
+    refuse_non_artifact(output)
     task, objective, producer = load_task(Path(checkpoint_path))
     if objective not in TASK_EXPORTS:
         raise SpotInputError(f"objective {objective!r} cannot be exported; exportable: {sorted(TASK_EXPORTS)}")
     if task.info.grid is None:
         raise SpotInputError("the checkpoint records no voxelization", source=checkpoint_path)
-    output = Path(output)
     staging = output.parent / f".{output.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         artifact = write_graph(task, TASK_EXPORTS[objective], samples[0], staging, options, producer)
-        report = verify(_perception(artifact), task, TASK_EXPORTS[objective].forward, samples)
+        report = verify(_perception(artifact), torch_reference(task, TASK_EXPORTS[objective]), samples)
         (staging / VERIFICATION_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         if not report.passed:
             raise VerificationFailed(report)
@@ -147,6 +160,18 @@ def write_graph(task, adapter: TaskExport, example: Sample, folder: Path, option
     )  # fmt: skip
     artifact.save(folder)
     return artifact
+
+
+def torch_reference(task: torch.nn.Module, adapter: TaskExport) -> Reference:
+    """The task's outputs in PyTorch eager on the runtime's voxels: what verification holds the graph to."""
+    grid_shape = task.info.grid.grid_shape
+
+    def outputs(voxels) -> list[np.ndarray]:
+        x = SparseTensor.from_voxels(voxels.features, voxels.coords, grid_shape, 1)
+        with torch.no_grad():
+            return [value.detach().cpu().numpy() for value in adapter.forward(task, x)]
+
+    return outputs
 
 
 def _example_voxels(example: Sample, grid, columns):
@@ -209,8 +234,7 @@ def _perception(artifact: Artifact) -> Perception:
 
 def _replace(staging: Path, output: Path) -> None:
     """Move the finished folder into place; an existing artifact there is replaced, anything else refused."""
+    refuse_non_artifact(output)  # again: something may have appeared there during the export
     if output.exists():
-        if not (output / ARTIFACT_FILE).is_file() and any(output.iterdir()):
-            raise SpotInputError("exists and is not a spot artifact: refusing to replace it", source=output)
         shutil.rmtree(output)
     os.replace(staging, output)

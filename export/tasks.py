@@ -61,7 +61,7 @@ def _detection_outputs(task: nn.Module) -> tuple[TensorSpec, ...]:
 
 
 def _detection_tasks(task: nn.Module) -> dict:
-    return {"detection": DetectionSpec(HEATMAP_LOGITS, BOX_REGRESSION, task.spec.to_dict())}
+    return {"detection": DetectionSpec(HEATMAP_LOGITS, BOX_REGRESSION, task.spec)}
 
 
 TASK_EXPORTS: dict[str, TaskExport] = {

@@ -10,9 +10,11 @@ otherwise, identical either way), network (the engine), postprocess (voxel logit
 heatmaps -> boxes), total.
 
 Input handling: a wrong column count, a non-numeric array, an empty scan or more points than the artifact's
-`max_points` is a `SpotInputError`; rows with NaN / inf are dropped before voxelization and get label
-`IGNORE_INDEX` (score 0), as do points outside the voxel grid. A scan with no point inside the grid skips the
-network: every label is `IGNORE_INDEX` and there are no boxes.
+`max_points` (a `Scan` or an array alike) is a `SpotInputError` naming no file (the caller knows the scan's
+source); rows with NaN / inf are dropped before voxelization and get label `IGNORE_INDEX` (score 0), as do
+points outside the voxel grid. A scan with no point inside the grid skips the network: every label is
+`IGNORE_INDEX` and there are no boxes. Once a scan is prepared, a failure of the network or of decoding its
+outputs is the artifact's (an `ArtifactError` naming spot.json): a caller working through many scans stops.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import numpy as np
 from . import fused
 from .artifact import Artifact
 from .boxes import Boxes
+from .detection import decode_center_heatmaps
 from .engines import Engine, create_engine
-from .errors import SpotInputError
+from .errors import ArtifactError, SpotInputError, errors_from
 from .kernel_map import build_kernel_map, transpose_neighbors
 from .sample import IGNORE_INDEX
 from .scan import Scan, finite_rows
@@ -89,7 +92,7 @@ class Perception:
         unknown = [name for name in engine.input_names if name not in declared]
         missing = [name for name in artifact.task_outputs if name not in engine.output_names]
         if unknown or missing:
-            raise SpotInputError(
+            raise ArtifactError(
                 f"{artifact.model_path.name} does not match spot.json: inputs {unknown} undeclared, outputs "
                 f"{missing} missing",
                 source=artifact.path,
@@ -135,7 +138,7 @@ class Perception:
 
     @property
     def box_class_names(self) -> tuple[str, ...]:
-        return tuple(self.artifact.detection.head.get("class_names", ())) if self.artifact.detection else ()
+        return self.artifact.detection.head.class_names if self.artifact.detection else ()
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -144,10 +147,11 @@ class Perception:
     def __call__(self, points: Scan | np.ndarray) -> Result:
         clock = _Clock()
         prepared = self.prepare(points, clock)
-        outputs = self.run_network(prepared)
-        clock.lap("network")
-        result = self.postprocess(prepared, outputs)
-        clock.lap("postprocess")
+        with errors_from(self.artifact.source or "spot.json", ArtifactError):
+            outputs = self.run_network(prepared)
+            clock.lap("network")
+            result = self.postprocess(prepared, outputs)
+            clock.lap("postprocess")
         result.timings = clock.total()
         return result
 
@@ -179,9 +183,18 @@ class Perception:
         return Result(labels, scores, boxes)
 
     def _input_array(self, points: Scan | np.ndarray) -> np.ndarray:
+        """The input columns of a Scan or an (N, >= C) array, within the artifact's `max_points` bound."""
         columns = self.artifact.input_columns
-        if isinstance(points, Scan):
-            return points.with_columns(columns).points
+        array = points.with_columns(columns).points if isinstance(points, Scan) else self._checked_array(points)
+        if len(array) > self.artifact.max_points:
+            raise SpotInputError(
+                f"scan has {len(array)} points, more than this artifact's bound of {self.artifact.max_points} "
+                "(spot-export --max-points sets it)"
+            )
+        return array
+
+    def _checked_array(self, points: np.ndarray) -> np.ndarray:
+        columns = self.artifact.input_columns
         array = np.asarray(points)
         if array.ndim != 2 or array.shape[1] < len(columns):
             raise SpotInputError(
@@ -191,11 +204,6 @@ class Perception:
             raise SpotInputError(f"points must be a float32 array, got dtype {array.dtype}")
         if len(array) == 0:
             raise SpotInputError("scan holds no points")
-        if len(array) > self.artifact.max_points:
-            raise SpotInputError(
-                f"scan has {len(array)} points, more than this artifact's bound of {self.artifact.max_points} "
-                "(spot-export --max-points sets it)"
-            )
         return np.ascontiguousarray(array[:, : len(columns)], dtype=np.float32)
 
     def _feeds(self, voxels: Voxels) -> dict[str, np.ndarray]:
@@ -226,6 +234,9 @@ class Perception:
         scores = np.zeros(prepared.num_points, dtype=np.float32)
         if logits is None:  # no voxel inside the grid
             return labels, scores
+        if logits.ndim != 2 or logits.shape[1] != len(self.class_names):
+            raise SpotInputError(f"the model gives logits of shape {logits.shape} for {len(self.class_names)} "
+                                 "class names")  # fmt: skip
         voxel_labels = logits.argmax(axis=1)
         shifted = logits - logits[np.arange(len(logits)), voxel_labels][:, None]
         voxel_scores = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)  # softmax of the arg max
@@ -237,13 +248,11 @@ class Perception:
         return labels, scores
 
     def _boxes(self, outputs: dict[str, np.ndarray]) -> Boxes:
-        from .detection import CenterHeadSpec, decode_center_heatmaps
-
         spec = self.artifact.detection
         if spec.heatmap not in outputs:
             return Boxes.empty()
         heatmap = 1.0 / (1.0 + np.exp(-outputs[spec.heatmap][0]))  # (C, H, W) probabilities
-        return decode_center_heatmaps(heatmap, outputs[spec.regression][0], CenterHeadSpec.from_dict(spec.head))
+        return decode_center_heatmaps(heatmap, outputs[spec.regression][0], spec.head)
 
 
 def _map_builders(needed: bool):

@@ -28,8 +28,8 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 from threadpoolctl import ThreadpoolController
 
-from ..engines import cpu_providers, session_options
-from ..errors import SpotInputError
+from ..engines import cpu_providers, one_line, onnxruntime_errors, session_options
+from ..errors import ArtifactError, SpotInputError
 from .kernels import TiledPairs, sparse_conv, tile_pairs
 
 FUSED_DOMAIN = "spot.fused"  # what export.sparse_ops writes
@@ -61,7 +61,10 @@ class _SessionStep:
         self.inputs, self.outputs = inputs, outputs
 
     def run(self, values: dict[str, np.ndarray], tiled: dict[str, TiledPairs]) -> None:
-        results = self.session.run(self.outputs, {name: values[name] for name in self.inputs})
+        try:
+            results = self.session.run(self.outputs, {name: values[name] for name in self.inputs})
+        except onnxruntime_errors() as error:
+            raise ArtifactError(f"onnxruntime cannot run a dense part of the model: {one_line(error)}") from error
         values.update(zip(self.outputs, results, strict=True))
 
 
@@ -72,7 +75,11 @@ class FusedEngine:
         if num_threads is not None and num_threads < 1:
             raise SpotInputError(f"num_threads must be >= 1, got {num_threads}")
         self.num_threads = min(num_threads or os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS)
-        model = onnx.load(str(model_path))
+        try:
+            model = onnx.load(str(model_path))
+        except Exception as error:  # protobuf's DecodeError and onnx's own: the file is not a model
+            raise ArtifactError(f"onnx cannot read the model (corrupt or truncated?): {one_line(error)}",
+                                source=model_path) from error  # fmt: skip
         graph = model.graph
         constants = {tensor.name: tensor for tensor in graph.initializer}  # grows by the aliases of initializers
         self.input_names = tuple(i.name for i in graph.input if i.name not in constants)

@@ -3,8 +3,6 @@ on simulated and real scans, for segmentation and detection; and how its engine 
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -21,21 +19,13 @@ REAL_SCANS = (
 )
 
 
-@pytest.fixture(scope="module")
-def simulated_samples():
-    from spot.sim.sequence import SimulatedSequence
-
-    return [sample for sample, _ in itertools.islice(SimulatedSequence("hdl64", frames=2, seed=3), 2)]
-
-
 @pytest.fixture(scope="module", params=["segmentation", "detection"])
-def artifact_pair(request, simulated_samples, tmp_path_factory):
-    """(portable, fused) artifact folders of the same seeded checkpoint."""
+def artifact_pair(request, simulated_scans, tmp_path_factory):
+    """(portable, fused) artifact folders of the same seeded checkpoint, both verified on a simulated scan."""
     checkpoint = request.getfixturevalue(f"{request.param}_checkpoint")
-    folder = tmp_path_factory.mktemp(f"fused-{request.param}")
-    for flavour in ("portable", "fused"):
-        export_checkpoint(checkpoint, folder / flavour, simulated_samples[:1], ExportOptions(flavour))
-    return folder / "portable", folder / "fused"
+    fused = tmp_path_factory.mktemp(f"fused-{request.param}") / "fused"
+    export_checkpoint(checkpoint, fused, simulated_scans[:1], ExportOptions("fused"))
+    return request.getfixturevalue(f"{request.param}_artifact"), fused
 
 
 def assert_same_predictions(artifact_pair, scans) -> None:
@@ -55,8 +45,8 @@ def assert_same_predictions(artifact_pair, scans) -> None:
             np.testing.assert_allclose(actual_result.boxes.data, expected_result.boxes.data, atol=1e-4)
 
 
-def test_fused_equals_portable_on_simulated_scans(artifact_pair, simulated_samples):
-    assert_same_predictions(artifact_pair, [sample.scan for sample in simulated_samples])
+def test_fused_equals_portable_on_simulated_scans(artifact_pair, simulated_scans):
+    assert_same_predictions(artifact_pair, [sample.scan for sample in simulated_scans])
 
 
 @pytest.mark.realdata

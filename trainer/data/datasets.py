@@ -1,9 +1,16 @@
-"""Training datasets: the simulator on the fly, and SemanticKITTI-layout folders (real or simulated).
+"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), KITTI object
+splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled: for pre-training).
 
 Both yield `TrainingFrame`s: the (augmented) `Sample`, plus, when `aggregate_frames` > 0, the points of the
 neighbouring frames brought into this frame's sensor frame with the poses, and the sensor positions they were
 seen from; SPOT aggregates them to densify its occupancy targets. Augmentations draw from the global numpy
 generator, which the engine seeds per (seed, epoch, index), so a frame's augmentation is reproducible.
+
+Bad files: a dataset on disk checks every file it will read when it is built, from the files' sizes alone (no
+read: a few `stat` calls per frame), and refuses with one line listing every file that cannot be used
+(missing, truncated, a label count other than the point count). A file whose size is right but whose content
+is not (all points non-finite, a label_2 line that does not parse) is found only when it is read; the engine
+then skips that sample (`engine.sampling.SeededSamples`).
 """
 
 from __future__ import annotations
@@ -15,14 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
+from spot.runtime.io.binary import float32_row_count
 from spot.runtime.io.kitti import read_kitti_object
+from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
+    check_label_file,
     find_label_map,
     label_path_for,
     read_label_file,
     read_semantickitti,
 )
+from spot.runtime.scan import require_points
 from spot.sim import SimulatedSequence, label_map
 
 from ..augment import BeamResample, BeamResampleConfig
@@ -34,6 +45,7 @@ from ..engine.task import DatasetInfo
 AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
 SUBSET_DATA, SUBSET_LABELS = 0, 1  # streams of `subset_seed`: frames used, frames labelled
 THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
+BAD_FILES_SHOWN = 3  # in the refusal's one line; the count says how many there are
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,13 @@ class KittiObjectDataConfig(FrameDataConfig):
     root: str = existing_path()  # a KITTI object split: velodyne/*.bin, label_2/*.txt, calib/*.txt
 
 
+@dataclass
+class RosbagDataConfig(FrameDataConfig):
+    path: str = existing_path()  # a rosbag2 folder, a bare .db3 / .mcap file or a ROS 1 .bag
+    topic: str | None = None  # its PointCloud2 topic, where it records several
+    use_labels: bool = False  # a recording has no per-point labels
+
+
 class FrameDataset:
     """Index -> TrainingFrame over a list of (sequence, frame) pairs; subclasses say how to read a frame."""
 
@@ -105,9 +124,37 @@ class FrameDataset:
         self.grid = VoxelGrid(tuple(config.point_cloud_range), tuple(config.voxel_size))
         self.info = DatasetInfo(class_names=label_map().class_names, grid=self.grid)
         self.augment = BeamResample(config.beam_resample)
+        self._refuse_bad_files()
 
     def read(self, sequence: int, frame: int) -> Sample:
         raise NotImplementedError
+
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Raise `SpotInputError` if the frame's files cannot be read, judging by what is cheap (sizes); the
+        default (frames not read from files) checks nothing."""
+
+    def frames_read(self) -> list[tuple[int, int]]:
+        """Every frame some sample reads: the frames used and, when aggregating, their neighbours."""
+        k = self.config.aggregate_frames
+        return sorted(
+            {(s, i) for s, f in self.frames for i in range(max(0, f - k), min(self.sequence_lengths[s], f + k + 1))}
+        )
+
+    def _refuse_bad_files(self) -> None:
+        frames = self.frames_read()
+        problems = []
+        for sequence, frame in frames:
+            try:
+                self.check_frame(sequence, frame)
+            except SpotInputError as problem:
+                problems.append(str(problem))
+        if problems:
+            more = f"; and {len(problems) - BAD_FILES_SHOWN} more" if len(problems) > BAD_FILES_SHOWN else ""
+            raise SpotInputError(
+                f"{len(problems)} of the {len(frames)} frames to read cannot be used: "
+                f"{'; '.join(problems[:BAD_FILES_SHOWN])}{more}. Restore or remove them (every file is checked "
+                "before training starts)"
+            )
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -205,6 +252,14 @@ class FolderDataset(FrameDataset):
         semantic, _ = read_label_file(label_path_for(path), path.stat().st_size // 16)
         return np.unique(self.label_map(semantic))
 
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Whole float32 x 4 rows, at least one, and one label per row (`read_semantickitti` reads the labels
+        whether or not training uses them)."""
+        path = self.scans[sequence][frame]
+        points = float32_row_count(path, 4)
+        require_points(points, path)
+        check_label_file(label_path_for(path), points)
+
     def read(self, sequence: int, frame: int) -> Sample:
         sample = read_semantickitti(self.scans[sequence][frame])
         poses = self.poses[sequence]
@@ -221,8 +276,33 @@ class KittiObjectDataset(FrameDataset):
             raise SpotInputError("no velodyne/*.bin scans (expected the KITTI object layout)", source=config.root)
         super().__init__(config, [(0, i) for i in range(len(self.scans))], [len(self.scans)])
 
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Whole float32 x 4 rows, at least one, and the frame's label_2 and calib files present."""
+        path = self.scans[frame]
+        require_points(float32_row_count(path, 4), path)
+        for kind in ("label_2", "calib"):
+            if not (path.parent.parent / kind / f"{path.stem}.txt").is_file():
+                raise SpotInputError(f"no such {kind} file", source=path.parent.parent / kind / f"{path.stem}.txt")
+
     def read(self, sequence: int, frame: int) -> Sample:
         return read_kitti_object(self.scans[frame])
+
+
+class RosbagDataset(FrameDataset):
+    """Every PointCloud2 of a recording, read by index (`spot.runtime.io.rosbag.BagIndex`): unlabelled frames
+    for the label-free objectives (SPOT's geometric occupancy, ALSO). A bag records no poses the frames could be
+    aggregated with, so `aggregate_frames` is refused rather than silently ignored."""
+
+    def __init__(self, config: RosbagDataConfig):
+        if config.use_labels:
+            raise SpotInputError("a recording has no per-point labels: set use_labels: false", source=config.path)
+        if config.aggregate_frames:
+            raise SpotInputError("aggregate_frames needs poses, which a recording lacks: set 0", source=config.path)
+        self.bag = BagIndex(config.path, config.topic)
+        super().__init__(config, [(0, i) for i in range(len(self.bag))], [len(self.bag)])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return self.bag[frame]
 
 
 def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:

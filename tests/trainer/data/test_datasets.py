@@ -1,15 +1,23 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
 from spot.sim import SimulatedSequence
 from spot.sim.writer import write_sequence
 from spot.trainer.augment import BeamResampleConfig
+from spot.trainer.cli.train import main as spot_train
 from spot.trainer.data.datasets import (
     FolderDataConfig,
     FolderDataset,
     KittiObjectDataConfig,
     KittiObjectDataset,
+    RosbagDataConfig,
+    RosbagDataset,
     SimDataConfig,
     SimulatedDataset,
 )
@@ -125,3 +133,100 @@ def test_kitti_object_dataset_reads_real_scans_with_lidar_frame_boxes(lidar_data
 def test_kitti_object_dataset_needs_scans(tmp_path):
     with pytest.raises(SpotInputError, match="velodyne"):
         KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))
+
+
+def simulated_folder(root, frames=6):
+    write_sequence(SimulatedSequence("vlp16", frames=frames, seed=2, horizontal_resolution_deg=2.0), root, 0)
+    return root / "sequences" / "00"
+
+
+def folder_config(root, **values):
+    grid = {k: v for k, v in SMALL.items() if k not in ("sensor", "horizontal_resolution_deg")}
+    return FolderDataConfig(root=str(root), sequences=["00"], **grid, **values)
+
+
+def test_every_bad_file_is_refused_in_one_line_before_training(tmp_path):
+    """Issue 14 #1: truncated scans and a label file of another length are all named, from file sizes alone."""
+    sequence = simulated_folder(tmp_path)
+    for frame in ("000001", "000004"):
+        scan = sequence / "velodyne" / f"{frame}.bin"
+        scan.write_bytes(scan.read_bytes()[:-5])
+    label = sequence / "labels" / "000002.label"
+    label.write_bytes(label.read_bytes()[:-8])
+    with pytest.raises(SpotInputError) as refused:
+        FolderDataset(folder_config(tmp_path))
+    message = str(refused.value)
+    assert message.startswith("3 of the 6 frames to read cannot be used: ")
+    assert f"{sequence}/velodyne/000001.bin: size " in message and "is not a multiple of 16" in message
+    assert f"{label}: has " in message and f"{sequence}/velodyne/000004.bin: size " in message
+    assert message.endswith("Restore or remove them (every file is checked before training starts)")
+    assert "\n" not in message
+
+
+def test_the_check_covers_the_frames_used_and_their_neighbours_only(tmp_path):
+    sequence = simulated_folder(tmp_path)
+    one_frame = {"fraction": 1 / 6, "subset_seed": 0}
+    [(_, used)] = FolderDataset(folder_config(tmp_path, **one_frame)).frames
+    neighbour = used + 1 if used < 5 else used - 1
+    (sequence / "velodyne" / f"{neighbour:06d}.bin").write_bytes(b"")  # no points
+    FolderDataset(folder_config(tmp_path, **one_frame))  # never read, so not checked
+    with pytest.raises(SpotInputError, match=rf"^1 of the [23] frames to read cannot be used: .*{neighbour:06d}.bin: "):
+        FolderDataset(folder_config(tmp_path, aggregate_frames=1, **one_frame))
+
+
+def test_a_kitti_object_frame_without_its_label_file_is_refused(tmp_path):
+    for kind in ("velodyne", "label_2", "calib"):
+        (tmp_path / kind).mkdir()
+    (tmp_path / "velodyne" / "000000.bin").write_bytes(np.zeros((4, 4), "<f4").tobytes())
+    (tmp_path / "calib" / "000000.txt").write_text("R0_rect: 1 0 0 0 1 0 0 0 1\n")
+    label = tmp_path / "label_2" / "000000.txt"
+    with pytest.raises(
+        SpotInputError, match=f"^1 of the 1 frames to read cannot be used: {label}: no such label_2 file"
+    ):
+        KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)))
+def simulated_recording(write_cloud_bag, path, frames: int = 4):
+    """A bag of `frames` simulated VLP-16 scans (what a recorded drive looks like) and those scans."""
+    sequence = SimulatedSequence("vlp16", frames=frames, seed=3, horizontal_resolution_deg=0.8)
+    scans = [sequence.frame(i)[0].scan for i in range(frames)]
+    return write_cloud_bag(path, "mcap", {"/points": scans}), scans
+
+
+def test_rosbag_dataset_reads_a_recordings_clouds_unlabelled(tmp_path, write_cloud_bag):
+    bag, scans = simulated_recording(write_cloud_bag, tmp_path / "drive")
+    grid = {k: v for k, v in SMALL.items() if k not in ("sensor", "horizontal_resolution_deg")}
+    dataset = RosbagDataset(RosbagDataConfig(path=str(bag), **grid))
+    assert len(dataset) == 4
+    for index in (3, 0):
+        frame = dataset[index]
+        assert frame.sample.labels is None and len(frame.context_xyz) == 0
+        np.testing.assert_array_equal(frame.sample.scan.xyz, scans[index].xyz)
+    with pytest.raises(SpotInputError, match="no per-point labels"):
+        RosbagDataset(RosbagDataConfig(path=str(bag), use_labels=True))
+    with pytest.raises(SpotInputError, match="aggregate_frames needs poses"):
+        RosbagDataset(RosbagDataConfig(path=str(bag), aggregate_frames=1))
+
+
+def test_also_pretrains_on_a_bag(tmp_path, write_cloud_bag):
+    bag, _ = simulated_recording(write_cloud_bag, tmp_path / "drive")
+    configs = Path(__file__).resolve().parents[3] / "configs"
+    config = {
+        "_base_": [str(configs / "model/unet_small.yaml"), str(configs / "optim/adamw.yaml")],
+        "name": "also-on-a-bag",
+        "data": {
+            "train": {"name": "rosbag", "path": str(bag), **{k: SMALL[k] for k in ("point_cloud_range", "voxel_size")}}
+        },
+        "objective": {"name": "also_surface", "radius": 0.4, "queries": {"queries_per_scan": 500}},
+        "train": {
+            "max_steps": 2,
+            "batch_size": 2,
+            "num_workers": 0,
+            "log_every": 1,
+            "output_dir": str(tmp_path / "run"),
+        },
+    }
+    (tmp_path / "also.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(spot_train, ["pretrain", "-c", str(tmp_path / "also.yaml")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 import yaml
 from torch import nn
 
+from spot.runtime.errors import SpotInputError
 from spot.runtime.voxelize import VoxelGrid
 from spot.trainer.config import existing_path, load_config
 from spot.trainer.engine.run import train
@@ -31,6 +32,7 @@ class ToyPointsConfig:
     num_samples: int = 24
     num_points: int = 32
     root: str | None = existing_path(default=None)  # unused by the data; exercises the path check
+    unreadable: list[int] = field(default_factory=list)  # samples whose "file" fails to read, as a corrupt scan
 
 
 class ToyPoints:
@@ -43,6 +45,8 @@ class ToyPoints:
         return self.config.num_samples
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        if index in self.config.unreadable:
+            raise SpotInputError("scan holds no points", source=f"toy/{index:06d}.bin")
         rng = np.random.default_rng(index)
         points = rng.uniform(-2, 2, size=(self.config.num_points, 4)).astype(np.float32)
         yaw = np.random.uniform(0, 2 * np.pi)  # noqa: NPY002 (the augmentation: the per-sample seeded generator)

@@ -1,11 +1,18 @@
-"""spot-data simulate: write simulated LiDAR sequences in the SemanticKITTI layout."""
+"""spot-data simulate: write simulated LiDAR sequences in the SemanticKITTI layout.
+
+The command lines in `runtime/cli/` sit above both `spot.sim` and the rest of `spot.runtime`: the simulator imports
+the runtime's contracts, and nothing in the runtime outside `cli/` imports the simulator.
+"""
 
 import json
 
 import click
 
-from spot.runtime.cli.common import reports_input_errors
-from spot.runtime.sensors import SENSORS
+from spot.sim import DEFAULT_OCCUPANCY_GRID, SimulatedSequence
+from spot.sim.writer import write_sequence
+
+from ..sensors import SENSORS
+from .common import reports_input_errors
 
 
 @click.command()
@@ -31,9 +38,6 @@ from spot.runtime.sensors import SENSORS
 @reports_input_errors
 def simulate(sensor: str, frames: int, seed: int, sequence_id: int, occupancy: bool, output: str) -> None:
     """Simulate a driving sequence seen by SENSOR and write scans, labels, poses, boxes and occupancy."""
-    from spot.sim import DEFAULT_OCCUPANCY_GRID, SimulatedSequence
-    from spot.sim.writer import write_sequence
-
     sequence = SimulatedSequence(sensor=sensor, frames=frames, seed=seed)
     folder = write_sequence(sequence, output, sequence_id, DEFAULT_OCCUPANCY_GRID if occupancy else None)
     click.echo(json.dumps({"sequence": str(folder), "sensor": sensor, "frames": frames, "seed": seed}))

@@ -1,4 +1,4 @@
-"""spot-data: inspect scans and datasets, and simulate new ones."""
+"""spot-data: inspect scans and datasets, and simulate new ones; numpy only, so the base install has it."""
 
 import click
 

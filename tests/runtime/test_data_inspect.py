@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from spot.runtime import Scan
+from spot.runtime.cli.data import main
 from spot.runtime.io import write_scan
-from spot.trainer.cli.data import main
 
 
 def test_stats_and_show_on_a_written_scan(tmp_path):

@@ -1,4 +1,4 @@
-"""sensor_msgs/PointCloud2 <-> numpy without rclpy, shared by the `spot_ros` node and `spot-replay`.
+"""sensor_msgs/PointCloud2 <-> numpy without rclpy: the bag reader, the `spot_ros` node and `spot-replay` share it.
 
 A PointCloud2 is `height x width` points of `point_step` bytes each, rows `row_step` bytes apart, with named
 fields at byte offsets in either byte order. Drivers use every freedom that layout gives (field order, padding
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from ..errors import SpotInputError
-from ..io.fields import find_field, scan_from_fields
 from ..scan import Scan
+from .fields import FIELD_ALIASES, find_field, scan_from_fields
 
 SOURCE = "PointCloud2"
 
@@ -40,7 +41,7 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class CloudData:
-    """Everything of a PointCloud2 but its header; `messages.cloud_message` copies it into a ROS message."""
+    """Everything of a PointCloud2 but its header; `spot_ros.messages.cloud_message` copies it into a ROS message."""
 
     height: int
     width: int
@@ -56,12 +57,18 @@ class CloudData:
 
 
 def cloud_dtype(fields: Sequence[Any], point_step: int, is_bigendian: bool) -> np.dtype:
-    """The structured dtype of one point (itemsize `point_step`), checked against the point size."""
+    """The structured dtype of one point (itemsize `point_step`), checked against the point size.
+
+    Fields must be named, known, inside the point and apart from each other: numpy would happily read a float64
+    `x` that overlaps `y`, turning a driver bug into silently wrong coordinates.
+    """
     if point_step <= 0:
         raise SpotInputError(f"point_step must be positive, got {point_step}", source=SOURCE)
     order = ">" if is_bigendian else "<"
-    names, formats, offsets = [], [], []
+    names, formats, offsets, spans = [], [], [], []
     for field in fields:
+        if not field.name:
+            raise SpotInputError(f"has a field with an empty name (at offset {field.offset})", source=SOURCE)
         if field.datatype not in DATATYPES:
             raise SpotInputError(
                 f"field {field.name!r} has datatype {field.datatype}; expected one of {sorted(DATATYPES)}",
@@ -71,7 +78,8 @@ def cloud_dtype(fields: Sequence[Any], point_step: int, is_bigendian: bool) -> n
             raise SpotInputError(f"field {field.name!r} appears twice", source=SOURCE)
         scalar = np.dtype(order + DATATYPES[field.datatype])
         count = max(int(field.count), 1)
-        if field.offset < 0 or field.offset + scalar.itemsize * count > point_step:
+        end = int(field.offset) + scalar.itemsize * count
+        if field.offset < 0 or end > point_step:
             raise SpotInputError(
                 f"field {field.name!r} ({count} x {scalar.name} at offset {field.offset}) does not fit in "
                 f"point_step {point_step}",
@@ -80,7 +88,19 @@ def cloud_dtype(fields: Sequence[Any], point_step: int, is_bigendian: bool) -> n
         names.append(field.name)
         formats.append(scalar if count == 1 else np.dtype((scalar, (count,))))
         offsets.append(int(field.offset))
+        spans.append((int(field.offset), end, field.name))
+    _refuse_overlaps(spans)
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": point_step})
+
+
+def _refuse_overlaps(spans: list[tuple[int, int, str]]) -> None:
+    """`spans` are (first byte, end byte, name) of each field; two fields sharing a byte are refused."""
+    ordered = sorted(spans)
+    for (_, end, name), (start, _, following) in pairwise(ordered):
+        if start < end:
+            raise SpotInputError(
+                f"fields {name!r} (bytes up to {end}) and {following!r} (from byte {start}) overlap", source=SOURCE
+            )
 
 
 def point_bytes(message: Any) -> np.ndarray:
@@ -120,8 +140,9 @@ def field_arrays(points: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def cloud_to_scan(message: Any, columns: Sequence[str]) -> tuple[Scan, np.ndarray]:
-    """A Scan with `columns` from a PointCloud2, and the index (M,) of the input points it keeps.
+def cloud_to_scan(message: Any, columns: Sequence[str] | None = None) -> tuple[Scan, np.ndarray]:
+    """A Scan with `columns` (default: every Scan column the cloud has) from a PointCloud2, and the index (M,)
+    of the input points it keeps.
 
     Only the fields `columns` need are read. Points where one of them is not finite are left out, as organized
     clouds mark missing returns with NaN; the index lets per-point results be scattered back onto the full cloud.
@@ -131,7 +152,7 @@ def cloud_to_scan(message: Any, columns: Sequence[str]) -> tuple[Scan, np.ndarra
     missing = [axis for axis in "xyz" if axis not in fields]
     if missing:
         raise SpotInputError(f"has no {missing} field(s); fields are {sorted(fields)}", source=SOURCE)
-    wanted = ("intensity", *(c for c in ("ring", "time") if c in columns))  # only what the model reads
+    wanted = FIELD_ALIASES if columns is None else ("intensity", *(c for c in ("ring", "time") if c in columns))
     used = {name: fields[name] for name in (*"xyz", *(find_field(list(fields), c) for c in wanted)) if name}
     finite = np.ones(len(fields["x"]), dtype=bool)
     for values in used.values():
@@ -141,7 +162,22 @@ def cloud_to_scan(message: Any, columns: Sequence[str]) -> tuple[Scan, np.ndarra
     if len(kept) < len(finite):  # a dense cloud (the usual case) needs no gather
         used = {name: values[kept] for name, values in used.items()}
     scan = scan_from_fields(used, source=SOURCE)
-    return scan.with_columns(tuple(columns)), kept
+    return (scan if columns is None else scan.with_columns(tuple(columns))), kept
+
+
+def cloud_data(message: Any) -> CloudData:
+    """The layout of a decoded PointCloud2 (rosbags or rclpy) as `CloudData`, bytes as recorded."""
+    fields = tuple(FieldSpec(f.name, int(f.offset), int(f.datatype), int(f.count)) for f in message.fields)
+    return CloudData(
+        int(message.height),
+        int(message.width),
+        fields,
+        bool(message.is_bigendian),
+        int(message.point_step),
+        int(message.row_step),
+        np.frombuffer(message.data, dtype=np.uint8),
+        bool(message.is_dense),
+    )
 
 
 def scan_to_cloud(scan: Scan) -> CloudData:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spot.runtime import Scan, SpotInputError
-from spot.runtime.ros.pointcloud2 import (
+from spot.runtime.io.pointcloud2 import (
     DATATYPE_OF,
     FieldSpec,
     append_fields,
@@ -130,6 +130,8 @@ BROKEN = {
     "truncated data": lambda m: setattr(m, "data", m.data[:-7]),
     "unknown datatype": lambda m: setattr(m, "fields", [FieldSpec("x", 0, 42), *m.fields[1:]]),
     "duplicate field": lambda m: setattr(m, "fields", [*m.fields, m.fields[0]]),
+    "float64 x overlapping y": lambda m: setattr(m, "fields", [FieldSpec("x", 0, DATATYPE_OF["f8"]), *m.fields[1:]]),
+    "field with an empty name": lambda m: setattr(m, "fields", [*m.fields, FieldSpec("", 0, DATATYPE_OF["u1"])]),
     "empty cloud": lambda m: (setattr(m, "width", 0), setattr(m, "row_step", 0), setattr(m, "data", b"")),
     "all points NaN": lambda m: setattr(m, "data", np.full(len(m.data) // 4, np.nan, np.float32).tobytes()),
 }
@@ -141,6 +143,26 @@ def test_malformed_messages_are_refused_with_a_spot_input_error(kind):
     BROKEN[kind](msg)
     with pytest.raises(SpotInputError, match="PointCloud2"):
         cloud_to_scan(msg, XYZI)
+
+
+def test_overlapping_and_unnamed_fields_are_named_in_the_error():
+    msg = good_message()
+    msg.fields = [FieldSpec("x", 0, DATATYPE_OF["f8"]), *msg.fields[1:]]
+    with pytest.raises(SpotInputError, match=r"fields 'x' \(bytes up to 8\) and 'y' \(from byte 4\) overlap"):
+        cloud_to_scan(msg, XYZI)
+    msg = good_message()
+    msg.fields = [*msg.fields, FieldSpec("", 12, DATATYPE_OF["f4"])]
+    with pytest.raises(SpotInputError, match="a field with an empty name"):
+        read_points(msg)
+
+
+def test_every_scan_column_the_cloud_has_when_none_are_asked_for():
+    rng = np.random.default_rng(7)
+    columns = {**random_xyzi(10, seed=7), "ring": np.arange(10, dtype=np.uint16), "t": rng.integers(0, 10**6, 10)}
+    columns["t"] = columns["t"].astype(np.uint32)
+    scan, _ = cloud_to_scan(message(structured(columns)))
+    assert scan.columns == ("x", "y", "z", "intensity", "ring", "time")
+    np.testing.assert_allclose(scan.column("time"), columns["t"] * 1e-9, rtol=1e-6)
 
 
 def test_a_column_the_model_needs_but_the_cloud_lacks_is_named():

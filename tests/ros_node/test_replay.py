@@ -1,6 +1,6 @@
-"""spot-replay publishes recorded scans at the asked rate, loops, exits 0 on Ctrl-C, and says what it needs."""
+"""spot-replay publishes recorded scans at the asked rate, loops, exits 0 on Ctrl-C, says what it needs, and
+refuses a damaged bag in one line. It runs as pip installed it (spot_ros's console script)."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,14 +13,16 @@ import pytest
 
 from spot.runtime import Scan
 from spot.runtime.io import write_scan
-from spot.runtime.ros.environment import apply_local_ros_defaults
 
-BIN = Path(sys.executable).parent
+
+@pytest.fixture(scope="module")
+def spot_replay(spot_ros_prefix) -> str:
+    return str(spot_ros_prefix / "bin" / "spot-replay")
 
 
 @pytest.mark.ros
 def test_paced_keeps_an_absolute_schedule():
-    from spot.runtime.ros.replay import paced  # imports rclpy
+    from spot_ros.replay import paced  # imports rclpy
 
     started = time.monotonic()
     stamps = [time.monotonic() - started for _ in paced(range(6), rate_hz=50.0)]
@@ -34,7 +36,7 @@ def write_folder(folder: Path, sizes=(300, 400, 500)) -> None:
 
 
 @pytest.mark.ros
-def test_replay_loops_a_folder_at_its_rate_and_stops_cleanly_on_ctrl_c(tmp_path):
+def test_replay_loops_a_folder_at_its_rate_and_stops_cleanly_on_ctrl_c(tmp_path, spot_replay, ros_env):
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -55,10 +57,10 @@ def test_replay_loops_a_folder_at_its_rate_and_stops_cleanly_on_ctrl_c(tmp_path)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
-    command = [str(BIN / "spot-replay"), str(tmp_path), "--topic", "/replay_test/points", "--rate", "20", "--loop"]
+    command = [spot_replay, str(tmp_path), "--topic", "/replay_test/points", "--rate", "20", "--loop"]
     replay = subprocess.Popen(
         command,
-        env=apply_local_ros_defaults(dict(os.environ)),
+        env=ros_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -87,11 +89,18 @@ def test_replay_loops_a_folder_at_its_rate_and_stops_cleanly_on_ctrl_c(tmp_path)
     assert np.median(intervals) == pytest.approx(0.05, abs=0.01)
 
 
-def test_without_rclpy_replay_says_what_to_install(tmp_path):
+def test_without_rclpy_replay_says_what_to_install(tmp_path, ros_env):
     write_folder(tmp_path)
-    code = (
-        f"import sys; sys.modules['rclpy'] = None\nfrom spot.runtime.cli.replay import main\nmain([{str(tmp_path)!r}])"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    code = f"import sys; sys.modules['rclpy'] = None\nfrom spot_ros.replay_cli import main\nmain([{str(tmp_path)!r}])"
+    result = subprocess.run([sys.executable, "-c", code], env=ros_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "needs the ROS 2 Python wheels" in result.stderr and "spot-lidar[ros]" in result.stderr
+
+
+@pytest.mark.ros
+def test_a_damaged_bag_is_one_error_line_and_exit_2(damaged_bags, spot_replay, ros_env):
+    for kind, path in damaged_bags.items():
+        result = subprocess.run([spot_replay, str(path)], env=ros_env, capture_output=True, text=True, timeout=60)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and result.stdout == "", (kind, result.stdout, result.stderr)
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: is not a readable bag"), (kind, lines)

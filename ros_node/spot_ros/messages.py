@@ -1,4 +1,4 @@
-"""`CloudData` -> sensor_msgs/PointCloud2. Imports the ROS 2 message packages: only the node and spot-replay load it."""
+"""`CloudData` -> sensor_msgs/PointCloud2 (imports the ROS 2 message packages): the node and spot-replay send these."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from array import array
 
 from sensor_msgs.msg import PointCloud2, PointField
 
-from .pointcloud2 import CloudData
+from spot.runtime.io.pointcloud2 import CloudData
 
 
 def cloud_message(cloud: CloudData, header) -> PointCloud2:

@@ -1,7 +1,8 @@
 """Publish recorded scans as sensor_msgs/PointCloud2 at a fixed rate, stamped with the time they go out.
 
-Imports rclpy: `spot-replay` loads this module only after checking the ROS 2 wheels are there. The publisher
-uses the sensor-data QoS a LiDAR driver uses (best effort), so a node sees replayed scans as it would live ones.
+Imports rclpy: `spot-replay` (`replay_cli`) loads this module only after checking the ROS 2 wheels are there. The
+publisher uses the sensor-data QoS a LiDAR driver uses (best effort), so a node sees replayed scans as it would
+live ones. The first scan is read before ROS 2 starts, so an unreadable input fails without touching DDS.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 import rclpy
@@ -18,6 +20,8 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 from tqdm import tqdm
+
+from spot.runtime.errors import SpotInputError
 
 from .environment import apply_local_ros_defaults
 from .messages import cloud_message
@@ -45,6 +49,10 @@ def recorded_forever(path: Path, topic: str | None, loop: bool) -> Iterator[Reco
 
 def replay(path: Path, topic: str, rate_hz: float, loop: bool, frame_id: str, bag_topic: str | None) -> int:
     """Publish until the recording ends (or Ctrl-C); returns the number of clouds sent."""
+    clouds = recorded_forever(path, bag_topic, loop)
+    first = next(clouds, None)
+    if first is None:
+        raise SpotInputError("holds no scans", source=path)
     apply_local_ros_defaults()
     # Ctrl-C only sets a flag that the loop reads between scans: a KeyboardInterrupt raised inside rclpy's C calls
     # (publish, DDS teardown) could leave the process hanging instead of exiting.
@@ -56,7 +64,7 @@ def replay(path: Path, topic: str, rate_hz: float, loop: bool, frame_id: str, ba
     sent = 0
     try:
         with tqdm(desc=f"{topic} @ {rate_hz:g} Hz", unit=" scans") as progress:
-            for recorded in paced(recorded_forever(path, bag_topic, loop), rate_hz):
+            for recorded in paced(chain([first], clouds), rate_hz):
                 if stop.is_set():
                     break
                 header = Header(stamp=node.get_clock().now().to_msg(), frame_id=recorded.frame_id or frame_id)
