@@ -36,12 +36,12 @@ from spot.runtime import Perception, fused, voxelize
 from spot.runtime.io import read_sample
 from spot.trainer.config import load_config, to_yaml
 from spot.trainer.engine.checkpoint import save_checkpoint
-from spot.trainer.engine.run import build_dataset, build_task
+from spot.trainer.engine.run import build_task, experiment_info
 from spot.trainer.sparse import SparseTensor
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO.parent / "shared/data/lidar/kitti_object/training/velodyne/000001.bin"  # 120,268 points
-GRID = "data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"
+GRID = "voxelization.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"
 WARM_UP_ROUNDS = 3
 COLD_START = """
 import sys, time
@@ -61,7 +61,7 @@ print((ready - loaded) * 1e3, (done - ready) * 1e3, (loaded - start) * 1e3)
 
 def make_checkpoint(folder: Path) -> Path:
     config = load_config(REPO / "configs/finetune/seg-unet-sim-vlp16.yaml", [GRID, "data.val=null"])
-    info = build_dataset(config.data.train).info
+    info = experiment_info(config)
     torch.manual_seed(0)
     task = build_task(config, info)
     meta = {"stage": "finetune", "step": 0, "dataset_info": info.to_dict()}
@@ -73,7 +73,7 @@ def eager_labels(task, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     voxels = voxelize(task.info.grid, points)
     x = SparseTensor.from_voxels(voxels.features, voxels.coords, task.info.grid.grid_shape, 1)
     with torch.no_grad():
-        probabilities = torch.softmax(task.head(task.backbone(x).features), dim=1)
+        probabilities = torch.softmax(task.infer(x)[0], dim=1)
         scores, labels = probabilities.max(dim=1)
     index = torch.from_numpy(voxels.point_to_voxel).clamp(min=0)
     inside = voxels.point_to_voxel >= 0

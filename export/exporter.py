@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 import torch
 
-from spot.runtime import Sample, fused
+from spot.runtime import Sample, fused, voxelize
 from spot.runtime.artifact import ARTIFACT_FILE, MODEL_FILE, Artifact, TensorSpec
 from spot.runtime.engines import create_engine
 from spot.runtime.errors import SpotInputError
@@ -40,7 +40,7 @@ from spot.trainer.sparse import SparseTensor, set_backend
 from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names, record_plan
 from .plugin_ops import ReferenceEngine, register_schemas
 from .sparse_ops import DOMAIN, FUSED_DOMAIN
-from .tasks import TASK_EXPORTS, TaskExport
+from .tasks import TASK_SECTIONS
 from .verify import Reference, VerificationReport, verify
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,9 @@ def refuse_non_artifact(output: Path) -> None:
 def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
     """(task in eval mode on the native backend, objective name, producer info) from a checkpoint."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    config = load_config(checkpoint.path / "config.yaml")
-    task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]))
+    recorded = checkpoint.meta["dataset_info"]
+    config = load_config(checkpoint.path / "config.yaml", recorded=recorded)  # older configs take the recorded spec
+    task = build_task(config, DatasetInfo.from_dict(recorded))
     load_weights(task, checkpoint.weights, checkpoint.path / "config.yaml")
     set_backend(task, "native").eval()
     producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"),
@@ -109,16 +110,16 @@ def export_checkpoint(
     output = Path(output)
     refuse_non_artifact(output)
     task, objective, producer = load_task(Path(checkpoint_path))
-    if objective not in TASK_EXPORTS:
-        raise SpotInputError(f"objective {objective!r} cannot be exported; exportable: {sorted(TASK_EXPORTS)}")
+    if objective not in TASK_SECTIONS:
+        raise SpotInputError(f"objective {objective!r} cannot be exported; exportable: {sorted(TASK_SECTIONS)}")
     if task.info.grid is None:
         raise SpotInputError("the checkpoint records no voxelization", source=checkpoint_path)
     staging = output.parent / f".{output.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        artifact = write_graph(task, TASK_EXPORTS[objective], samples[0], staging, options, producer)
-        report = verify(_perception(artifact), torch_reference(task, TASK_EXPORTS[objective]), samples)
+        artifact = write_graph(task, TASK_SECTIONS[objective](task), samples[0], staging, options, producer)
+        report = verify(_perception(artifact), torch_reference(task), samples)
         (staging / VERIFICATION_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         if not report.passed:
             raise VerificationFailed(report)
@@ -128,19 +129,20 @@ def export_checkpoint(
     return report
 
 
-def write_graph(task, adapter: TaskExport, example: Sample, folder: Path, options: ExportOptions, producer: dict):
-    """Trace `task` into folder/model.onnx and describe it in folder/spot.json; returns the `Artifact`."""
+def write_graph(task, sections: dict, example: Sample, folder: Path, options: ExportOptions, producer: dict):
+    """Trace `task.infer` into folder/model.onnx and describe it in folder/spot.json (`sections`: its spot.json
+    task sections); returns the `Artifact`."""
     grid = task.info.grid
     columns = ("x", "y", "z", "intensity")
     voxels = _example_voxels(example, grid, columns)
     x = SparseTensor.from_voxels(voxels.features, voxels.coords, grid.grid_shape, 1)
-    plan = record_plan(lambda tensor: adapter.forward(task, tensor), x)
+    plan = record_plan(task.infer, x)
     built = build_plan_maps(plan, voxels.coords, grid.grid_shape)
     context = GraphContext(plan, options.flavour, built.spatial_shapes)
     names = input_names(plan, options.flavour)
     example_inputs = _example_inputs(names, voxels.features, built)
-    outputs = adapter.outputs(task)
-    graph = GraphModel(export_copy(task, context), context, names, adapter.forward)
+    outputs = task.output_specs()
+    graph = GraphModel(export_copy(task, context), context, names)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         torch.onnx.export(
@@ -156,27 +158,25 @@ def write_graph(task, adapter: TaskExport, example: Sample, folder: Path, option
     artifact = Artifact(
         flavour=options.flavour, opset=options.opset, input_columns=columns, max_points=options.max_points,
         grid=grid, plan=plan, inputs=tuple(_input_spec(value) for value in model.graph.input), outputs=outputs,
-        producer=producer, path=folder, **adapter.tasks(task),
+        producer=producer, path=folder, **sections,
     )  # fmt: skip
     artifact.save(folder)
     return artifact
 
 
-def torch_reference(task: torch.nn.Module, adapter: TaskExport) -> Reference:
-    """The task's outputs in PyTorch eager on the runtime's voxels: what verification holds the graph to."""
+def torch_reference(task: torch.nn.Module) -> Reference:
+    """`task.infer` in PyTorch eager on the runtime's voxels: what verification holds the graph to."""
     grid_shape = task.info.grid.grid_shape
 
     def outputs(voxels) -> list[np.ndarray]:
         x = SparseTensor.from_voxels(voxels.features, voxels.coords, grid_shape, 1)
         with torch.no_grad():
-            return [value.detach().cpu().numpy() for value in adapter.forward(task, x)]
+            return [value.detach().cpu().numpy() for value in task.infer(x)]
 
     return outputs
 
 
 def _example_voxels(example: Sample, grid, columns):
-    from spot.runtime import voxelize
-
     voxels = voxelize(grid, example.scan.with_columns(columns).points)
     if len(voxels) < 2:
         raise SpotInputError("has fewer than 2 voxels inside the model's grid to trace on", source=example.source)

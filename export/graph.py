@@ -4,7 +4,7 @@
 into a `SparsePlan`. `export_copy` returns a copy of the model in which every sparse convolution is a
 `GraphSparseConv` (BatchNorm after it folded into its weights) that reads its kernel map from the graph
 inputs (portable: pairs; fused: neighbour tables, in a custom node) or emits a custom node (plugin).
-`GraphModel` is the module that is traced: graph inputs in, the task's outputs out.
+`GraphModel` is the module that is traced: graph inputs in, `task.infer`'s outputs out.
 """
 
 from __future__ import annotations
@@ -155,14 +155,14 @@ def _require_key(layer: SparseConvolution) -> None:
 
 
 class GraphModel(nn.Module):
-    """Graph inputs (in `input_names` order) -> the task's outputs, through `forward_task(model, x)`."""
+    """Graph inputs (in `input_names` order) -> the outputs of the task's `infer` (the task's own inference path)."""
 
-    def __init__(self, model: nn.Module, context: GraphContext, names: list[str], forward_task: Callable):
+    def __init__(self, task: nn.Module, context: GraphContext, names: list[str]):
         super().__init__()
-        self.model, self.context, self.names, self.forward_task = model, context, names, forward_task
+        self.task, self.context, self.names = task, context, names
 
     def forward(self, *inputs: torch.Tensor):
         self.context.tensors = dict(zip(self.names, inputs, strict=True))
         coords = self.context.tensors[f"coords.{ROOT_SET}"]
         x = SparseTensor(self.context.tensors[FEATURES], coords, self.context.spatial_shapes[ROOT_SET], 1)
-        return self.forward_task(self.model, x)
+        return self.task.infer(x)

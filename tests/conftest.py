@@ -141,10 +141,10 @@ def seeded_checkpoint(folder: Path, config_file: str, overrides: list[str], init
 
     from spot.trainer.config import load_config, to_yaml
     from spot.trainer.engine.checkpoint import save_checkpoint
-    from spot.trainer.engine.run import build_dataset, build_task
+    from spot.trainer.engine.run import build_task, experiment_info
 
     config = load_config(REPO / config_file, [*overrides, "data.val=null"])
-    info = build_dataset(config.data.train).info
+    info = experiment_info(config)
     torch.manual_seed(0)
     task = build_task(config, info)
     with torch.no_grad():
@@ -167,7 +167,7 @@ def segmentation_checkpoint(tmp_path_factory) -> Path:
                                           (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):  # fmt: skip
                     tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
 
-    overrides = ["data.train.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"]
+    overrides = ["voxelization.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"]
     folder = tmp_path_factory.mktemp("checkpoint")
     return seeded_checkpoint(folder, "configs/finetune/seg-unet-sim-vlp16.yaml", overrides, random_batch_norm)
 

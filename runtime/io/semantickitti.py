@@ -119,19 +119,21 @@ def find_label_map(velodyne_path: Path) -> Path:
     )
 
 
-def read_semantickitti(velodyne_path: str | Path, label_map: str | Path | None = None) -> Sample:
-    """One SemanticKITTI frame: scan, class ids (into the label map's 19 names), instance ids."""
+def read_semantickitti(velodyne_path: str | Path, label_map: str | Path | LabelMap | None = None) -> Sample:
+    """One SemanticKITTI frame: scan, class ids (into the label map's names), instance ids. `label_map`: a
+    label-map YAML or a loaded `LabelMap`; default: the one found above the scan."""
     velodyne_path = Path(velodyne_path)
-    mapping = LabelMap.from_yaml(label_map if label_map is not None else find_label_map(velodyne_path))
+    if not isinstance(label_map, LabelMap):
+        label_map = LabelMap.from_yaml(label_map if label_map is not None else find_label_map(velodyne_path))
     rows = read_intensity_rows(velodyne_path, 4, KITTI_INTENSITY_SCALE)  # labels count every row, finite or not
     semantic, instance = read_label_file(label_path_for(velodyne_path), len(rows))
     scan_rows, semantic, instance = drop_non_finite(rows, semantic, instance, source=velodyne_path)
     require_points(len(scan_rows), velodyne_path)
     return Sample(
         Scan(np.ascontiguousarray(scan_rows), REQUIRED_COLUMNS),
-        labels=mapping(semantic),
+        labels=label_map(semantic),
         instances=instance,
         dataset="semantickitti",
         source=str(velodyne_path),
-        class_names=mapping.class_names,
+        class_names=label_map.class_names,
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spot.runtime.scan import Scan
+from spot.runtime.artifact import Artifact
 
-MAX_POINTS = 20_000
+MAX_POINTS = 200_000  # the bound segmentation_artifact is exported with
 
 
 def _points(n: int, seed: int = 0) -> np.ndarray:
@@ -28,17 +28,10 @@ def _points(n: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def artifact(segmentation_checkpoint, tmp_path_factory) -> Path:
-    """The seeded segmentation model exported with a small `max_points`, traced and verified on generated
-    points (no real data needed)."""
-    pytest.importorskip("torch")
-    from spot.export.exporter import ExportOptions, export_checkpoint
-    from spot.runtime import Sample
-
-    output = tmp_path_factory.mktemp("cli") / "seg"
-    export_checkpoint(segmentation_checkpoint, output, [Sample(Scan(_points(3000)))],
-                      ExportOptions("portable", max_points=MAX_POINTS))  # fmt: skip
-    return output
+def artifact(segmentation_artifact) -> Path:
+    """The session's exported segmentation model (verified on a simulated scan, no real data needed)."""
+    assert Artifact.load(segmentation_artifact).max_points == MAX_POINTS
+    return segmentation_artifact
 
 
 def spot(command: str, *args) -> subprocess.CompletedProcess:

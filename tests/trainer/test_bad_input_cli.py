@@ -48,7 +48,8 @@ def dataset(tmp_path_factory) -> Path:
 def folder_config(folder: Path, data_root: Path) -> Path:
     """A segmentation config training on `data_root`, into folder/run."""
     values = {
-        "_base_": [str(REPO / "configs" / "model" / "unet_small.yaml")],
+        "_base_": [str(REPO / "configs" / part) for part in
+                   ("model/unet_small.yaml", "voxelization/25m-0.2m.yaml", "classes/semantickitti.yaml")],
         "name": "bad-input",
         "data": {"train": {"name": "semantickitti", "root": str(data_root), "sequences": ["00"]}},
         "objective": {"name": "semantic_segmentation"},
@@ -65,10 +66,10 @@ def fake_checkpoint(config_path: Path, overrides: tuple[str, ...] = ()) -> Path:
 
     from spot.trainer.config import load_config, to_yaml
     from spot.trainer.engine.checkpoint import save_checkpoint
-    from spot.trainer.engine.run import build_dataset, build_task
+    from spot.trainer.engine.run import build_task, experiment_info
 
     config = load_config(config_path, overrides)
-    info = build_dataset(config.data.train).info
+    info = experiment_info(config)
     torch.manual_seed(0)
     task = build_task(config, info)
     meta = {"stage": "finetune", "step": 1, "dataset_info": info.to_dict()}

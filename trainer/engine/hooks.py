@@ -22,7 +22,6 @@ from .checkpoint import checkpoint_name, prune_checkpoints, save_checkpoint
 from .distributed import all_reduce_sum, gather_objects
 from .run_folder import writes_into
 from .sampling import merge_counts
-from .seeding import capture_rng
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -81,7 +80,7 @@ class ScalarLog(Hook):
     def before_train(self, trainer: Trainer) -> None:
         if not trainer.context.is_main:
             return
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # heavy (tensorboard, protobuf): only when a run starts
 
         kept = [r for r in read_metrics(self.path) if r["step"] <= trainer.step]
         with writes_into(self.path.parent):
@@ -199,7 +198,7 @@ class Evaluation(PeriodicAction):
 
 
 class Checkpointing(PeriodicAction):
-    """Saves a checkpoint (every rank's RNG state included), keeping the newest `keep` of them."""
+    """Saves a checkpoint (`Trainer.state_dict`: every rank's RNG state included), keeping the newest `keep`."""
 
     def __init__(self, every: int, keep: int, folder: Path):
         super().__init__(every)
@@ -207,10 +206,10 @@ class Checkpointing(PeriodicAction):
 
     def act(self, trainer: Trainer) -> None:
         hooks = hook_states(trainer)
-        rng_states = gather_objects(capture_rng(), trainer.context)
+        state = trainer.state_dict()  # a collective: every rank takes part
         if not trainer.context.is_main:
             return
-        state = {**trainer.state_dict(), "rng": rng_states, "hooks": hooks}
+        state["hooks"] = hooks
         with writes_into(self.folder.parent):
             path = save_checkpoint(
                 self.folder,
@@ -283,25 +282,58 @@ def _record(line: str) -> dict | None:
 
 
 def plot_metrics(records: list[dict], output: Path, title: str) -> None:
-    """Training loss (left) and every validation metric (right) against the step, as a PNG."""
+    """Training loss (left) and the validation metrics (to its right) against the step, as a PNG.
+
+    Validation metrics are split by scale (`split_by_scale`) so that none flattens another: rates (IoU,
+    accuracy) on a 0-1 axis, anything else (counts such as `points_outside_grid`, losses above 1) in a panel of
+    its own on a log axis. Per-class metrics (`iou/<class>`) are thin grey lines under the summary ones.
+    """
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # matplotlib is imported here, when a run ends: importing the engine stays light
     from matplotlib import pyplot as plt
 
     train = [r for r in records if r["split"] == "train"]
     val = [r for r in records if r["split"] == "val"]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    rates, others = split_by_scale(val)
+    panels = 1 + bool(rates) + bool(others)
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+    left, *right = axes[0]
     left.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
     left.set(xlabel="step", ylabel="loss", title=title)
-    keys = sorted({k for r in val for k in r} - {"step", "epoch", "split"})
-    for key in keys:
-        right.plot([r["step"] for r in val if key in r], [r[key] for r in val if key in r], marker="o", label=key)
-    right.set(xlabel="step", title="validation")
-    for axis in (left, right):
+    if rates:
+        _plot_validation(right[0], val, rates)
+        right[0].set(xlabel="step", ylim=(-0.02, 1.02), title="validation: rates")
+    if others:
+        _plot_validation(right[-1], val, others)
+        positive = all(r[key] > 0 for r in val for key in others if key in r)
+        right[-1].set_yscale("log" if positive else "symlog")
+        right[-1].set(xlabel="step", title="validation: counts and losses (log scale)")
+    for axis in axes[0]:
         axis.grid(alpha=0.3)
         if axis.lines:
-            axis.legend()
+            axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(output, dpi=100)
     plt.close(figure)
+
+
+def split_by_scale(val: list[dict]) -> tuple[list[str], list[str]]:
+    """The validation metrics whose every value lies in [0, 1] (rates: IoU, accuracy, shares), and the rest."""
+    keys = sorted({key for record in val for key in record} - {"step", "epoch", "split"})
+    rates = [key for key in keys if all(0.0 <= record[key] <= 1.0 for record in val if key in record)]
+    return rates, [key for key in keys if key not in rates]
+
+
+def _plot_validation(axis, val: list[dict], keys: list[str]) -> None:
+    """One line per metric; per-class ones (`group/class`) thin and grey, with one legend entry per group."""
+    labelled: set[str] = set()
+    for key in sorted(keys, key=lambda k: "/" not in k):  # per-class lines first, under the summary ones
+        steps, values = [r["step"] for r in val if key in r], [r[key] for r in val if key in r]
+        group, slash, _ = key.partition("/")
+        if slash:
+            label = None if group in labelled else f"{group}/<class>"
+            labelled.add(group)
+            axis.plot(steps, values, color="0.75", linewidth=0.8, label=label)
+        else:
+            axis.plot(steps, values, marker="o", label=key)

@@ -19,7 +19,7 @@ import torch
 from spot.runtime.errors import SpotInputError
 
 from ..components import REGISTRIES
-from ..config import Component, ExperimentConfig, load_config
+from ..config import Component, ExperimentConfig, SpotConfigError, load_config
 from ..registry import Registries
 from . import distributed
 from .checkpoint import list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
@@ -42,8 +42,14 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 
 
-def build_dataset(component: Component, registries: Registries = REGISTRIES) -> Any:
-    return registries.datasets[component.name].build(component.config)
+def experiment_info(config: ExperimentConfig) -> DatasetInfo:
+    """What the task is built for and every dataset is checked against: the declared voxelization and classes."""
+    return DatasetInfo(config.classes.class_names if config.classes else (), config.voxelization.grid)
+
+
+def build_dataset(component: Component, info: DatasetInfo, registries: Registries = REGISTRIES) -> Any:
+    """The dataset of a `data.*` section, checked against the experiment's `info`."""
+    return registries.datasets[component.name].build(component.config, info)
 
 
 def build_task(config: ExperimentConfig, info: DatasetInfo, registries: Registries = REGISTRIES) -> Task:
@@ -76,10 +82,11 @@ def _train(
     if context.is_main:
         remove_temporaries(run_dir / CHECKPOINTS)  # what a killed writer left: this process holds the folder
     torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
-    train_set = build_dataset(config.data.train, registries)
-    val_set = None if config.data.val is None else build_dataset(config.data.val, registries)
+    info = experiment_info(config)
+    train_set = build_dataset(config.data.train, info, registries)
+    val_set = None if config.data.val is None else build_dataset(config.data.val, info, registries)
     seed_everything(config.train.seed)  # the same initial weights on every rank and in every rerun
-    task = build_task(config, train_set.info, registries)
+    task = build_task(config, info, registries)
     if checkpoint is None and config.pretrained.path:
         report = load_pretrained(task, Path(config.pretrained.path), config.pretrained.prefix)
         log.info("pre-trained weights from %s: %s", config.pretrained.path, report.summary())
@@ -112,15 +119,21 @@ def evaluate(
     """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides; or of the
     `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data)
+    recorded = checkpoint.meta["dataset_info"]
+    # The checkpoint's own config may predate `voxelization` / `classes`: it takes them from what was recorded.
+    own = config_path is None
+    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data,
+                         recorded=recorded if own else None)  # fmt: skip
     if config.data.val is None:
         raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
+    info = experiment_info(config)
+    require_recorded_spec(info, DatasetInfo.from_dict(recorded), config_path or checkpoint.path / "config.yaml")
     context = distributed.start(config.train.device)
     try:
-        task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]), registries)
+        task = build_task(config, info, registries)
         load_weights(task, checkpoint.weights, config_path or checkpoint.path / "config.yaml")
         task.to(context.device)
-        dataset = build_dataset(config.data.val, registries)
+        dataset = build_dataset(config.data.val, info, registries)
         totals = evaluation_totals(task, dataset, config, context)
         metrics = task.summarize(totals)
         if context.is_main:
@@ -135,6 +148,18 @@ def evaluate(
     finally:
         distributed.stop(context)
     return metrics
+
+
+def require_recorded_spec(info: DatasetInfo, recorded: DatasetInfo, source: Path) -> None:
+    """A model runs on the grid and classes it was trained for: a config declaring others is refused (a detector
+    declares no classes: it is checked on the grid alone)."""
+    if info.grid != recorded.grid:
+        raise SpotConfigError(f"`voxelization` {info.grid.to_dict()} differs from the checkpoint's "
+                              f"{recorded.grid.to_dict() if recorded.grid else None}", source=source)  # fmt: skip
+    if info.class_names and recorded.class_names and info.class_names != recorded.class_names:
+        raise SpotConfigError(f"`classes` ({len(info.class_names)}: {', '.join(info.class_names)}) differ from the "
+                              f"checkpoint's ({len(recorded.class_names)}: {', '.join(recorded.class_names)})",
+                              source=source)  # fmt: skip
 
 
 def _refuse_overwrite(run_dir: Path) -> None:

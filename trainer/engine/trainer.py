@@ -26,7 +26,7 @@ from .distributed import Distributed, gather_objects
 from .hooks import Hook
 from .optim import build_optimizer, build_scheduler
 from .sampling import MAX_SUBSTITUTES, EvalBatches, SkippedSamples, TrainBatches, batches_per_epoch, make_loader
-from .seeding import derive_seed, isolated_rng, restore_rng, seed_everything
+from .seeding import capture_rng, derive_seed, isolated_rng, restore_rng, seed_everything
 from .task import Task, move_to_device
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,10 @@ class Trainer:
             return evaluate_task(self.task, self.val_set, self.config, self.context)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the weights and RNG needed to continue exactly from here."""
+        """Everything but the weights needed to continue exactly from here, every rank's RNG state included.
+
+        A collective (it gathers the RNG states): every rank calls it, the main rank saves it.
+        """
         return {
             "step": self.step,
             "epoch": self.epoch,
@@ -116,6 +119,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "rng": gather_objects(capture_rng(), self.context),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

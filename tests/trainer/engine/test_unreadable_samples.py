@@ -24,7 +24,7 @@ from spot.runtime.errors import SpotInputError
 from spot.trainer.config import load_config
 from spot.trainer.engine.distributed import Distributed
 from spot.trainer.engine.hooks import read_metrics
-from spot.trainer.engine.run import train
+from spot.trainer.engine.run import experiment_info, train
 from spot.trainer.engine.trainer import evaluation_totals
 
 BAD = ["data.train.unreadable=[3,17]"]
@@ -70,12 +70,13 @@ def test_a_run_with_unreadable_samples_resumes_exactly(tmp_path, monkeypatch, ca
 
 def test_evaluation_leaves_unreadable_samples_out(tmp_path, caplog):
     config = load_config(write_config(tmp_path), (), REGISTRIES)
-    info = ToyPoints.info
+    info = experiment_info(config)
     task = PointClassifier(PointClassifierConfig(), PointMLP(PointMLPConfig(), info), info)
     context = Distributed(0, 1, torch.device("cpu"))
-    every = evaluation_totals(task, ToyPoints(ToyPointsConfig(num_samples=10)), config, context)
+    every = evaluation_totals(task, ToyPoints(ToyPointsConfig(num_samples=10), info), config, context)
     with caplog.at_level(logging.WARNING):
-        some = evaluation_totals(task, ToyPoints(ToyPointsConfig(num_samples=10, unreadable=[2])), config, context)
+        some = evaluation_totals(task, ToyPoints(ToyPointsConfig(num_samples=10, unreadable=[2]), info), config,
+                                 context)  # fmt: skip
     assert int(every["confusion"].sum()) == 10 * 32 and int(some["confusion"].sum()) == 9 * 32
     assert caplog.records[-1].getMessage() == (
         "evaluation skipped 1 samples that could not be read (1 files): toy/000002.bin: scan holds no points (1x)"
