@@ -28,7 +28,14 @@ import numpy as np
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError
 from spot.runtime.io.binary import float32_row_count
 from spot.runtime.io.kitti import read_kitti_object
-from spot.runtime.io.label_maps import LABEL_MAPS, LabelMapName, check_label_set, named_label_map
+from spot.runtime.io.label_maps import (
+    LABEL_MAPS,
+    SEMANTICKITTI_IDS,
+    LabelMapName,
+    check_label_set,
+    named_label_map,
+    raw_id_space,
+)
 from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
@@ -93,6 +100,14 @@ class SimDataConfig(FrameDataConfig):
     frames: int = bounded(8, ge=1)  # per sequence
     horizontal_resolution_deg: float | None = bounded(None, gt=0)  # coarser than the sensor's for faster CPU runs
     label_map: LabelMapName = LabelMapName.semantickitti  # how the simulator's raw ids become classes
+
+    def check(self) -> None:
+        super().check()
+        if raw_id_space(str(self.label_map)) != SEMANTICKITTI_IDS:
+            usable = [name for name in LABEL_MAPS if raw_id_space(name) == SEMANTICKITTI_IDS]
+            raise Invalid("label_map", f"reads {raw_id_space(str(self.label_map))} ids, but the simulator labels with "
+                                       f"SemanticKITTI raw ids: choose one of {', '.join(usable)}",
+                          str(self.label_map))  # fmt: skip
 
 
 @dataclass
@@ -251,12 +266,18 @@ class SimulatedDataset(FrameDataset):
         ]
         pairs = [(s, f) for s, seq in enumerate(self.sequences) for f in range(len(seq))]
         super().__init__(config, info, pairs, [len(seq) for seq in self.sequences])
-        # The simulator labels with SemanticKITTI raw ids and maps them with `semantickitti`, the only map shipped
-        # so far; another label map will relabel `FrameTruth.raw_labels` here.
-        self.check_labels(named_label_map(str(config.label_map)), f"label map {str(config.label_map)!r}")
+        # The simulator labels with SemanticKITTI raw ids (`FrameTruth.raw_labels`); the label map makes them classes.
+        self.label_map = named_label_map(str(config.label_map))
+        self.check_labels(self.label_map, f"label map {str(config.label_map)!r}")
 
     def read(self, sequence: int, frame: int) -> Sample:
-        return self.sequences[sequence].frame(frame)[0]
+        sample, truth = self.sequences[sequence].frame(frame)
+        if self.config.label_map == LabelMapName.semantickitti:
+            return sample  # the simulator's own labelling
+        boxes = None if sample.boxes is None else replace(sample.boxes, class_ids=self.label_map(truth.box_raw_labels))
+        names = self.label_map.class_names
+        return replace(sample, labels=self.label_map(truth.raw_labels), boxes=boxes, class_names=names,
+                       box_class_names=names)  # fmt: skip
 
 
 class FolderDataset(FrameDataset):

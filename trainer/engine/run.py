@@ -20,6 +20,7 @@ from spot.runtime.errors import SpotInputError
 
 from ..components import REGISTRIES
 from ..config import Component, ExperimentConfig, SpotConfigError, load_config
+from ..data.multi_domain import experiment_domains
 from ..registry import Registries
 from . import distributed
 from .checkpoint import list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
@@ -43,8 +44,10 @@ CHECKPOINTS = "checkpoints"
 
 
 def experiment_info(config: ExperimentConfig) -> DatasetInfo:
-    """What the task is built for and every dataset is checked against: the declared voxelization and classes."""
-    return DatasetInfo(config.classes.class_names if config.classes else (), config.voxelization.grid)
+    """What the task is built for and every dataset is checked against: the declared voxelization and classes,
+    and the training data's domains when it has several (`data.multi_domain`)."""
+    classes = config.classes.class_names if config.classes else ()
+    return DatasetInfo(classes, config.voxelization.grid, experiment_domains(config))
 
 
 def build_dataset(component: Component, info: DatasetInfo, registries: Registries = REGISTRIES) -> Any:
