@@ -20,6 +20,7 @@ from .data.multi_domain import MultiDomainDataConfig, MultiDomainDataset
 from .models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, SparseUNet, SparseUNetConfig
 from .objectives.also.task import AlsoSurfaceConfig, build_also_task
 from .objectives.detection.task import CenterPointConfig, build_detection_task
+from .objectives.ppt.task import PPTSegmentationConfig, build_ppt_task
 from .objectives.segmentation.task import SegmentationConfig, build_segmentation_task
 from .objectives.spot.task import SpotOccupancyConfig, build_spot_task
 from .registry import Entry, Registries
@@ -46,6 +47,7 @@ OBJECTIVES: dict[str, Entry] = {
     "also_surface": Entry(build_also_task, AlsoSurfaceConfig),
     "semantic_segmentation": Entry(build_segmentation_task, SegmentationConfig),
     "centerpoint_detection": Entry(build_detection_task, CenterPointConfig),
+    "ppt_segmentation": Entry(build_ppt_task, PPTSegmentationConfig),
 }
 
 REGISTRIES = Registries(datasets=DATASETS, models=MODELS, objectives=OBJECTIVES)
