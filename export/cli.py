@@ -39,10 +39,11 @@ class VerificationError(click.ClickException):
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
+@click.option("--domain", help="The domain to export, for a checkpoint trained on several (PPT).")
 @click.option("--trt", is_flag=True, help="Also build a TensorRT engine (needs TensorRT and a GPU).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @reports_input_errors
-def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verbose) -> None:
+def main(checkpoint, output, flavour, opset, verify_paths, max_points, domain, trt, verbose) -> None:
     """Export CHECKPOINT to an ONNX artifact, verified against PyTorch before it is written.
 
     Prints the verification report as one JSON line; exit code 1 (and no artifact) when the graph does not
@@ -58,7 +59,7 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
     from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint, refuse_non_artifact
 
     # wrong options, output or path: refused before any scan
-    options = ExportOptions(flavour or default_flavour(), opset, max_points)
+    options = ExportOptions(flavour or default_flavour(), opset, max_points, domain)
     refuse_non_artifact(Path(output))
     resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)

@@ -35,6 +35,7 @@ from spot.trainer.config import load_config
 from spot.trainer.engine.checkpoint import load_weights, read_checkpoint
 from spot.trainer.engine.run import build_task
 from spot.trainer.engine.task import DatasetInfo
+from spot.trainer.objectives.segmentation.task import SEGMENTATION_OBJECTIVE
 from spot.trainer.sparse import SparseTensor, set_backend
 
 from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names, record_plan
@@ -69,6 +70,7 @@ class ExportOptions:
     flavour: str = field(default_factory=default_flavour)
     opset: int = 17
     max_points: int = 500_000
+    domain: str | None = None  # the domain a multi-domain (PPT) checkpoint is exported for
 
     def __post_init__(self) -> None:
         """Checked before anything is read or traced: a bad option never costs an export."""
@@ -88,17 +90,29 @@ def refuse_non_artifact(output: Path) -> None:
         raise SpotInputError("exists and is not a spot artifact: refusing to replace it", source=output)
 
 
-def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
-    """(task in eval mode on the native backend, objective name, producer info) from a checkpoint."""
+def load_task(checkpoint_path: Path, domain: str | None = None) -> tuple[torch.nn.Module, str, dict]:
+    """(task in eval mode on the native backend, objective name, producer info) from a checkpoint.
+
+    A multi-domain (PPT) checkpoint deploys one domain at a time: `domain` picks it, and the task is that domain's
+    ordinary segmentation task (`for_domain`: its norms folded into plain BatchNorm, its classifier alone)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
     recorded = checkpoint.meta["dataset_info"]
     config = load_config(checkpoint.path / "config.yaml", recorded=recorded)  # older configs take the recorded spec
     task = build_task(config, DatasetInfo.from_dict(recorded))
     load_weights(task, checkpoint.weights, checkpoint.path / "config.yaml")
+    objective = config.objective.name
+    producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"), "objective": objective}
+    if task.info.domains:
+        names = ", ".join(d.name for d in task.info.domains)
+        if domain is None:
+            raise SpotInputError(f"the checkpoint was trained on several domains ({names}): choose the one to "
+                                 "export with --domain NAME", source=checkpoint.path)  # fmt: skip
+        task, objective = task.for_domain(domain), SEGMENTATION_OBJECTIVE
+        producer["domain"] = domain
+    elif domain is not None:
+        raise SpotInputError(f"--domain {domain!r}: the checkpoint has no domains", source=checkpoint.path)
     set_backend(task, "native").eval()
-    producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"),
-                "objective": config.objective.name}  # fmt: skip
-    return task, config.objective.name, producer
+    return task, objective, producer
 
 
 def export_checkpoint(
@@ -109,7 +123,7 @@ def export_checkpoint(
         raise SpotInputError("export needs at least one scan to trace and verify on")
     output = Path(output)
     refuse_non_artifact(output)
-    task, objective, producer = load_task(Path(checkpoint_path))
+    task, objective, producer = load_task(Path(checkpoint_path), options.domain)
     if objective not in TASK_SECTIONS:
         raise SpotInputError(f"objective {objective!r} cannot be exported; exportable: {sorted(TASK_SECTIONS)}")
     if task.info.grid is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from spot.sim import SimulatedSequence
 from spot.sim.writer import write_sequence
@@ -45,14 +46,24 @@ def tiny(config: Path, folders: dict[str, Path]) -> list[str]:
         overrides.append("objective.queries.queries_per_scan=2000")
     for part, section in composed.data.items():
         key = f"data.{part}"
-        if section.name == "sim":
-            frames = 1 + 2 * section.get("aggregate_frames", 0)
-            overrides += [f"{key}.seeds=[{7 if part == 'train' else 8}]", f"{key}.frames={frames}",
-                          f"{key}.horizontal_resolution_deg=2.0"]  # fmt: skip
+        if section.name == "multi_domain":  # each domain shrunk as its own section, the list given whole
+            domains = [{**OmegaConf.to_container(domain), "data": tiny_section(domain.data, part, folders)}
+                       for domain in section.domains]  # fmt: skip
+            overrides.append(f"{key}.domains={json.dumps(domains)}")
         else:
-            overrides.append(f"{key}.root={folders[section.name]}")
-            overrides += [f"{key}.sequences=['00']"] if section.name == "semantickitti" else []
+            overrides += [f"{key}.{name}={json.dumps(value)}" for name, value in
+                          tiny_section(section, part, folders).items() if section.get(name) != value]  # fmt: skip
     return overrides
+
+
+def tiny_section(section, part: str, folders: dict[str, Path]) -> dict:
+    """A dataset section shrunk to a frame or three of its own kind of dataset."""
+    values = OmegaConf.to_container(section)
+    if section.name == "sim":
+        frames = 1 + 2 * section.get("aggregate_frames", 0)
+        return {**values, "seeds": [7 if part == "train" else 8], "frames": frames, "horizontal_resolution_deg": 2.0}
+    values["root"] = str(folders[section.name])
+    return {**values, "sequences": ["00"]} if section.name == "semantickitti" else values
 
 
 @pytest.mark.slow
@@ -69,9 +80,11 @@ def test_every_config_trains_a_step(tmp_path, folders, config):
     assert meta["dataset_info"]["voxelization"] == experiment.voxelization.grid.to_dict()
     classes = experiment.classes.class_names if experiment.classes else ()
     assert tuple(meta["dataset_info"]["class_names"]) == classes
+    domains = getattr(experiment.data.train.config, "domains", [])
+    assert [d["name"] for d in meta["dataset_info"].get("domains", [])] == [d.name for d in domains]
 
 
 def test_the_experiment_configs_are_all_found():
     names = {f"{p.parent.name}/{p.stem}" for p in EXPERIMENTS}
     assert {"pretrain/spot-unet-semantickitti", "finetune/det-bev-sim-hdl64", "eval/det-kitti-real"} <= names
-    assert len(names) == 10
+    assert len(names) == 12

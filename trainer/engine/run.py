@@ -91,7 +91,8 @@ def _train(
     seed_everything(config.train.seed)  # the same initial weights on every rank and in every rerun
     task = build_task(config, info, registries)
     if checkpoint is None and config.pretrained.path:
-        report = load_pretrained(task, Path(config.pretrained.path), config.pretrained.prefix)
+        pretrained = config.pretrained
+        report = load_pretrained(task, Path(pretrained.path), pretrained.prefix, pretrained.domain)
         log.info("pre-trained weights from %s: %s", config.pretrained.path, report.summary())
     trainer = Trainer(config, task, train_set, val_set, context, stage, resume_from=checkpoint)
     trainer.hooks = [

@@ -227,8 +227,9 @@ class DomainEvalBatches(Sampler[list[int]]):
 
     def __init__(self, sizes: Sequence[int], batch_size: int, rank: int, world: int):
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
-        self.parts = [(offset, EvalBatches(size, batch_size, rank, world)) for offset, size in zip(offsets, sizes,
-                                                                                                    strict=True)]
+        self.parts = [
+            (offset, EvalBatches(size, batch_size, rank, world)) for offset, size in zip(offsets, sizes, strict=True)
+        ]
 
     def __len__(self) -> int:
         return sum(len(batches) for _, batches in self.parts)

@@ -62,9 +62,7 @@ class SparseUNet(SparseModule):
                 SparseSequential(*(self._block(ConvKind.subm, w, c[level], 3, f"subm{level}") for w in widths))
             )
 
-    def _block(
-        self, kind: ConvKind, c_in: int, c_out: int, kernel: int, key: str, stride: int = 1
-    ) -> SparseSequential:
+    def _block(self, kind: ConvKind, c_in: int, c_out: int, kernel: int, key: str, stride: int = 1) -> SparseSequential:
         return conv_norm_act(kind, c_in, c_out, kernel, stride, indice_key=key, backend=self.config.backend,
                              norm=self.make_norm)  # fmt: skip
 
