@@ -115,8 +115,12 @@ class PPTSegmentationTask(Task):
         return voxel_logits[point_to_voxel[inside]], batch["point_labels"][inside], x.domain
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch domain's loss and its parts, and `domain` (its index): logged per step, it tells which domain
+        each loss is of (averaged over ranks, a whole number only when every rank trained the same domain)."""
         logits, labels, domain = self.point_logits(batch)
-        return self.losses[domain](logits, labels)
+        outputs = self.losses[domain](logits, labels)
+        outputs["domain"] = torch.tensor(float(domain), device=logits.device)
+        return outputs
 
     def evaluate_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The batch domain's per-point confusion matrix (rows = truth), under `confusion/<domain>`."""
