@@ -11,6 +11,8 @@ from .data.datasets import (
     FolderDataset,
     KittiObjectDataConfig,
     KittiObjectDataset,
+    NuScenesDataConfig,
+    NuScenesDataset,
     RosbagDataConfig,
     RosbagDataset,
     SimDataConfig,
@@ -34,6 +36,7 @@ def _domains(info) -> int:
 DATASETS: dict[str, Entry] = {
     "sim": Entry(SimulatedDataset, SimDataConfig),
     "semantickitti": Entry(FolderDataset, FolderDataConfig),
+    "nuscenes_lidarseg": Entry(NuScenesDataset, NuScenesDataConfig),
     "kitti_object": Entry(KittiObjectDataset, KittiObjectDataConfig),
     "rosbag": Entry(RosbagDataset, RosbagDataConfig),
     "multi_domain": Entry(MultiDomainDataset, MultiDomainDataConfig),

@@ -29,6 +29,15 @@ CONFIG = "configs/pretrain/ppt-unet-sim-language.yaml"
 DOMAINS = ("sim-kitti", "sim-nusc", "sim-waymo")
 
 
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One thread, as the sparse tests: on a loaded two-core machine small parallel regions wait for time slices."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def distinct_domains(task) -> None:
     """Every domain's norms its own statistics, gamma / beta and modulation; heads random: folding must pick d's."""
     generator = torch.Generator().manual_seed(1)

@@ -1,5 +1,6 @@
-"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), KITTI object
-splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled: for pre-training).
+"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), nuScenes-lidarseg
+in its own layout, KITTI object splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled:
+for pre-training).
 
 A dataset is built for the experiment's `DatasetInfo` (its declared voxelization and classes) and checks its data
 against it: a labelled dataset's label map must give exactly the experiment's classes. All yield
@@ -30,12 +31,14 @@ from spot.runtime.io.binary import float32_row_count
 from spot.runtime.io.kitti import read_kitti_object
 from spot.runtime.io.label_maps import (
     LABEL_MAPS,
+    NUSCENES_LIDARSEG_IDS,
     SEMANTICKITTI_IDS,
     LabelMapName,
     check_label_set,
     named_label_map,
     raw_id_space,
 )
+from spot.runtime.io.nuscenes_lidarseg import NuScenesLidarseg
 from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
@@ -103,11 +106,15 @@ class SimDataConfig(FrameDataConfig):
 
     def check(self) -> None:
         super().check()
-        if raw_id_space(str(self.label_map)) != SEMANTICKITTI_IDS:
-            usable = [name for name in LABEL_MAPS if raw_id_space(name) == SEMANTICKITTI_IDS]
-            raise Invalid("label_map", f"reads {raw_id_space(str(self.label_map))} ids, but the simulator labels with "
-                                       f"SemanticKITTI raw ids: choose one of {', '.join(usable)}",
-                          str(self.label_map))  # fmt: skip
+        require_id_space(str(self.label_map), SEMANTICKITTI_IDS, "the simulator labels with SemanticKITTI raw ids")
+
+
+def require_id_space(label_map: str, space: str, labelled: str) -> None:
+    """The shipped label map must read the raw ids the dataset's files carry (`labelled` says which)."""
+    if raw_id_space(label_map) != space:
+        usable = ", ".join(name for name in LABEL_MAPS if raw_id_space(name) == space)
+        raise Invalid("label_map", f"reads {raw_id_space(label_map)} ids, but {labelled}: choose one of {usable}",
+                      label_map)  # fmt: skip
 
 
 @dataclass
@@ -122,6 +129,20 @@ class FolderDataConfig(FrameDataConfig):
         if self.label_map is not None and self.label_map not in LABEL_MAPS and not Path(self.label_map).is_file():
             raise Invalid("label_map", f"is neither a shipped label map ({', '.join(LABEL_MAPS)}) nor a YAML file",
                           self.label_map)  # fmt: skip
+
+
+@dataclass
+class NuScenesDataConfig(FrameDataConfig):
+    root: str = existing_path()  # a nuScenes root: v1.0-*/ tables, samples/LIDAR_TOP/, lidarseg/
+    version: str = "v1.0-trainval"  # the tables' folder
+    scenes: list[str] | None = None  # scene names to use (the devkit's train / val split); None: every labelled one
+    label_map: LabelMapName = LabelMapName.nuscenes16  # lidarseg categories -> classes
+
+    def check(self) -> None:
+        super().check()
+        require_id_space(str(self.label_map), NUSCENES_LIDARSEG_IDS, "nuScenes-lidarseg labels with its categories")
+        if self.scenes is not None and not self.scenes:
+            raise Invalid("scenes", "expected at least one scene name, or null for every scene", [])
 
 
 @dataclass
@@ -278,6 +299,29 @@ class SimulatedDataset(FrameDataset):
         names = self.label_map.class_names
         return replace(sample, labels=self.label_map(truth.raw_labels), boxes=boxes, class_names=names,
                        box_class_names=names)  # fmt: skip
+
+
+class NuScenesDataset(FrameDataset):
+    """nuScenes-lidarseg keyframes in the dataset's own layout (`spot.runtime.io.nuscenes_lidarseg`), a sequence
+    per scene."""
+
+    def __init__(self, config: NuScenesDataConfig, info: DatasetInfo):
+        self.tables = NuScenesLidarseg(config.root, config.version, config.scenes)
+        pairs = [(s, f) for s, frames in enumerate(self.tables.scenes) for f in range(len(frames))]
+        super().__init__(config, info, pairs, [len(frames) for frames in self.tables.scenes])
+        self.label_map = named_label_map(str(config.label_map))
+        self.check_labels(self.label_map, f"label map {str(config.label_map)!r}")
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return self.tables.read(self.tables.scenes[sequence][frame], self.label_map)
+
+    def check_frame(self, sequence: int, frame: int) -> None:
+        self.tables.check_frame(self.tables.scenes[sequence][frame])
+
+    def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
+        """From the label file alone (class balancing reads every frame's labels once, never its points)."""
+        scan = self.tables.scenes[sequence][frame]
+        return np.unique(self.label_map(self.tables.raw_labels(scan, scan.label_path.stat().st_size)))
 
 
 class FolderDataset(FrameDataset):

@@ -18,6 +18,7 @@ from spot.trainer.sparse import SparseTensor
 from spot.trainer.text.class_texts import all_texts, class_texts
 from spot.trainer.text.embeddings import TextEmbeddings
 
+from ..sparse.conftest import single_thread  # noqa: F401 (autouse: one thread, as the sparse tests)
 from .experiments import UNET
 from .ppt_experiments import write_ppt_experiment
 

@@ -18,6 +18,7 @@ from spot.trainer.engine.hooks import read_metrics
 from spot.trainer.engine.run import build_dataset, evaluate, experiment_info, train
 from spot.trainer.engine.trainer import Trainer
 
+from ..sparse.conftest import single_thread  # noqa: F401 (autouse: one thread, as the sparse tests)
 from .ppt_experiments import write_ppt_experiment
 
 
