@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nuscenes_tree import VERSION as NUSCENES_VERSION
+from nuscenes_tree import write_nuscenes_tree
 from omegaconf import OmegaConf
 
 from spot.sim import SimulatedSequence
@@ -23,7 +25,8 @@ CALIB = "R0_rect: 1 0 0 0 1 0 0 0 1\nTr_velo_to_cam: 0 -1 0 0 0 0 -1 0 1 0 0 0\n
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
-    """A SemanticKITTI-layout sequence and a KITTI-object split, both from three coarse simulated frames."""
+    """A SemanticKITTI-layout sequence and a KITTI-object split, both from three coarse simulated frames, and a
+    nuScenes-lidarseg tree of three keyframes."""
     root = tmp_path_factory.mktemp("data")
     write_sequence(SimulatedSequence("vlp16", frames=3, seed=3, horizontal_resolution_deg=2.0), root / "skitti", 0)
     kitti = root / "kitti" / "training"
@@ -33,7 +36,8 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     scan.tofile(kitti / "velodyne" / "000000.bin")
     (kitti / "label_2" / "000000.txt").write_text(CAR)
     (kitti / "calib" / "000000.txt").write_text(CALIB)
-    return {"semantickitti": root / "skitti", "kitti_object": kitti}
+    nuscenes = write_nuscenes_tree(root / "nuscenes")
+    return {"semantickitti": root / "skitti", "kitti_object": kitti, "nuscenes_lidarseg": nuscenes}
 
 
 def tiny(config: Path, folders: dict[str, Path]) -> list[str]:
@@ -63,6 +67,8 @@ def tiny_section(section, part: str, folders: dict[str, Path]) -> dict:
         frames = 1 + 2 * section.get("aggregate_frames", 0)
         return {**values, "seeds": [7 if part == "train" else 8], "frames": frames, "horizontal_resolution_deg": 2.0}
     values["root"] = str(folders[section.name])
+    if section.name == "nuscenes_lidarseg":
+        return {**values, "version": NUSCENES_VERSION, "scenes_file": None, "scenes": None}
     return {**values, "sequences": ["00"]} if section.name == "semantickitti" else values
 
 
@@ -87,4 +93,4 @@ def test_every_config_trains_a_step(tmp_path, folders, config):
 def test_the_experiment_configs_are_all_found():
     names = {f"{p.parent.name}/{p.stem}" for p in EXPERIMENTS}
     assert {"pretrain/spot-unet-semantickitti", "finetune/det-bev-sim-hdl64", "eval/det-kitti-real"} <= names
-    assert len(names) == 12
+    assert len(names) == 13

@@ -135,7 +135,8 @@ class FolderDataConfig(FrameDataConfig):
 class NuScenesDataConfig(FrameDataConfig):
     root: str = existing_path()  # a nuScenes root: v1.0-*/ tables, samples/LIDAR_TOP/, lidarseg/
     version: str = "v1.0-trainval"  # the tables' folder
-    scenes: list[str] | None = None  # scene names to use (the devkit's train / val split); None: every labelled one
+    scenes: list[str] | None = None  # scene names to use; None: every labelled one (or those of scenes_file)
+    scenes_file: str | None = existing_path(None)  # a text file, one scene name a line (the devkit's train / val)
     label_map: LabelMapName = LabelMapName.nuscenes16  # lidarseg categories -> classes
 
     def check(self) -> None:
@@ -143,6 +144,13 @@ class NuScenesDataConfig(FrameDataConfig):
         require_id_space(str(self.label_map), NUSCENES_LIDARSEG_IDS, "nuScenes-lidarseg labels with its categories")
         if self.scenes is not None and not self.scenes:
             raise Invalid("scenes", "expected at least one scene name, or null for every scene", [])
+        if self.scenes is not None and self.scenes_file is not None:
+            raise Invalid("scenes_file", "give the scenes in one place: scenes or scenes_file", self.scenes_file)
+
+    def scene_names(self) -> list[str] | None:
+        if self.scenes_file is None:
+            return self.scenes
+        return [line.strip() for line in Path(self.scenes_file).read_text().splitlines() if line.strip()]
 
 
 @dataclass
@@ -306,7 +314,7 @@ class NuScenesDataset(FrameDataset):
     per scene."""
 
     def __init__(self, config: NuScenesDataConfig, info: DatasetInfo):
-        self.tables = NuScenesLidarseg(config.root, config.version, config.scenes)
+        self.tables = NuScenesLidarseg(config.root, config.version, config.scene_names())
         pairs = [(s, f) for s, frames in enumerate(self.tables.scenes) for f in range(len(frames))]
         super().__init__(config, info, pairs, [len(frames) for frames in self.tables.scenes])
         self.label_map = named_label_map(str(config.label_map))
