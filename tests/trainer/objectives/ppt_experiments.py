@@ -1,4 +1,4 @@
-"""Two simulated domains for the PPT tests: VLP-16 labelled with SemanticKITTI's 19 classes and HDL-32E labelled
+"""Two simulated domains for the PPT tests: HDL-32E labelled with SemanticKITTI's 19 classes and VLP-16 labelled
 with nuScenes' 16, a 3-level UNet with decoupled norms."""
 
 from pathlib import Path
@@ -7,9 +7,9 @@ import yaml
 
 from .experiments import GRID, UNET
 
-KITTI = {"name": "sim", "sensor": "vlp16", "frames": 4, "horizontal_resolution_deg": 1.0,
+KITTI = {"name": "sim", "sensor": "hdl32", "frames": 4, "horizontal_resolution_deg": 1.0,
          "label_map": "semantickitti"}  # fmt: skip
-NUSC = {"name": "sim", "sensor": "hdl32", "frames": 4, "horizontal_resolution_deg": 1.0,
+NUSC = {"name": "sim", "sensor": "vlp16", "frames": 4, "horizontal_resolution_deg": 1.0,
         "label_map": "semantickitti_nuscenes16"}  # fmt: skip
 
 

@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from spot.runtime import voxelize
 from spot.trainer.config import load_config
 from spot.trainer.engine.hooks import read_metrics
-from spot.trainer.engine.run import build_dataset, evaluate, experiment_info, train
+from spot.trainer.engine.run import build_dataset, build_task, evaluate, experiment_info, train
+from spot.trainer.engine.seeding import seed_everything
 from spot.trainer.engine.trainer import Trainer
 
 from ..sparse.conftest import single_thread  # noqa: F401 (autouse: one thread, as the sparse tests)
@@ -62,24 +63,38 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_ranks_train_the_same_domain_in_every_step(tmp_path):
-    """torchrun, 2 CPU processes (gloo): the per-step `domain`, averaged over the ranks, is a whole number."""
-    config = write_ppt_experiment(tmp_path, steps=4, batch_size=4, eval_every=0, find_unused_parameters=True)
+    """torchrun, 2 CPU processes (gloo): the per-step `domain`, averaged over the ranks, is a whole number; after
+    step 1 (domain 0) every tensor of domain 1, its norms and its head, is still exactly its initial value (DDP
+    leaves globally unused parameters without a gradient, so AdamW does not touch them)."""
+    path = write_ppt_experiment(tmp_path, steps=4, batch_size=4, eval_every=0, ckpt_every=1, keep_checkpoints=8,
+                                find_unused_parameters=True)  # fmt: skip
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2"]
     launcher += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    command = [*launcher, "-m", "spot.trainer.cli.train", "pretrain", "-c", str(config)]
+    command = [*launcher, "-m", "spot.trainer.cli.train", "pretrain", "-c", str(path)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     records = train_records(tmp_path / "run")
     assert [r["domain"] for r in records] == [0.0, 1.0, 0.0, 1.0]
     assert all(np.isfinite(r["loss"]) for r in records)
+    config = load_config(path)
+    seed_everything(config.train.seed)  # the run's initial weights
+    initial = build_task(config, experiment_info(config)).state_dict()
+    after_one = load_file(tmp_path / "run" / "checkpoints" / "step_0000001" / "model.safetensors")
+    untouched = [key for key in initial if ".domain_norms.1." in key or key.startswith("head.heads.1.")]
+    assert len(untouched) == 10 * 5 + 2  # 10 norms x (gamma, beta, mean, var, count), head weight and bias
+    assert all(torch.equal(after_one[key], initial[key]) for key in untouched)
+    assert not torch.equal(after_one["head.heads.0.weight"], initial["head.heads.0.weight"])
 
 
 @pytest.mark.slow
-def test_a_short_two_domain_run_learns_both_label_sets(tmp_path):
-    """80 steps (40 per domain): the loss falls to 0.7x or less in each domain, and each domain's held-out point
-    accuracy beats always predicting its most frequent class by 0.1."""
-    config = load_config(write_ppt_experiment(tmp_path, steps=80, train_seeds=(0, 1, 2)), ["optim.lr=0.02"])
+@pytest.mark.parametrize("head", ["decoupled", "language"])
+def test_a_short_two_domain_run_learns_both_label_sets(tmp_path, head):
+    """160 steps (80 per domain, HDL-32E with SemanticKITTI's 19 classes, VLP-16 with nuScenes' 16): the loss falls
+    to 0.7x or less in each domain, and each domain's held-out point accuracy beats always predicting its most
+    frequent class by 0.1 (measured once: decoupled +0.14 / +0.14, language +0.17 / +0.27)."""
+    config = write_ppt_experiment(tmp_path, head=head, steps=160, train_seeds=(0, 1, 2))
+    config = load_config(config, ["optim.lr=0.02"])
     run_dir = train(config, stage="pretrain")
     records = train_records(run_dir)
     for domain in (0, 1):
