@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import REPO, seeded_checkpoint
+from conftest import REPO, random_batch_norm, seeded_checkpoint
 
 from spot.export.cli import main as export
 from spot.export.exporter import load_task
@@ -41,11 +41,8 @@ def single_thread():
 def distinct_domains(task) -> None:
     """Every domain's norms its own statistics, gamma / beta and modulation; heads random: folding must pick d's."""
     generator = torch.Generator().manual_seed(1)
+    random_batch_norm(task, generator)  # each domain's own BatchNorm draws its own values
     for module in task.modules():
-        if isinstance(module, torch.nn.BatchNorm1d):
-            for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.5, 1.5),
-                                      (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):  # fmt: skip
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
         if isinstance(module, DomainNorm):
             for modulation in module.domain_modulation:
                 modulation.copy_(torch.randn(modulation.shape, generator=generator) * 0.2)

@@ -59,6 +59,9 @@ class MultiDomainDataConfig:
                                                   f"({', '.join(LABEL_MAPS)})", label_map)  # fmt: skip
             if domain.data.get("use_labels") is False:
                 raise Invalid(f"{key}.use_labels", "every domain trains on its labels", False)
+            if domain.data.get("class_balanced"):
+                raise Invalid(f"{key}.class_balanced", "class-balanced sampling is not available across domains "
+                                                       "(each batch is one domain, drawn in turn)", True)  # fmt: skip
 
     def check_experiment(self, experiment, key: str) -> None:
         """Every domain's section is a valid dataset section; `data.val`'s domains are trained ones."""

@@ -155,11 +155,15 @@ def evaluate(
 
 
 def require_recorded_spec(info: DatasetInfo, recorded: DatasetInfo, source: Path) -> None:
-    """A model runs on the grid and classes it was trained for: a config declaring others is refused (a detector
-    declares no classes: it is checked on the grid alone)."""
+    """A model runs on the grid, classes and domains it was trained for: a config declaring others is refused (a
+    detector declares no classes: it is checked on the grid alone)."""
     if info.grid != recorded.grid:
         raise SpotConfigError(f"`voxelization` {info.grid.to_dict()} differs from the checkpoint's "
                               f"{recorded.grid.to_dict() if recorded.grid else None}", source=source)  # fmt: skip
+    if info.domains != recorded.domains:
+        names = [d.name for d in recorded.domains]
+        raise SpotConfigError(f"the training data's domains ({[d.name for d in info.domains]}, with their label "
+                              f"sets) differ from the checkpoint's ({names})", source=source)  # fmt: skip
     if info.class_names and recorded.class_names and info.class_names != recorded.class_names:
         raise SpotConfigError(f"`classes` ({len(info.class_names)}: {', '.join(info.class_names)}) differ from the "
                               f"checkpoint's ({len(recorded.class_names)}: {', '.join(recorded.class_names)})",

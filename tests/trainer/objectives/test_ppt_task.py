@@ -115,6 +115,8 @@ def edited(path, edit) -> dict:
          r"`data.train.domains` = \['sim-kitti', 'sim-kitti'\]: expected distinct"),
         (lambda v: v["data"]["train"]["domains"][0]["data"].pop("label_map"),
          r"`data.train.domains\[0\].data.label_map` = None: a domain's label set: name a shipped label map"),
+        (lambda v: v["data"]["train"]["domains"][1]["data"].update(class_balanced=True),
+         r"`data.train.domains\[1\].data.class_balanced` = true: class-balanced sampling is not available across"),
         (lambda v: v["data"]["val"]["domains"][0].update(name="sim-waymo"),
          r"`data.val.domains\[0\].name` = 'sim-waymo': is not a trained domain \(sim-kitti, sim-nusc\)"),
         (lambda v: v.update(data={"train": v["data"]["train"]["domains"][0]["data"]}, model=UNET),
