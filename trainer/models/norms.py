@@ -26,7 +26,7 @@ from torch import nn
 from spot.runtime.errors import SpotInputError
 from spot.trainer.sparse import SparseModule, SparseTensor
 
-from ..schema import Invalid
+from ..schema import Invalid, bounded
 
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # OpenPCDet's and Pointcept's sparse-backbone BatchNorm
 _NORM_KEY = re.compile(r"^(?P<prefix>.*)\.domain_norms\.(?P<index>\d+)\.(?P<name>\w+)$")
@@ -39,6 +39,9 @@ class NormConfig:
 
     decouple: bool = False  # one BatchNorm (statistics and affine) per domain
     adaptive: bool = False  # a learned per-domain scale and shift after the norm, zero at initialisation
+    # running-statistics momentum: OpenPCDet's / Pointcept's 0.01 needs a few hundred updates (per domain, when
+    # decoupled) to forget its initial statistics; short runs want more
+    momentum: float = bounded(BN_MOMENTUM, gt=0, le=1)
 
     @property
     def conditioned(self) -> bool:
@@ -56,12 +59,10 @@ class NormConfig:
 class DomainNorm(SparseModule):
     """PDNorm on a `SparseTensor`'s (V, C) features, for the tensor's `domain`."""
 
-    def __init__(self, channels: int, num_domains: int, decouple: bool, adaptive: bool):
+    def __init__(self, channels: int, num_domains: int, decouple: bool, adaptive: bool, momentum: float = BN_MOMENTUM):
         super().__init__()
         count = num_domains if decouple else 1
-        self.domain_norms = nn.ModuleList(
-            nn.BatchNorm1d(channels, eps=BN_EPS, momentum=BN_MOMENTUM) for _ in range(count)
-        )
+        self.domain_norms = nn.ModuleList(nn.BatchNorm1d(channels, eps=BN_EPS, momentum=momentum) for _ in range(count))
         self.domain_modulation = (
             nn.ParameterList(torch.zeros(2 * channels) for _ in range(num_domains)) if adaptive else None
         )
@@ -81,7 +82,7 @@ class DomainNorm(SparseModule):
         state = fold_domain_state({f"norm.{key}": value for key, value in self.state_dict().items()}, domain)
         if not 0 <= domain < self.num_domains:
             raise SpotInputError(f"domain {domain} out of range: this norm has {self.num_domains} domains")
-        norm = nn.BatchNorm1d(len(state["norm.weight"]), eps=BN_EPS, momentum=BN_MOMENTUM)
+        norm = nn.BatchNorm1d(len(state["norm.weight"]), eps=BN_EPS, momentum=self.domain_norms[0].momentum)
         norm.load_state_dict({key.removeprefix("norm."): value for key, value in state.items()})
         return norm.to(state["norm.weight"].device).train(self.training)
 
@@ -89,10 +90,10 @@ class DomainNorm(SparseModule):
 def norm_layer(config: NormConfig, num_domains: int) -> Callable[[int], nn.Module]:
     """channels -> the norm module each convolution of a backbone is followed by."""
     if not config.conditioned:
-        return lambda channels: nn.BatchNorm1d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+        return lambda channels: nn.BatchNorm1d(channels, eps=BN_EPS, momentum=config.momentum)
     if num_domains < 1:
         raise SpotInputError("PDNorm needs the data's domains; the experiment declares none")
-    return lambda channels: DomainNorm(channels, num_domains, config.decouple, config.adaptive)
+    return lambda channels: DomainNorm(channels, num_domains, config.decouple, config.adaptive, config.momentum)
 
 
 def fold_domain_state(state: Mapping[str, torch.Tensor], domain: int) -> dict[str, torch.Tensor]:
