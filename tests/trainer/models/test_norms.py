@@ -94,3 +94,12 @@ def test_bev_encoder_norms_are_domain_conditioned_too():
     model.eval()
     expected = model(voxels(1, shape=shape))["bev"]
     assert torch.allclose(select_domain(model, 1)(voxels(None, shape=shape))["bev"], expected, atol=1e-5)
+
+
+def test_momentum_reaches_every_norm_and_survives_folding():
+    model = unet(NormConfig(decouple=True, momentum=0.1))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 12 and {n.momentum for n in norms} == {0.1}
+    assert {m.momentum for m in select_domain(model, 1).modules() if isinstance(m, torch.nn.BatchNorm1d)} == {0.1}
+    plain = unet(NormConfig(), 0)
+    assert {m.momentum for m in plain.modules() if isinstance(m, torch.nn.BatchNorm1d)} == {0.01}
