@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from spot.runtime.artifact import TensorSpec
+from spot.runtime.io.cameras import CameraFrame
 from spot.runtime.sample import Sample
 from spot.runtime.voxelize import VoxelGrid
 
@@ -92,13 +93,16 @@ class TrainingFrame:
     """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
     seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
     (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
-    (augmentation in the dataset, queries or ray subsets in a task's collate)."""
+    (augmentation in the dataset, queries or ray subsets in a task's collate); cameras: the images taken with
+    the scan and their calibration (`spot.runtime.io.cameras.CameraFrame`, empty for LiDAR-only data), which
+    camera-aware pre-training (CLAP) reads; the runtime's `Sample` stays LiDAR-only."""
 
     sample: Sample
     context_xyz: np.ndarray
     context_origins: np.ndarray
     context_labels: np.ndarray
     seed: int
+    cameras: tuple[CameraFrame, ...] = ()
 
     def rng(self, purpose: int) -> np.random.Generator:
         """An independent generator per purpose (`AUGMENTATION`, `TASK_TARGETS`)."""
