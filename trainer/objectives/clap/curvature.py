@@ -48,12 +48,15 @@ def sdf_normals(sdf: Callable[[torch.Tensor], torch.Tensor], points: torch.Tenso
 
 
 def normal_divergence(sdf: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, step: float) -> torch.Tensor:
-    """(N,) div n at `points` by central differences of the normals at +-step along x, y and z."""
-    n = len(points)
-    offsets = step * torch.eye(3, dtype=points.dtype, device=points.device)
-    probes = torch.cat([points + offsets[i] for i in range(3)] + [points - offsets[i] for i in range(3)])
-    normals = sdf_normals(sdf, probes).view(6, n, 3)
-    return sum((normals[i, :, i] - normals[3 + i, :, i]) for i in range(3)) / (2 * step)
+    """(N,) div n at `points` by central differences of the normals at +-step along x, y and z. `sdf` maps
+    (N, 3) points to (N,) values, row i belonging to the same ray (frame) as `points[i]`."""
+    divergence = torch.zeros(len(points), dtype=points.dtype, device=points.device)
+    for axis in range(3):
+        offset = torch.zeros(3, dtype=points.dtype, device=points.device)
+        offset[axis] = step
+        ahead, behind = sdf_normals(sdf, points + offset), sdf_normals(sdf, points - offset)
+        divergence += (ahead[:, axis] - behind[:, axis]) / (2 * step)
+    return divergence
 
 
 def draw_rays(

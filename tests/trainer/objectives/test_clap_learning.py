@@ -1,0 +1,84 @@
+"""CLAP through the real engine on small simulated sequences: depth error falls, prototypes stay in use, LiDAR and
+camera codes agree far above chance, and the pre-trained backbone loads into segmentation fine-tuning."""
+
+import json
+import logging
+import math
+
+import pytest
+
+from spot.trainer.config import load_config
+from spot.trainer.engine.run import evaluate, train
+
+from .experiments import DATA, write_experiment
+from .synthetic_cameras import REGISTRIES
+
+PROTOTYPES = 32
+
+
+def clap_objective(camera: bool, **prototypes) -> dict:
+    """CPU-test sizes: 256 rays of 1024 candidates per frame, a 10-step warm-up, 32 prototypes."""
+    return {
+        "name": "clap_prototypes",
+        "camera": camera,
+        "mask_ratio": 0.5,
+        "mask_block": 4,
+        "rays": {"rays": 256, "candidates": 1024, "warmup_steps": 10},
+        "prototypes": {"num": PROTOTYPES, "dim": 32, **prototypes},
+    }
+
+
+def train_rows(run_dir) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [row for row in rows if row["split"] == "train"]
+
+
+@pytest.fixture(scope="module")
+def lidar_only_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clap-lidar")
+    path = write_experiment(folder, clap_objective(camera=False), use_labels=False, steps=40, classes=None)
+    return train(load_config(path), stage="pretrain")
+
+
+@pytest.mark.slow
+def test_lidar_only_clap_cuts_depth_error_and_keeps_prototypes_in_use(lidar_only_run):
+    rows = train_rows(lidar_only_run)
+    # The first row already averages steps 1-5: the ratio to the untrained error is smaller still.
+    assert rows[-1]["loss_depth"] <= 0.7 * rows[0]["loss_depth"], [row["loss_depth"] for row in rows]
+    metrics = evaluate(lidar_only_run / "checkpoints" / "last", None, [])
+    assert metrics["prototypes_used"] >= PROTOTYPES / 4, metrics
+    assert metrics["code_entropy"] > 0.5 * math.log(PROTOTYPES), metrics
+    assert metrics["code_agreement"] > 5 * metrics["code_agreement_chance"], metrics
+
+
+@pytest.mark.slow
+def test_finetuning_loads_every_backbone_tensor_of_a_clap_checkpoint(lidar_only_run, tmp_path):
+    checkpoint = lidar_only_run / "checkpoints" / "last"
+    config = write_experiment(tmp_path, {"name": "semantic_segmentation"}, True, steps=2,
+                              pretrained={"path": str(checkpoint)})  # fmt: skip
+    messages = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("spot")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        train(load_config(config), stage="finetune")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    loaded = next(message for message in messages if "pre-trained weights" in message)
+    assert " 0 new" in loaded and "loaded 0 " not in loaded, loaded
+
+
+@pytest.mark.slow
+def test_lidar_and_camera_codes_agree_far_above_chance(tmp_path):
+    data = {**DATA, "name": "sim_synthetic_cameras", "cameras": 3}
+    path = write_experiment(tmp_path, clap_objective(camera=True), use_labels=False, steps=40, data=data, classes=None)
+    run_dir = train(load_config(path, registries=REGISTRIES), stage="pretrain", registries=REGISTRIES)
+    rows = train_rows(run_dir)
+    assert rows[-1]["loss_colour"] < rows[0]["loss_colour"]
+    metrics = evaluate(run_dir / "checkpoints" / "last", None, [], registries=REGISTRIES)
+    assert metrics["code_agreement"] >= 5 * metrics["code_agreement_chance"], metrics
+    assert metrics["prototypes_used"] >= PROTOTYPES / 4, metrics
