@@ -7,6 +7,9 @@ Coordinates are metres in the sensor frame (sensor at the origin, z up) when cas
 
 Distances along a ray are *horizontal* distances `t` (range = t / cos(elevation)): all rays of one column share
 an azimuth, so a prism's footprint is intersected once per column and only the height test runs per beam.
+The same tests serve a level camera, whose elevations vary per pixel: every test broadcasts (b, 1) against
+(b, c). `normal(points)` gives the outward unit normal at surface points (cameras shade with it) and
+`local(points)` the points in a frame fixed to the solid (patterns that stick to its surface).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """What a return from a solid carries: SemanticKITTI raw id, instance id (0 = stuff), reflectivity, and the
-    probability that a ray passes through (foliage, chain-link fences, car windows)."""
+    """What a return from a solid carries: SemanticKITTI raw id, instance id (0 = stuff), reflectivity, the
+    share of its surface that rays pass through (foliage, chain-link fences, car windows), and the material a
+    camera sees ("" = the label's usual one, `spot.sim.shading.MATERIALS`)."""
 
     label: int
     instance: int = 0
     reflectivity: float = 0.3
     porosity: float = 0.0
+    material: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,27 @@ class Box:
         cos_h = np.where(near[0] > near[1], np.abs(direction[0]), np.abs(direction[1]))
         return t_in, t_out, cos_h
 
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) in the box's frame: along its length, across it, above its bottom."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        dx, dy = points[..., 0] - self.x, points[..., 1] - self.y
+        return np.stack([dx * c + dy * s, -dx * s + dy * c, points[..., 2] - self.z_min], axis=-1)
+
+    def normal(self, points: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) at surface points: of the face the point is closest to lying on."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        local = self.local(points)
+        height = self.z_max - self.z_min
+        excess = np.stack(
+            [np.abs(local[..., 0]) - self.half_length, np.abs(local[..., 1]) - self.half_width,
+             local[..., 2] - height, -local[..., 2]], axis=-1,
+        )  # fmt: skip
+        face = np.argmax(excess, axis=-1)
+        along = np.where(face == 0, np.sign(local[..., 0]), 0.0)
+        across = np.where(face == 1, np.sign(local[..., 1]), 0.0)
+        up = np.where(face == 2, 1.0, np.where(face == 3, -1.0, 0.0))
+        return np.stack([along * c - across * s, along * s + across * c, up], axis=-1)
+
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Whether the closed axis-aligned boxes [lo, hi] (..., 3) meet this solid (separating axis test)."""
         c, s = np.cos(self.yaw), np.sin(self.yaw)
@@ -114,6 +140,20 @@ class Cylinder:
         miss = disc < 0
         t_in = np.where(miss, np.inf, b - root)
         return t_in, np.where(miss, -np.inf, b + root), root / self.radius
+
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) relative to the axis' bottom end (axes of the casting frame: the shape is round)."""
+        return points - (self.x, self.y, self.z_min)
+
+    def normal(self, points: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3): radial on the mantle, vertical on the caps."""
+        dx, dy, z = points[..., 0] - self.x, points[..., 1] - self.y, points[..., 2]
+        radial = np.hypot(dx, dy)
+        mantle = radial - self.radius >= np.maximum(z - self.z_max, self.z_min - z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nx, ny = np.where(mantle, dx / radial, 0.0), np.where(mantle, dy / radial, 0.0)
+        up = np.where(mantle, 0.0, np.where(z - self.z_max > self.z_min - z, 1.0, -1.0))
+        return np.stack([nx, ny, up], axis=-1)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         nearest_x = np.clip(self.x, lo[..., 0], hi[..., 0])
@@ -160,6 +200,15 @@ class Ellipsoid:
             cos_inc = np.abs(dot) / np.sqrt(gx * gx + gy * gy + gz * gz)
         return np.where(hit, t, np.inf), np.nan_to_num(cos_inc)
 
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) relative to the centre (axes of the casting frame: the shape is round)."""
+        return points - (self.x, self.y, self.z)
+
+    def normal(self, points: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3): the gradient of (dx^2 + dy^2) / r^2 + dz^2 / h^2."""
+        gradient = self.local(points) * (1.0, 1.0, (self.radius / self.half_height) ** 2)
+        return gradient / np.linalg.norm(gradient, axis=-1, keepdims=True)
+
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         k = self.radius / self.half_height  # scaling z by k makes the ellipsoid a sphere
         nearest = np.stack(
@@ -175,6 +224,14 @@ class Ellipsoid:
 
 
 Solid = Box | Cylinder | Ellipsoid
+
+
+def in_frame(solids: list[Solid], pose: np.ndarray) -> list[Solid]:
+    """World `solids` moved into the level frame whose pose (frame -> world, rotation about z only) is `pose`."""
+    inverse = np.linalg.inv(pose)
+    cos, sin = float(inverse[0, 0]), float(inverse[1, 0])
+    dx, dy, dz = (float(v) for v in inverse[:3, 3])
+    return [s.moved(cos, sin, dx, dy, dz) for s in solids]
 
 
 def prism_hits(solid: Box | Cylinder, rays: RayBlock) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ CONVENTIONS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare `to_dict()`s
 class CameraCalibration:
     """One pinhole camera of a rig: `K` (3, 3) intrinsics, `T_cam_from_lidar` (4, 4) extrinsics, image size."""
 
@@ -119,7 +119,7 @@ class CameraCalibration:
         return cls(data["name"], data["K"], data["T_cam_from_lidar"], data["width"], data["height"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CameraFrame:
     """One image with the calibration it was taken with: what a camera-aware objective consumes per camera."""
 
