@@ -17,13 +17,15 @@ PROTOTYPES = 32
 
 
 def clap_objective(camera: bool, **prototypes) -> dict:
-    """CPU-test sizes: 256 rays of 1024 candidates per frame, a 10-step warm-up, 32 prototypes."""
+    """CPU-test sizes: 128 rays of 512 candidates per frame, 16 + 8 samples per ray, a 10-step warm-up, 32
+    prototypes."""
     return {
         "name": "clap_prototypes",
         "camera": camera,
         "mask_ratio": 0.5,
         "mask_block": 4,
-        "rays": {"rays": 256, "candidates": 1024, "warmup_steps": 10},
+        "render": {"uniform_samples": 16, "importance_samples": 8},
+        "rays": {"rays": 128, "candidates": 512, "warmup_steps": 10},
         "prototypes": {"num": PROTOTYPES, "dim": 32, **prototypes},
     }
 
