@@ -84,3 +84,14 @@ def test_lidar_and_camera_codes_agree_far_above_chance(tmp_path):
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [], registries=REGISTRIES)
     assert metrics["code_agreement"] >= 5 * metrics["code_agreement_chance"], metrics
     assert metrics["prototypes_used"] >= PROTOTYPES / 4, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_lidar_only_clap_trains_on_real_semantickitti_scans(lidar_data, tmp_path):
+    data = {"name": "semantickitti", "root": str(lidar_data / "semantickitti"), "sequences": ["00"]}
+    path = write_experiment(tmp_path, clap_objective(camera=False), use_labels=False, steps=10, data=data,
+                            classes=None)  # fmt: skip
+    rows = train_rows(train(load_config(path), stage="pretrain"))
+    # Two real HDL-64E scans, ten steps: the rendered depth error already falls.
+    assert rows[-1]["loss_depth"] < 0.8 * rows[0]["loss_depth"], [row["loss_depth"] for row in rows]

@@ -14,6 +14,7 @@ annealed SDF gradient; neither carries over as is):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -94,15 +95,9 @@ class NeuSRenderer(nn.Module):
         self.grid, self.config = grid, config
         self.log_inv_s = nn.Parameter(torch.tensor(math.log(config.inv_s_init)))
 
-    def distances(
-        self,
-        field: SurfaceField,
-        volume: torch.Tensor,
-        batch: torch.Tensor,
-        origins: torch.Tensor,
-        directions: torch.Tensor,
-    ) -> torch.Tensor:
-        """(R, S) sorted sample distances: stratified uniform ones plus importance samples near the surface."""
+    def distances(self, origins: torch.Tensor, directions: torch.Tensor, sdf_along: Callable) -> torch.Tensor:
+        """(R, S) sorted sample distances: stratified uniform ones plus importance samples near the surface;
+        `sdf_along` maps (R, S, 3) points on the rays to their (R, S) SDF."""
         c = self.config
         near = torch.full((len(origins),), c.near, device=origins.device)
         far = torch.maximum(exit_distance(origins, directions, self.grid), near + 1e-3)
@@ -116,29 +111,28 @@ class NeuSRenderer(nn.Module):
         if c.importance_samples == 0:
             return t
         with torch.no_grad():
-            points = origins[:, None] + t[..., None] * directions[:, None]
-            samples_batch = batch[:, None].expand_as(t).reshape(-1)
-            sdf = field.sdf(volume, points.reshape(-1, 3), samples_batch).view_as(t)
+            sdf = sdf_along(origins[:, None] + t[..., None] * directions[:, None])
             weights = transmittance_weights(alphas(sdf, c.upsample_inv_s))  # (R, S - 1), intervals between samples
             extra = inverse_cdf(t, weights, c.importance_samples, self.training)
         return torch.sort(torch.cat([t, extra], dim=1), dim=1).values
 
     def forward(
-        self,
-        field: SurfaceField,
-        volume: torch.Tensor,
-        batch: torch.Tensor,
-        origins: torch.Tensor,
+        self, field: SurfaceField, volume: torch.Tensor, batch: torch.Tensor, origins: torch.Tensor,
         directions: torch.Tensor,
-    ) -> Rendered:
+    ) -> Rendered:  # fmt: skip
         """Rays of frame `batch` (R,) from `origins` along unit `directions` (R, 3) through `volume`."""
-        t = self.distances(field, volume, batch, origins, directions)  # (R, S)
+
+        def frames_of(points: torch.Tensor) -> torch.Tensor:  # (R, S, 3) points -> (R * S,) their frames
+            return batch[:, None].expand(points.shape[:2]).reshape(-1)
+
+        def sdf_along(points: torch.Tensor) -> torch.Tensor:
+            return field.sdf(volume, points.reshape(-1, 3), frames_of(points)).view(points.shape[:2])
+
+        t = self.distances(origins, directions, sdf_along)  # (R, S)
         r, s = t.shape
-        points = (origins[:, None] + t[..., None] * directions[:, None]).reshape(-1, 3)
-        samples_batch = batch[:, None].expand(r, s).reshape(-1)
-        sdf, colour, intensity = field(
-            volume, points, samples_batch, directions[:, None].expand(r, s, 3).reshape(-1, 3)
-        )
+        points = origins[:, None] + t[..., None] * directions[:, None]
+        views = directions[:, None].expand(r, s, 3).reshape(-1, 3)
+        sdf, colour, intensity = field(volume, points.reshape(-1, 3), frames_of(points), views)
         weights = transmittance_weights(alphas(sdf.view(r, s), self.log_inv_s.exp()))  # (R, S - 1)
         middle = 0.5 * (t[:, 1:] + t[:, :-1])
         left_over = 1 - weights.sum(dim=1)
