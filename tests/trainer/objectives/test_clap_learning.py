@@ -11,7 +11,7 @@ from spot.trainer.config import load_config
 from spot.trainer.engine.run import evaluate, train
 
 from .experiments import DATA, write_experiment
-from .synthetic_cameras import REGISTRIES
+from .ring_cameras import REGISTRIES
 
 PROTOTYPES = 32
 
@@ -76,7 +76,7 @@ def test_finetuning_loads_every_backbone_tensor_of_a_clap_checkpoint(lidar_only_
 
 @pytest.mark.slow
 def test_lidar_and_camera_codes_agree_far_above_chance(tmp_path):
-    data = {**DATA, "name": "sim_synthetic_cameras", "cameras": 3}
+    data = {**DATA, "name": "sim_ring", "cameras": 3}
     path = write_experiment(tmp_path, clap_objective(camera=True), use_labels=False, steps=40, data=data, classes=None)
     run_dir = train(load_config(path, registries=REGISTRIES), stage="pretrain", registries=REGISTRIES)
     rows = train_rows(run_dir)

@@ -41,7 +41,10 @@ def stack_cameras(frames: Sequence[Sequence[CameraFrame]], source: str = "") -> 
 
 def first_camera_seeing(cameras: Sequence[CameraFrame], xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For LiDAR-frame points (N, 3): the first camera whose image they fall in (-1: none), that camera's
-    optical centre (N, 3) and the pixel's colour (N, 3) float32 in [0, 1] (zeros where unseen)."""
+    optical centre (N, 3) and the pixel's colour (N, 3) float32 in [0, 1] (zeros where unseen).
+
+    A return inside an image is taken as visible there, without an occlusion test (as UniPAD projects its
+    points): the cameras sit within a metre of the LiDAR, so a return hidden from the camera is rare."""
     index = np.full(len(xyz), -1, np.int64)
     centre = np.zeros((len(xyz), 3), np.float32)
     colour = np.zeros((len(xyz), 3), np.float32)

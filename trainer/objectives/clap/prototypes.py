@@ -154,7 +154,7 @@ class Prototypes(nn.Module):
             "loss_swap": swap.detach(),
             "loss_em": em.detach(),
             "loss_gram": gram.detach(),
-            "prototypes_used": torch.tensor(used),
-            "code_entropy": torch.tensor(entropy),
+            "prototypes_used": z_a.new_tensor(used),
+            "code_entropy": z_a.new_tensor(entropy),
             "code_agreement": agreement.detach(),
         }

@@ -251,20 +251,21 @@ class ClapTask(Task):
 
     def evaluate_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         step = self._step(batch)
+        count = step.depth_error.new_tensor  # statistics on the batch's device: the engine sums them over ranks
         totals = {
             "depth_abs_error": step.depth_error.double().sum(),
-            "depth_rays": torch.tensor(float(len(step.depth_error)), dtype=torch.float64),
+            "depth_rays": count(len(step.depth_error), dtype=torch.float64),
             "intensity_abs_error": step.intensity_error.double().sum(),
-            "intensity_rays": torch.tensor(float(len(step.intensity_error)), dtype=torch.float64),
+            "intensity_rays": count(len(step.intensity_error), dtype=torch.float64),
             "colour_abs_error": step.colour_error.double().sum(),
-            "colour_rays": torch.tensor(float(len(step.colour_error)), dtype=torch.float64),
+            "colour_rays": count(len(step.colour_error), dtype=torch.float64),
         }
         if self.config.prototypes.enabled:
             k = self.config.prototypes.num
-            scores_a, scores_b = step.scores if step.scores is not None else (torch.zeros(0, k),) * 2
+            scores_a, scores_b = step.scores if step.scores is not None else (step.depth_error.new_zeros(0, k),) * 2
             totals["prototype_histogram"] = prototype_histogram(scores_a)
             totals["code_agreements"] = (scores_a.argmax(1) == scores_b.argmax(1)).double().sum()
-            totals["code_pairs"] = torch.tensor(float(len(scores_a)), dtype=torch.float64)
+            totals["code_pairs"] = count(len(scores_a), dtype=torch.float64)
         return totals
 
     def summarize(self, totals: dict[str, torch.Tensor]) -> dict[str, float]:
