@@ -99,3 +99,10 @@ def test_usage_counts_nearest_prototypes_and_their_entropy():
     assert histogram.tolist() == [2, 0, 1, 0]
     used, entropy = prototype_usage(histogram)
     assert used == 2 and entropy == pytest.approx(-(2 / 3) * math.log(2 / 3) - (1 / 3) * math.log(1 / 3))
+
+
+def test_a_step_without_shared_points_logs_the_same_keys_as_zeros():
+    prototypes = Prototypes(PrototypeConfig(num=8, dim=4))
+    full = prototypes(F.normalize(torch.randn(6, 4), dim=1), F.normalize(torch.randn(6, 4), dim=1))
+    empty = prototypes(torch.zeros(0, 4), torch.zeros(0, 4))
+    assert empty.keys() == full.keys() and all(value.item() == 0 for value in empty.values())

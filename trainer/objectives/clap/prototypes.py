@@ -135,6 +135,10 @@ class Prototypes(nn.Module):
         c = self.config
         self.renormalize()
         prototypes = self.weight
+        if len(z_a) == 0:  # no point seen by both (no camera saw a drawn return): the same keys, all zero
+            zero = prototypes.sum() * 0
+            keys = ("loss", "loss_swap", "loss_em", "loss_gram", "prototypes_used", "code_entropy", "code_agreement")
+            return dict.fromkeys(keys, zero)
         # Under the EM update, the swap loss trains the encoders only; the prototypes follow the M-step.
         swap_prototypes = prototypes.detach() if c.em or frozen else prototypes
         scores_a, scores_b = z_a @ swap_prototypes.t(), z_b @ swap_prototypes.t()

@@ -92,7 +92,7 @@ class StepResult:
     intensity_error: torch.Tensor  # (R_l,)
     colour_error: torch.Tensor  # (R_c,) mean over RGB
     prototype_terms: dict[str, torch.Tensor]  # losses and statistics of `Prototypes`, empty when disabled
-    scores: tuple[torch.Tensor, torch.Tensor] | None  # (B, K) each, of the two embeddings that swap codes
+    scores: tuple[torch.Tensor, torch.Tensor] | None  # (B, K) each, of the embeddings that swap codes (None: disabled)
 
 
 class ClapTask(Task):
@@ -199,19 +199,19 @@ class ClapTask(Task):
                 curvature = normal_divergence(sdf, points, c.rays.step)
         chosen = draw_rays(frame, c.rays.rays, curvature, c.rays.uniform_share)
         points, frame = points[chosen], frame[chosen]
-        frames = int(batch["batch_size"]) // self.views
+        num_frames = int(batch["batch_size"]) // self.views
 
         # LiDAR rays, from the sensor through the returns, in every view's volume.
         length = points.norm(dim=1)
         directions = points / length[:, None]
-        view_frames = torch.cat([frame + v * frames for v in range(self.views)])
+        view_frames = torch.cat([frame + v * num_frames for v in range(self.views)])
         lidar_rays = self.renderer(self.field, volume, view_frames, torch.zeros_like(points).repeat(self.views, 1),
                                    directions.repeat(self.views, 1))  # fmt: skip
         depth_error = [(lidar_rays.depth - length.repeat(self.views)).abs()]
         intensity_error = (lidar_rays.intensity - batch["ray_intensity"][chosen].repeat(self.views)).abs()
         colour_error = points.new_zeros(0)
-        if c.camera:
-            seen = batch["ray_camera_seen"][chosen]
+        seen = batch["ray_camera_seen"][chosen] if c.camera else None
+        if c.camera and seen.any():
             origins = batch["ray_camera_origin"][chosen][seen]
             offset = points[seen] - origins
             distance = offset.norm(dim=1)
@@ -226,12 +226,10 @@ class ClapTask(Task):
                 z_a = z_a[seen]
                 z_b = F.normalize(self.camera_head(self.field.sample(camera, points[seen], frame[seen])), dim=1)
             else:
-                z_b = F.normalize(self.lidar_head(self.field.sample(lidar, points, frame + frames)), dim=1)
-            if len(z_a) >= 2:
-                frozen = bool(self.steps_done < c.prototypes.freeze_steps)
-                terms = self.prototypes(z_a, z_b, frozen)
-                weight = self.prototypes.weight.detach()
-                scores = (z_a.detach() @ weight.t(), z_b.detach() @ weight.t())
+                z_b = F.normalize(self.lidar_head(self.field.sample(lidar, points, frame + num_frames)), dim=1)
+            terms = self.prototypes(z_a, z_b, frozen=bool(self.steps_done < c.prototypes.freeze_steps))
+            weight = self.prototypes.weight.detach()
+            scores = (z_a.detach() @ weight.t(), z_b.detach() @ weight.t())
         return StepResult(torch.cat(depth_error), intensity_error, colour_error, terms, scores)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -244,7 +242,7 @@ class ClapTask(Task):
         outputs = {"loss_depth": depth.detach(), "loss_intensity": intensity.detach()}
         if self.config.camera:
             outputs["loss_colour"] = colour.detach()
-        if step.prototype_terms:
+        if self.config.prototypes.enabled:
             loss = loss + step.prototype_terms["loss"]
             outputs.update({key: value for key, value in step.prototype_terms.items() if key != "loss"})
         return {"loss": loss, **outputs}
@@ -261,8 +259,7 @@ class ClapTask(Task):
             "colour_rays": count(len(step.colour_error), dtype=torch.float64),
         }
         if self.config.prototypes.enabled:
-            k = self.config.prototypes.num
-            scores_a, scores_b = step.scores if step.scores is not None else (step.depth_error.new_zeros(0, k),) * 2
+            scores_a, scores_b = step.scores
             totals["prototype_histogram"] = prototype_histogram(scores_a)
             totals["code_agreements"] = (scores_a.argmax(1) == scores_b.argmax(1)).double().sum()
             totals["code_pairs"] = count(len(scores_a), dtype=torch.float64)
