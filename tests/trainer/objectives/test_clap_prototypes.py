@@ -88,7 +88,7 @@ def test_swap_under_em_gives_the_prototypes_no_gradient_and_the_codes_none():
     prototypes = Prototypes(PrototypeConfig(num=8, dim=4, gram_weight=0.0, em_weight=0.0))
     z_a = F.normalize(torch.randn(16, 4), dim=1).requires_grad_(True)
     z_b = F.normalize(torch.randn(16, 4), dim=1).requires_grad_(True)
-    prototypes(z_a, z_b)["loss"].backward()
+    prototypes(z_a, z_b).terms["loss"].backward()
     assert z_a.grad.abs().sum() > 0 and z_b.grad.abs().sum() > 0
     assert prototypes.weight.grad is None or prototypes.weight.grad.abs().sum() == 0
 
@@ -103,6 +103,6 @@ def test_usage_counts_nearest_prototypes_and_their_entropy():
 
 def test_a_step_without_shared_points_logs_the_same_keys_as_zeros():
     prototypes = Prototypes(PrototypeConfig(num=8, dim=4))
-    full = prototypes(F.normalize(torch.randn(6, 4), dim=1), F.normalize(torch.randn(6, 4), dim=1))
-    empty = prototypes(torch.zeros(0, 4), torch.zeros(0, 4))
+    full = prototypes(F.normalize(torch.randn(6, 4), dim=1), F.normalize(torch.randn(6, 4), dim=1)).terms
+    empty = prototypes(torch.zeros(0, 4), torch.zeros(0, 4)).terms
     assert empty.keys() == full.keys() and all(value.item() == 0 for value in empty.values())

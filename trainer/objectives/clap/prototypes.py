@@ -43,7 +43,7 @@ class PrototypeConfig:
     enabled: bool = True
     num: int = bounded(128, ge=2)
     dim: int = bounded(64, ge=2)
-    head_hidden: int = bounded(64, ge=1)  # the 2-layer projection heads g_L, g_I (reconstructed)
+    head_hidden: int = bounded(64, ge=1)  # SwAV's projection heads g_L, g_I (their width here: reconstructed)
     temperature: float = bounded(0.1, gt=0)
     epsilon: float = bounded(0.05, gt=0)
     sinkhorn_iterations: int = bounded(3, ge=1)
@@ -54,15 +54,25 @@ class PrototypeConfig:
     gram_weight: float = bounded(1.0, ge=0)
 
 
+def projection_head(in_channels: int, hidden: int, dim: int) -> nn.Sequential:
+    """SwAV's projection head, Linear - BatchNorm - ReLU - Linear (its output is L2-normalised by the caller).
+    The BatchNorm centres the features, so the embeddings of a fresh network are spread over the sphere rather
+    than bunched along the ReLU features' mean: Sinkhorn's codes of bunched embeddings are near-uniform, and
+    predicting uniform codes is a collapsed fixed point."""
+    return nn.Sequential(nn.Linear(in_channels, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, dim))  # fmt: skip
+
+
 @torch.no_grad()
-def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3, over_ranks: bool = True) -> torch.Tensor:
     """(B, K) embedding-prototype scores -> (B, K) codes, each row summing to 1 (SwAV's algorithm).
 
     Works in float64 (the exponent reaches 1 / epsilon = 20): the equipartition needs the small entries too.
-    Under torch.distributed the mass and row sums are reduced over ranks, so the codes of the global batch are
-    equipartitioned, as in SwAV.
+    Under torch.distributed (and `over_ranks`) the mass and row sums are reduced over ranks, so the codes of the
+    global batch are equipartitioned, as in SwAV; evaluation, where ranks see different batch counts, codes
+    each rank's batch alone.
     """
-    distributed = dist.is_available() and dist.is_initialized()
+    distributed = over_ranks and dist.is_available() and dist.is_initialized()
     q = torch.exp((scores.double() - scores.double().max()) / epsilon).t()  # (K, B); a global shift cancels out
     k, local_b = q.shape
     batch = local_b * (dist.get_world_size() if distributed else 1)
@@ -114,6 +124,16 @@ def prototype_usage(histogram: torch.Tensor) -> tuple[float, float]:
     return float((histogram > 0).sum()), float(-(share * share.log()).sum())
 
 
+@dataclass(frozen=True)
+class Swap:
+    """One swapped prediction: `terms` (the loss and the scalars to log), and per point the two embeddings'
+    `scores` against the prototypes and their `codes` (B, K) each."""
+
+    terms: dict[str, torch.Tensor]
+    scores: tuple[torch.Tensor, torch.Tensor]
+    codes: tuple[torch.Tensor, torch.Tensor]
+
+
 class Prototypes(nn.Module):
     """K learnable prototypes on the unit sphere and the losses that tie two embeddings of a point through them."""
 
@@ -127,38 +147,38 @@ class Prototypes(nn.Module):
         """Back onto the unit sphere, before every step (SwAV does it after each optimiser step)."""
         self.weight.copy_(F.normalize(self.weight, dim=1))
 
-    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, frozen: bool = False) -> dict[str, torch.Tensor]:
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, frozen: bool = False) -> Swap:
         """Unit embeddings (B, D) of the same B points in two modalities / views -> losses and statistics.
 
-        `frozen`: the prototypes get no gradient this step (SwAV's first iterations).
+        `frozen`: the prototypes get no gradient this step (SwAV's first iterations). `code_agreement` is the
+        share of points whose two codes (Sinkhorn assignments) pick the same prototype.
         """
         c = self.config
         self.renormalize()
         prototypes = self.weight
-        if len(z_a) == 0:  # no point seen by both (no camera saw a drawn return): the same keys, all zero
-            zero = prototypes.sum() * 0
-            keys = ("loss", "loss_swap", "loss_em", "loss_gram", "prototypes_used", "code_entropy", "code_agreement")
-            return dict.fromkeys(keys, zero)
         # Under the EM update, the swap loss trains the encoders only; the prototypes follow the M-step.
         swap_prototypes = prototypes.detach() if c.em or frozen else prototypes
         scores_a, scores_b = z_a @ swap_prototypes.t(), z_b @ swap_prototypes.t()
-        codes_a = sinkhorn(scores_a.detach(), c.epsilon, c.sinkhorn_iterations)
-        codes_b = sinkhorn(scores_b.detach(), c.epsilon, c.sinkhorn_iterations)
-        swap = swapped_prediction_loss(scores_a, scores_b, codes_a, codes_b, c.temperature)
         zero = prototypes.sum() * 0
+        if len(z_a) == 0:  # no point seen by both (no camera saw a drawn return): the same keys, all zero
+            keys = ("loss", "loss_swap", "loss_em", "loss_gram", "prototypes_used", "code_entropy", "code_agreement")
+            return Swap(dict.fromkeys(keys, zero), (scores_a.detach(), scores_b.detach()), (scores_a, scores_b))
+        codes_a, codes_b = (
+            sinkhorn(s.detach(), c.epsilon, c.sinkhorn_iterations, self.training) for s in (scores_a, scores_b)
+        )
+        swap = swapped_prediction_loss(scores_a, scores_b, codes_a, codes_b, c.temperature)
         em = zero
         if c.em and not frozen:
             em = 0.5 * (prototype_em_loss(z_a, codes_a, prototypes) + prototype_em_loss(z_b, codes_b, prototypes))
         gram = gram_loss(prototypes) if c.gram_weight > 0 and not frozen else zero
-        histogram = prototype_histogram(scores_a.detach())
-        used, entropy = prototype_usage(histogram)
-        agreement = (scores_a.argmax(1) == scores_b.argmax(1)).float().mean()
-        return {
+        used, entropy = prototype_usage(prototype_histogram(scores_a.detach()))
+        terms = {
             "loss": c.swap_weight * swap + c.em_weight * em + c.gram_weight * gram,
             "loss_swap": swap.detach(),
             "loss_em": em.detach(),
             "loss_gram": gram.detach(),
             "prototypes_used": z_a.new_tensor(used),
             "code_entropy": z_a.new_tensor(entropy),
-            "code_agreement": agreement.detach(),
+            "code_agreement": (codes_a.argmax(1) == codes_b.argmax(1)).float().mean(),
         }
+        return Swap(terms, (scores_a.detach(), scores_b.detach()), (codes_a, codes_b))

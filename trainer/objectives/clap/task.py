@@ -40,9 +40,9 @@ from ...schema import VOXEL_FEATURES, Invalid, bounded, data_sections, require_f
 from ..batching import coarser_grid, grid_stride, voxel_batch
 from .cameras import first_camera_seeing, lift_image_features, mask_patches, stack_cameras
 from .curvature import RaySampling, RaySamplingConfig, draw_rays, normal_divergence
-from .field import SurfaceField, mlp, pool_to_volume
+from .field import SurfaceField, pool_to_volume
 from .masking import block_mask
-from .prototypes import PrototypeConfig, Prototypes, prototype_histogram, prototype_usage
+from .prototypes import PrototypeConfig, Prototypes, Swap, projection_head, prototype_histogram, prototype_usage
 from .rendering import NeuSRenderer, RenderConfig
 
 MIN_RAY_LENGTH = 1.0  # metres beyond the near plane a return must lie to be a ray target (UniPAD drops < 3 m)
@@ -91,8 +91,7 @@ class StepResult:
     depth_error: torch.Tensor  # (R_l + R_c,) metres, LiDAR and camera rays
     intensity_error: torch.Tensor  # (R_l,)
     colour_error: torch.Tensor  # (R_c,) mean over RGB
-    prototype_terms: dict[str, torch.Tensor]  # losses and statistics of `Prototypes`, empty when disabled
-    scores: tuple[torch.Tensor, torch.Tensor] | None  # (B, K) each, of the embeddings that swap codes (None: disabled)
+    swap: Swap | None  # the prototypes' losses, statistics, scores and codes (None: prototypes disabled)
 
 
 class ClapTask(Task):
@@ -101,21 +100,19 @@ class ClapTask(Task):
         self.config = config
         self.volume_grid, self.stride = coarser_grid(info.grid, config.volume_voxel_size)
         width = config.volume_channels
-        self.lidar_to_volume = nn.Conv3d(backbone.out_channels, width, 1)
+        self.lidar_neck = volume_neck(backbone.out_channels, width)
         if config.camera:
             self.image_encoder = ImageEncoder(config.image_encoder)
-            self.camera_to_volume = nn.Conv3d(self.image_encoder.out_channels, width, 1)
-        self.render_conv = nn.Sequential(
-            nn.Conv3d(width, width, 3, padding=1, bias=False), nn.BatchNorm3d(width), nn.ReLU(inplace=True)
-        )
+            self.camera_neck = volume_neck(self.image_encoder.out_channels, width)
+        self.render_conv = volume_neck(width, width)
         self.field = SurfaceField(self.volume_grid, width, config.decoder_hidden)
         self.renderer = NeuSRenderer(info.grid, config.render)
         p = config.prototypes
         if p.enabled:
             self.prototypes = Prototypes(p)
-            self.lidar_head = mlp([backbone.out_channels, p.head_hidden, p.dim], nn.ReLU())
+            self.lidar_head = projection_head(width, p.head_hidden, p.dim)
             if config.camera:
-                self.camera_head = mlp([self.image_encoder.out_channels, p.head_hidden, p.dim], nn.ReLU())
+                self.camera_head = projection_head(width, p.head_hidden, p.dim)
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))  # warm-up and freeze clocks
         self.register_buffer("cell_centres", self._cell_centres(), persistent=False)
 
@@ -169,11 +166,12 @@ class ClapTask(Task):
         return rng.permutation(index)[: self.config.rays.candidates]
 
     def _volumes(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """(pooled backbone features (V B, C_b, Z, Y, X), lifted image features (B, C_i, Z, Y, X) or None, the
-        volume the field decodes (V B, C, Z, Y, X))."""
+        """(the LiDAR volume (V B, C, Z, Y, X), the camera volume (B, C, Z, Y, X) or None, the volume the field
+        decodes (V B, C, Z, Y, X)). The LiDAR volume is the pooled backbone features through a 3D neck, which
+        also carries features into the cells the mask emptied; the camera volume the lifted image features
+        through its own."""
         sparse = self.backbone(self.network_input(batch))
-        lidar = pool_to_volume(sparse, self.stride, self.volume_grid.grid_shape)
-        fused = self.lidar_to_volume(lidar)
+        lidar = self.lidar_neck(pool_to_volume(sparse, self.stride, self.volume_grid.grid_shape))
         camera = None
         if self.config.camera:
             images = batch["images"]
@@ -183,9 +181,8 @@ class ClapTask(Task):
             size = tuple(images.shape[-2:])
             calibration = batch["intrinsics"], batch["cam_from_lidar"]
             lifted = lift_image_features(features, *calibration, size, self.cell_centres)
-            camera = lifted.view(b, -1, *self.volume_grid.grid_shape)
-            fused = fused + self.camera_to_volume(camera)
-        return lidar, camera, self.render_conv(fused)
+            camera = self.camera_neck(lifted.view(b, -1, *self.volume_grid.grid_shape))
+        return lidar, camera, self.render_conv(lidar if camera is None else lidar + camera)
 
     def _step(self, batch: dict[str, torch.Tensor]) -> StepResult:
         c = self.config
@@ -219,18 +216,28 @@ class ClapTask(Task):
             depth_error.append((camera_rays.depth - distance).abs())
             colour_error = (camera_rays.colour - batch["ray_colour"][chosen][seen]).abs().mean(1)
 
-        terms, scores = {}, None
+        swap = None
         if c.prototypes.enabled:
-            z_a = F.normalize(self.lidar_head(self.field.sample(lidar, points, frame)), dim=1)
-            if c.camera:
-                z_a = z_a[seen]
-                z_b = F.normalize(self.camera_head(self.field.sample(camera, points[seen], frame[seen])), dim=1)
-            else:
-                z_b = F.normalize(self.lidar_head(self.field.sample(lidar, points, frame + num_frames)), dim=1)
-            terms = self.prototypes(z_a, z_b, frozen=bool(self.steps_done < c.prototypes.freeze_steps))
-            weight = self.prototypes.weight.detach()
-            scores = (z_a.detach() @ weight.t(), z_b.detach() @ weight.t())
-        return StepResult(torch.cat(depth_error), intensity_error, colour_error, terms, scores)
+            shared = seen & (seen.sum() >= 2) if c.camera else None
+            z_a, z_b = self._embeddings(lidar, camera, points, frame, shared, num_frames)
+            swap = self.prototypes(z_a, z_b, frozen=bool(self.steps_done < c.prototypes.freeze_steps))
+        return StepResult(torch.cat(depth_error), intensity_error, colour_error, swap)
+
+    def _embeddings(
+        self, lidar: torch.Tensor, camera: torch.Tensor | None, points: torch.Tensor, frame: torch.Tensor,
+        shared: torch.Tensor | None, num_frames: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Unit embeddings (P, D) of the drawn returns in the two modalities (the returns `shared` with a camera,
+        none when fewer than two: BatchNorm needs two) or in the two views (every return)."""
+        if camera is None:
+            z_a = self.lidar_head(self.field.sample(lidar, points, frame))
+            z_b = self.lidar_head(self.field.sample(lidar, points, frame + num_frames))
+        elif shared.any():
+            z_a = self.lidar_head(self.field.sample(lidar, points[shared], frame[shared]))
+            z_b = self.camera_head(self.field.sample(camera, points[shared], frame[shared]))
+        else:
+            z_a = z_b = points.new_zeros(0, self.config.prototypes.dim)
+        return F.normalize(z_a, dim=1), F.normalize(z_b, dim=1)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         r, step = self.config.render, self._step(batch)
@@ -242,9 +249,9 @@ class ClapTask(Task):
         outputs = {"loss_depth": depth.detach(), "loss_intensity": intensity.detach()}
         if self.config.camera:
             outputs["loss_colour"] = colour.detach()
-        if self.config.prototypes.enabled:
-            loss = loss + step.prototype_terms["loss"]
-            outputs.update({key: value for key, value in step.prototype_terms.items() if key != "loss"})
+        if step.swap is not None:
+            loss = loss + step.swap.terms["loss"]
+            outputs.update({key: value for key, value in step.swap.terms.items() if key != "loss"})
         return {"loss": loss, **outputs}
 
     def evaluate_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -258,11 +265,11 @@ class ClapTask(Task):
             "colour_abs_error": step.colour_error.double().sum(),
             "colour_rays": count(len(step.colour_error), dtype=torch.float64),
         }
-        if self.config.prototypes.enabled:
-            scores_a, scores_b = step.scores
-            totals["prototype_histogram"] = prototype_histogram(scores_a)
-            totals["code_agreements"] = (scores_a.argmax(1) == scores_b.argmax(1)).double().sum()
-            totals["code_pairs"] = count(len(scores_a), dtype=torch.float64)
+        if step.swap is not None:
+            codes_a, codes_b = step.swap.codes
+            totals["prototype_histogram"] = prototype_histogram(step.swap.scores[0])
+            totals["code_agreements"] = (codes_a.argmax(1) == codes_b.argmax(1)).double().sum()
+            totals["code_pairs"] = count(len(codes_a), dtype=torch.float64)
         return totals
 
     def summarize(self, totals: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -278,6 +285,11 @@ class ClapTask(Task):
             metrics["code_agreement"] = float(totals["code_agreements"]) / max(float(totals["code_pairs"]), 1.0)
             metrics["code_agreement_chance"] = 1.0 / self.config.prototypes.num
         return metrics
+
+
+def volume_neck(c_in: int, c_out: int) -> nn.Sequential:
+    """Conv3d 3x3x3 + BN + ReLU over a dense volume (UniPAD's `render_conv`; here also each branch's neck)."""
+    return nn.Sequential(nn.Conv3d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True))
 
 
 def _masked(sample, keep: np.ndarray):
