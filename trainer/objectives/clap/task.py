@@ -3,20 +3,21 @@ modalities through learnable prototypes.
 
 One step:
 1. the LiDAR backbone encodes a block-masked scan (`masking`); its voxel features are max-pooled into a coarse
-   dense volume; with cameras, a small image encoder's features of patch-masked images are lifted onto the same
-   volume through the calibration (`cameras`) and added (UniPAD's fusion by summation);
+   dense volume and through a 3D neck; with cameras, a small image encoder's features of patch-masked images are
+   lifted onto the same volume through the calibration (`cameras`), through a neck of their own, and added
+   (UniPAD's fusion by summation);
 2. a render conv and the surface field (`field`) decode SDF, colour and intensity from that volume; among
    `rays.candidates` returns per frame, `rays.rays` are drawn by curvature (`curvature`, uniform during the
    warm-up) and rendered NeuS-style (`rendering`): depth and intensity L1 on LiDAR rays (from the sensor), depth
    and colour L1 on camera rays (from the camera centre through the same returns, as UniPAD casts its rays);
-3. at the drawn returns, the LiDAR embedding (from the pooled backbone features) and the camera embedding (from
-   the lifted image features) -- or, in the LiDAR-only variant (`camera: false`), the LiDAR embeddings of two
-   independently masked views of the scan -- swap their Sinkhorn codes over K prototypes (`prototypes`), with the
-   EM-style prototype step and the Gram regulariser.
+3. at the drawn returns, the LiDAR embedding (from the LiDAR volume) and the camera embedding (from the camera
+   volume), each through SwAV's projection head -- or, in the LiDAR-only variant (`camera: false`), the LiDAR
+   embeddings of two independently masked views of the scan -- swap their Sinkhorn codes over K prototypes
+   (`prototypes`), with the EM-style prototype step and the Gram regulariser.
 
 Evaluation draws the first `rays.rays` candidates of each frame (a seeded uniform draw, the same for every
 checkpoint), so depth errors compare across sampling strategies at equal ray budget; it reports depth /
-intensity / colour L1, prototypes in use, code entropy and code agreement next to chance (1 / K).
+intensity / colour L1, prototypes in use, code entropy and Sinkhorn-code agreement next to chance (1 / K).
 
 Only `backbone.` is what fine-tuning loads; the image encoder, the field and the prototypes are pre-training
 only. Reconstructed choices are named in each module's docstring and in docs/ARCHITECTURE.md.
