@@ -21,12 +21,16 @@ def _digest(root):
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def _simulated(tmp_path_factory, args: list[str]):
     root = tmp_path_factory.mktemp("sim")
-    result = CliRunner().invoke(main, [*ARGS, "-o", str(root)])
+    result = CliRunner().invoke(main, [*args, "-o", str(root)])
     assert result.exit_code == 0, result.output
     return root
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    return _simulated(tmp_path_factory, ARGS)
 
 
 def test_layout_loads_with_the_kitti_readers(written):
@@ -73,15 +77,12 @@ def test_refuses_to_mix_sensors_in_one_folder(written):
     assert result.exit_code == 2 and "written for sensor 'vlp16'" in result.output
 
 
+CAMERA_ARGS = ["simulate", "--sensor", "vlp16", "--frames", "2", "--seed", "7", "--cameras", "nusc6", "--no-occupancy"]
+
+
 @pytest.fixture(scope="module")
 def written_with_cameras(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sim-cameras")
-    result = CliRunner().invoke(main, [*CAMERA_ARGS, "-o", str(root)])
-    assert result.exit_code == 0, result.output
-    return root
-
-
-CAMERA_ARGS = ["simulate", "--sensor", "vlp16", "--frames", "2", "--seed", "7", "--cameras", "nusc6", "--no-occupancy"]
+    return _simulated(tmp_path_factory, CAMERA_ARGS)
 
 
 def test_cameras_round_trip_through_the_runtime_reader(written_with_cameras):
