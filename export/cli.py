@@ -29,10 +29,11 @@ class VerificationError(click.ClickException):
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Artifact folder to write.")
 @click.option(
     "--flavour",
-    type=click.Choice(["portable", "plugin"]),
-    default="portable",
-    show_default=True,
-    help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain.",
+    type=click.Choice(["portable", "plugin", "fused"]),
+    default=None,
+    help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain; fused: sparse "
+    "layers run by spot's compiled CPU kernels (needs the cpu extra where it runs). Default: fused where the cpu "
+    "extra is installed, else portable.",
 )
 @click.option("--opset", default=17, show_default=True, help="ONNX opset (16 to 20).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
@@ -54,9 +55,10 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verb
         raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
-    from .exporter import ExportOptions, VerificationFailed, export_checkpoint, refuse_non_artifact
+    from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint, refuse_non_artifact
 
-    options = ExportOptions(flavour, opset, max_points)  # wrong options, output or path: refused before any scan
+    # wrong options, output or path: refused before any scan
+    options = ExportOptions(flavour or default_flavour(), opset, max_points)
     refuse_non_artifact(Path(output))
     resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)

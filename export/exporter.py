@@ -17,17 +17,18 @@ import logging
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
-from spot.runtime import Sample, voxelize
+from spot.runtime import Sample, fused, voxelize
 from spot.runtime.artifact import ARTIFACT_FILE, MODEL_FILE, Artifact, TensorSpec
-from spot.runtime.engines import OnnxRuntimeEngine
+from spot.runtime.engines import create_engine
 from spot.runtime.errors import SpotInputError
+from spot.runtime.kernel_map import transpose_neighbors
 from spot.runtime.perception import Perception
 from spot.runtime.sparse_plan import build_plan_maps, grouped_pairs
 from spot.trainer.config import load_config
@@ -38,12 +39,12 @@ from spot.trainer.sparse import SparseTensor, set_backend
 
 from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names, record_plan
 from .plugin_ops import ReferenceEngine, register_schemas
-from .sparse_ops import DOMAIN
+from .sparse_ops import DOMAIN, FUSED_DOMAIN
 from .tasks import TASK_SECTIONS
 from .verify import Reference, VerificationReport, verify
 
 log = logging.getLogger(__name__)
-FLAVOURS = ("portable", "plugin")
+FLAVOURS = ("portable", "plugin", "fused")
 MIN_OPSET = 16  # ScatterND with reduction
 MAX_OPSET = 20  # the newest torch's TorchScript exporter writes (torch.onnx._constants, tested)
 VERIFICATION_FILE = "verification.json"
@@ -58,9 +59,14 @@ class VerificationFailed(Exception):
         super().__init__(f"the exported graph does not match PyTorch: {json.dumps(report.to_dict())}")
 
 
+def default_flavour() -> str:
+    """`fused` where its runtime dependencies (the `cpu` extra) are installed, else `portable`."""
+    return "fused" if fused.available() else "portable"
+
+
 @dataclass
 class ExportOptions:
-    flavour: str = "portable"
+    flavour: str = field(default_factory=default_flavour)
     opset: int = 17
     max_points: int = 500_000
 
@@ -143,7 +149,7 @@ def write_graph(task, sections: dict, example: Sample, folder: Path, options: Ex
             graph, example_inputs, str(folder / MODEL_FILE), dynamo=False, input_names=names,
             output_names=[spec.name for spec in outputs], dynamic_axes=_dynamic_axes(names, outputs),
             opset_version=options.opset, do_constant_folding=True,
-            custom_opsets={DOMAIN: 1} if options.flavour == "plugin" else None,
+            custom_opsets={"plugin": {DOMAIN: 1}, "fused": {FUSED_DOMAIN: 1}}.get(options.flavour),
         )  # fmt: skip
     model = onnx.load(str(folder / MODEL_FILE))
     if options.flavour == "plugin":
@@ -185,6 +191,10 @@ def _example_inputs(names: list[str], features: np.ndarray, built) -> tuple[torc
             values.append(features)
         elif kind == "coords":
             values.append(built.coords[of])
+        elif kind == "neighbors":
+            values.append(built.maps[of].neighbors)
+        elif kind == "inverse_neighbors":
+            values.append(transpose_neighbors(built.maps[of]))
         else:
             pairs, counts = grouped_pairs(built.maps[of])
             values.append(pairs if kind == "pairs" else counts)
@@ -201,6 +211,8 @@ def _dynamic_axes(names: list[str], outputs: tuple[TensorSpec, ...]) -> dict:
             axes[name] = {0: f"V_{of}"}
         elif kind == "pairs":
             axes[name] = {1: f"P_{of}"}
+        elif kind in ("neighbors", "inverse_neighbors"):
+            axes[name] = {1: f"V_{kind}_{of}"}
     for spec in outputs:
         axes[spec.name] = {i: axis for i, axis in enumerate(spec.shape) if isinstance(axis, str)}
     return axes
@@ -217,7 +229,7 @@ def _input_spec(value: onnx.ValueInfoProto) -> TensorSpec:
 def _perception(artifact: Artifact) -> Perception:
     if artifact.flavour == "plugin":
         return Perception(artifact, ReferenceEngine(artifact.model_path))
-    return Perception(artifact, OnnxRuntimeEngine(artifact.model_path, num_threads=1), num_threads=1)
+    return Perception(artifact, create_engine("onnxruntime", artifact, num_threads=1), num_threads=1)
 
 
 def _replace(staging: Path, output: Path) -> None:

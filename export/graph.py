@@ -3,8 +3,8 @@
 `record_plan` runs the task once and reads the kernel maps its layers built (by indice key, in build order)
 into a `SparsePlan`. `export_copy` returns a copy of the model in which every sparse convolution is a
 `GraphSparseConv` (BatchNorm after it folded into its weights) that reads its kernel map from the graph
-inputs (portable) or emits a custom node (plugin). `GraphModel` is the module that is traced: graph inputs in,
-`task.infer`'s outputs out.
+inputs (portable: pairs; fused: neighbour tables, in a custom node) or emits a custom node (plugin).
+`GraphModel` is the module that is traced: graph inputs in, `task.infer`'s outputs out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from spot.runtime.kernel_map import KernelMap
 from spot.runtime.sparse_plan import ROOT_SET, MapSpec, SparsePlan
 from spot.trainer.sparse import SparseConvolution, SparseModule, SparseSequential, SparseTensor
 
-from .sparse_ops import PluginSparseConv, PluginSparseInverseConv, PortableSparseConv
+from .sparse_ops import FusedSparseConv, PluginSparseConv, PluginSparseInverseConv, PortableSparseConv
 
 FEATURES = "voxel_features"
 
@@ -53,6 +53,10 @@ def input_names(plan: SparsePlan, flavour: str) -> list[str]:
     """Graph inputs in order (unused ones are dropped by the exporter; spot.json lists those kept)."""
     if flavour == "plugin":
         return [FEATURES, f"coords.{ROOT_SET}"]
+    if flavour == "fused":
+        tables = [f"neighbors.{spec.name}" for spec in plan.maps]
+        tables += [f"inverse_neighbors.{spec.name}" for spec in plan.maps if not spec.geometry.subm]
+        return [FEATURES, *(f"coords.{s}" for s in plan.voxel_sets), *tables]
     maps = [name for spec in plan.maps for name in (f"pairs.{spec.name}", f"counts.{spec.name}")]
     return [FEATURES, *(f"coords.{s}" for s in plan.voxel_sets), *maps]
 
@@ -95,6 +99,10 @@ class GraphSparseConv(SparseModule):
             one_term = self.inverse and spec.geometry.tiles  # every output row gets exactly one pair
             features = PortableSparseConv.apply(x.features, self.kernel, self.bias, pairs, counts, out_coords,
                                                 self.geometry.subm, self.inverse, one_term)  # fmt: skip
+        elif self.context.flavour == "fused":
+            out_coords = tensors[f"coords.{out_set}"]
+            table = tensors[f"{'inverse_' if self.inverse else ''}neighbors.{self.key}"]
+            features = FusedSparseConv.apply(x.features, self.kernel, self.bias, table)
         elif self.inverse:
             out_coords = tensors[f"coords.{out_set}"]
             features = PluginSparseInverseConv.apply(

@@ -19,6 +19,10 @@ portable  kernel maps are graph inputs (`pairs` (2, P) grouped by offset, `count
           occupied, so it moves and multiplies 2-4x more data.
 plugin    one custom node per layer in the `spot` domain, carrying features and coordinates, so an engine can
           build the kernel maps where the data is (see `export.plugin_ops` for the schemas and a CPU reference).
+fused     one `spot.fused::SparseConv` node per layer: features (V_in, C_in), the output-stationary neighbour
+          table (K, V_out) of its kernel map (a graph input: `neighbors.<map>`, or `inverse_neighbors.<map>`
+          for an inverse convolution), kernel (K, C_in, C_out), bias. `spot.runtime.fused` runs these nodes
+          with its compiled kernels and the rest of the graph in onnxruntime.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from spot.runtime.kernel_map import ConvGeometry, build_kernel_map, inverse_kern
 from spot.runtime.sparse_conv import sparse_conv
 
 DOMAIN = "spot"
+FUSED_DOMAIN = "spot.fused"  # spot.runtime.fused.engine.FUSED_DOMAIN reads it
 
 
 def _int64(g, values):
@@ -95,6 +100,26 @@ def _accumulator(g, features, kernel, bias, out_coords, subm: bool):
     if _is_none(bias):
         return g.op("ConstantOfShape", shape, value_t=torch.zeros(1, dtype=torch.float32))
     return g.op("Expand", bias, shape)
+
+
+class FusedSparseConv(torch.autograd.Function):
+    """features (V_in, C_in), kernel (K, C_in, C_out), bias (C_out,) or None, neighbors int64 (K, V_out) (-1 where
+    empty) -> (V_out, C_out): what `spot.runtime.fused.kernels.sparse_conv` computes."""
+
+    @staticmethod
+    def forward(ctx, features, kernel, bias, neighbors):
+        out = features.new_zeros(neighbors.shape[1], kernel.shape[2])
+        for k in range(neighbors.shape[0]):
+            rows = torch.nonzero(neighbors[k] >= 0).squeeze(1)
+            out.index_add_(0, rows, features[neighbors[k, rows]] @ kernel[k])
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def symbolic(g, features, kernel, bias, neighbors):
+        inputs = [features, neighbors, kernel] + ([] if _is_none(bias) else [bias])
+        out = g.op(f"{FUSED_DOMAIN}::SparseConv", *inputs)
+        out.setType(features.type().with_sizes([None, kernel.type().sizes()[2]]))
+        return out
 
 
 class PluginSparseConv(torch.autograd.Function):

@@ -4,14 +4,17 @@ spot.json (schema version 2):
 
     schema_version   2
     producer         {"spot_version", "checkpoint", "step", "objective"}: where it came from
-    model            {"file": "model.onnx", "flavour": "portable" | "plugin", "opset"}
+    model            {"file": "model.onnx", "flavour": "portable" | "plugin" | "fused", "opset"}: portable runs in
+                     any onnxruntime; fused runs its sparse layers (`spot.fused` nodes) with the compiled
+                     kernels of `spot.runtime.fused` (the `cpu` extra) and the rest in onnxruntime
     input            {"columns": ["x", "y", "z", "intensity"], "max_points"}: what a scan must hold; scans with
                      more points are refused (engines size their buffers by it)
     voxelization     {"point_cloud_range", "voxel_size", "features": "mean"}: `spot.runtime.voxelize.VoxelGrid`
     sparse_plan      {"root", "maps": [...]}: `spot.runtime.sparse_plan.SparsePlan`
     inputs           [{"name", "dtype", "shape", "feed", "of"}]: each graph input and what feeds it:
                      feed "voxel_features" (mean input columns per voxel), "coords" (voxel set `of`),
-                     "pairs" / "counts" (kernel map `of`, see sparse_plan)
+                     "pairs" / "counts" (kernel map `of`, see sparse_plan), "neighbors" (map `of`'s
+                     (K, V_out) table) / "inverse_neighbors" (its transpose, for inverse convolutions)
     outputs          [{"name", "dtype", "shape", "meaning"}]
     tasks            {"segmentation": {"output", "class_names", "class_colors"},
                       "detection": {"heatmap", "regression", "head": CenterHeadSpec.to_dict()}}: either or both;
@@ -44,8 +47,8 @@ from .voxelize import VoxelGrid
 SCHEMA_VERSION = 2
 ARTIFACT_FILE = "spot.json"
 MODEL_FILE = "model.onnx"
-FLAVOURS = ("portable", "plugin")
-FEEDS = ("voxel_features", "coords", "pairs", "counts")
+FLAVOURS = ("portable", "plugin", "fused")
+FEEDS = ("voxel_features", "coords", "pairs", "counts", "neighbors", "inverse_neighbors")
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,10 @@ class Artifact:
     def _check_inputs(self) -> None:
         """Each graph input is fed from something this artifact has: its columns, a voxel set or a kernel map."""
         maps = {spec.name for spec in self.plan.maps}
+        strided = {spec.name for spec in self.plan.maps if not spec.geometry.subm}  # the maps inverse convs undo
         for spec in self.inputs:
-            known = {"voxel_features": None, "coords": self.plan.voxel_sets, "pairs": maps, "counts": maps}
+            known = {"voxel_features": None, "coords": self.plan.voxel_sets, "pairs": maps, "counts": maps,
+                     "neighbors": maps, "inverse_neighbors": strided}  # fmt: skip
             if spec.feed is not None and known[spec.feed] is not None and spec.of not in known[spec.feed]:
                 raise SpotInputError(f"input {spec.name!r} is fed from {spec.feed} of {spec.of!r}, which the "
                                      f"sparse plan does not build (it has {sorted(known[spec.feed])})")  # fmt: skip

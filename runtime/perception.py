@@ -5,8 +5,9 @@
     result.labels, result.scores, result.boxes, result.timings
 
 Stages (each timed, milliseconds): voxelize (mean features per voxel), kernel_maps (the sparse plan's maps,
-built in numpy by the same algorithm as training), network (the engine), postprocess (voxel logits -> point
-labels and scores; heatmaps -> boxes), total.
+built by the same algorithm as training: compiled where the fused path (`cpu` extra) is installed, numpy
+otherwise, identical either way), network (the engine), postprocess (voxel logits -> point labels and scores;
+heatmaps -> boxes), total.
 
 Input handling: a wrong column count, a non-numeric array, an empty scan or more points than the artifact's
 `max_points` (a `Scan` or an array alike) is a `SpotInputError` naming no file (the caller knows the scan's
@@ -27,15 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fused
 from .artifact import Artifact
 from .boxes import Boxes
 from .detection import decode_center_heatmaps
 from .engines import Engine, create_engine
 from .errors import ArtifactError, SpotInputError, errors_from
+from .kernel_map import build_kernel_map, transpose_neighbors
 from .sample import IGNORE_INDEX
 from .scan import Scan, finite_rows
 from .sparse_plan import build_plan_maps, grouped_pairs
 from .voxelize import Voxels, voxelize
+
+MAP_FEEDS = ("pairs", "counts", "neighbors", "inverse_neighbors")
 
 
 @dataclass
@@ -94,9 +99,10 @@ class Perception:
             )
         self.artifact, self.engine = artifact, engine
         self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
-        self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in ("pairs", "counts")})
+        self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in MAP_FEEDS})
         parallel = (num_threads or os.cpu_count() or 1) > 1 and bool(self._mapped)
         self._map_pool = ThreadPoolExecutor(1, thread_name_prefix="spot-kernel-maps") if parallel else None
+        self._build_map, self._transpose = _map_builders(bool(self._mapped))
 
     @classmethod
     def load(
@@ -205,15 +211,21 @@ class Perception:
         if not self._mapped:
             return {name: voxels.features if spec.feed == "voxel_features" else voxels.coords
                     for name, spec in self._inputs.items()}  # fmt: skip
-        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool)
-        grouped = {of: grouped_pairs(built.maps[of]) for of in self._mapped}  # (pairs, counts) per map
+        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool, self._build_map)
+        grouped = {}  # (pairs, counts) per map, for portable graphs
         feeds = {}
         for name, spec in self._inputs.items():
             if spec.feed == "voxel_features":
                 feeds[name] = voxels.features
             elif spec.feed == "coords":
                 feeds[name] = built.coords[spec.of]
+            elif spec.feed == "neighbors":
+                feeds[name] = built.maps[spec.of].neighbors
+            elif spec.feed == "inverse_neighbors":
+                feeds[name] = self._transpose(built.maps[spec.of])
             else:
+                if spec.of not in grouped:
+                    grouped[spec.of] = grouped_pairs(built.maps[spec.of])
                 feeds[name] = grouped[spec.of][0 if spec.feed == "pairs" else 1]
         return feeds
 
@@ -241,3 +253,14 @@ class Perception:
             return Boxes.empty()
         heatmap = 1.0 / (1.0 + np.exp(-outputs[spec.heatmap][0]))  # (C, H, W) probabilities
         return decode_center_heatmaps(heatmap, outputs[spec.regression][0], spec.head)
+
+
+def _map_builders(needed: bool):
+    """(build, transpose) of kernel maps: compiled where the fused path is installed (warmed up here, so the
+    first scan is not late), numpy otherwise; both give identical maps."""
+    if not (needed and fused.available()):
+        return build_kernel_map, transpose_neighbors
+    from .fused import kernel_map as compiled
+
+    compiled.warm_up()
+    return compiled.build_kernel_map, compiled.transpose_neighbors

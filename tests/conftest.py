@@ -1,5 +1,6 @@
-"""Markers that skip with a reason where a GPU, TensorRT, ROS 2 or the real LiDAR samples are absent; the shared
-fixtures: simulated scans, seeded checkpoints, their exported artifacts, a torch-free interpreter."""
+"""Markers that skip with a reason where a GPU, TensorRT, ROS 2, the real LiDAR samples or the fused CPU path
+(the cpu extra) are absent; the shared fixtures: simulated scans, seeded checkpoints, their exported artifacts, a
+torch-free interpreter."""
 
 from __future__ import annotations
 
@@ -50,13 +51,17 @@ def _reason_to_skip(marker: str) -> str | None:
         return "needs the ROS 2 wheels (pip install '.[ros]')"
     if marker == "realdata" and not LIDAR_DATA.is_dir():
         return f"needs the real LiDAR samples in {LIDAR_DATA}"
+    if marker == "fused":
+        from spot.runtime import fused
+
+        return None if fused.available() else f"needs the fused CPU path: {fused.INSTALL_HINT}"
     return None
 
 
 def pytest_collection_modifyitems(config, items):
     reasons: dict[str, str | None] = {}
     for item in items:
-        for marker in ("gpu", "trt", "ros", "realdata"):
+        for marker in ("gpu", "trt", "ros", "realdata", "fused"):
             if item.get_closest_marker(marker):  # not `in item.keywords`, which matches folder names too (ros/)
                 if marker not in reasons:
                     reasons[marker] = _reason_to_skip(marker)

@@ -15,7 +15,7 @@ from spot.runtime.artifact import Artifact
 REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "kitti_object/training/velodyne/000001.bin")
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugin"])
+@pytest.mark.parametrize("flavour", ["portable", "plugin", pytest.param("fused", marks=pytest.mark.fused)])
 def test_detector_exports_box_for_box(flavour, parity_scans, detection_checkpoint, tmp_path):
     report = export_checkpoint(detection_checkpoint, tmp_path / "art", parity_scans, ExportOptions(flavour))
 
@@ -29,6 +29,7 @@ def test_detector_exports_box_for_box(flavour, parity_scans, detection_checkpoin
     ops = {(node.domain, node.op_type) for node in onnx.load(str(artifact.model_path)).graph.node}
     assert ("", "ScatterND") in ops and ("", "Conv") in ops  # the BEV densify and the 2-D head
     assert (("spot", "SparseConv3d") in ops) == (flavour == "plugin")
+    assert (("spot.fused", "SparseConv") in ops) == (flavour == "fused")
 
 
 def test_runtime_detects_boxes_without_labels(detection_artifact, simulated_scans):

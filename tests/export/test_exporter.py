@@ -18,7 +18,7 @@ from spot.runtime.errors import SpotInputError
 REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "semantickitti/sequences/00/velodyne/000000.bin")
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugin"])
+@pytest.mark.parametrize("flavour", ["portable", "plugin", pytest.param("fused", marks=pytest.mark.fused)])
 def test_export_matches_pytorch(flavour, parity_scans, segmentation_checkpoint, tmp_path):
     report = export_checkpoint(segmentation_checkpoint, tmp_path / "art", parity_scans, ExportOptions(flavour))
 
@@ -34,6 +34,9 @@ def test_export_matches_pytorch(flavour, parity_scans, segmentation_checkpoint, 
     if flavour == "plugin":
         assert {("spot", "SparseConv3d"), ("spot", "SparseInverseConv3d")} <= ops
         assert [spec.name for spec in artifact.inputs] == ["voxel_features", "coords.input"]
+    elif flavour == "fused":
+        assert {op for domain, op in ops if domain == "spot.fused"} == {"SparseConv"} and ("", "ScatterND") not in ops
+        assert {spec.feed for spec in artifact.inputs} == {"voxel_features", "neighbors", "inverse_neighbors"}
     else:
         assert all(domain in ("", "ai.onnx") for domain, _ in ops) and ("", "ScatterND") in ops
         assert {spec.feed for spec in artifact.inputs} == {"voxel_features", "coords", "pairs", "counts"}
