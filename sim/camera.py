@@ -22,7 +22,7 @@ from spot.runtime.errors import SpotInputError
 from spot.runtime.io.cameras import CameraCalibration, CameraFrame
 
 from .ground import GroundProfile
-from .raycast import RangeImage, draw_solids, hit_points
+from .raycast import RangeImage, draw_solids
 from .shading import Lighting, encode, ground_albedo, haze, sky, solid_albedo, texture
 from .solids import RayBlock, Solid, in_frame
 
@@ -106,6 +106,7 @@ class CameraGeometry:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rising_relative", -self.relative)  # ascending copies for searchsorted
         object.__setattr__(self, "_rising_slope", -self.slope)
+        object.__setattr__(self, "_stretch", self.stretch.tolist())
 
     @classmethod
     def of(cls, calibration: CameraCalibration) -> CameraGeometry:
@@ -155,8 +156,9 @@ class CameraGeometry:
             if first >= last:
                 return []
         # stretch is convex in the column: least at the centre column (or the nearer end), most at an end
-        least = float(self.stretch[min(max(self.centre_column, first), last - 1)])
-        most = float(max(self.stretch[first], self.stretch[last - 1]))
+        stretch = self._stretch  # a list: scalar look-ups without numpy's per-item cost
+        least = stretch[min(max(self.centre_column, first), last - 1)]
+        most = max(stretch[first], stretch[last - 1])
         low_tan, high_tan = math.tan(low), math.tan(high)
         lowest, highest = min(low_tan * least, low_tan * most), max(high_tan * least, high_tan * most)
         rising = self._rising_slope
@@ -206,28 +208,34 @@ def render_camera(
 
     distance = image.t / rays.cos_e
     seen = distance <= max_range
-    points = hit_points(rays, np.where(seen, image.t, 0.0))  # (H, W, 3) in the camera-centred LiDAR-axes frame
-    normal, albedo, pattern_at = np.zeros((*shape, 3)), np.zeros((*shape, 3)), np.zeros((*shape, 3))
-    on_ground = seen & (image.solid < 0)
-    lateral = np.broadcast_to(np.sin(geometry.azimuth + yaw)[None, :], shape)[on_ground]
-    world_normal = ground.normal(ground_hits.strip[on_ground], ground_hits.face[on_ground], lateral)
-    normal[on_ground] = world_normal @ pose[:3, :3]  # world -> camera-centred frame (rotation about z)
-    albedo[on_ground] = ground_albedo(image.label[on_ground])
+    pixels = np.flatnonzero(seen)  # the shading works on the seen pixels only, as flat (N, ...) arrays
+    column = pixels % shape[1]
+    cos_a, sin_a = np.cos(geometry.azimuth)[column], np.sin(geometry.azimuth)[column]
+    cos_e, sin_e = rays.cos_e.ravel()[pixels], rays.sin_e.ravel()[pixels]
+    points = image.t.ravel()[pixels, None] * np.column_stack([cos_a, sin_a, sin_e / cos_e])  # camera-centred frame
+    owner = image.solid.ravel()[pixels]
+    normal, albedo, pattern_at = np.empty((len(pixels), 3)), np.empty((len(pixels), 3)), np.empty((len(pixels), 3))
+    on_ground = owner < 0
+    strip, face = ground_hits.strip.ravel()[pixels[on_ground]], ground_hits.face.ravel()[pixels[on_ground]]
+    lateral = np.sin(geometry.azimuth + yaw)[column[on_ground]]
+    normal[on_ground] = ground.normal(strip, face, lateral) @ pose[:3, :3]  # world -> camera-centred (about z)
+    albedo[on_ground] = ground_albedo(image.label.ravel()[pixels[on_ground]])
     pattern_at[on_ground] = points[on_ground] @ pose[:3, :3].T + pose[:3, 3]  # world coordinates
-    _shade_solids(image.solid, seen, points, local_solids, normal, albedo, pattern_at)
+    _shade_solids(owner, points, local_solids, normal, albedo, pattern_at)
 
-    direction = np.stack(np.broadcast_arrays(rays.cos_e * rays.cos_a, rays.cos_e * rays.sin_a, rays.sin_e), axis=-1)
-    facing = np.sum(normal * direction, axis=-1, keepdims=True)
-    normal = np.where(facing > 0, -normal, normal)  # the side the camera sees
+    facing = cos_e * (cos_a * normal[:, 0] + sin_a * normal[:, 1]) + sin_e * normal[:, 2]
+    normal *= np.where(facing > 0, -1.0, 1.0)[:, None]  # the side in view
     sun = pose[:3, :3].T @ lighting.sun
-    radiance = albedo * (texture(pattern_at) * lighting.irradiance(normal, sun))[..., None]
-    radiance = np.where(seen[..., None], haze(radiance, np.where(seen, distance, 0.0)), sky(direction[..., 2]))
+    lit = albedo * (texture(pattern_at) * lighting.irradiance(normal, sun))[:, None]
+    radiance = np.empty((seen.size, 3))
+    radiance[pixels] = haze(lit, distance.ravel()[pixels])
+    radiance[~seen.ravel()] = sky(rays.sin_e[~seen])
     truth = CameraTruth(
         np.where(seen, distance, np.inf).astype(np.float32),
         np.where(seen, image.label, 0).astype(np.int32),
         np.where(seen, image.instance, 0).astype(np.int32),
     )
-    return CameraFrame(calibration, encode(radiance, rng), source), truth
+    return CameraFrame(calibration, encode(radiance.reshape(*shape, 3), rng), source), truth
 
 
 def _in_view(solids: list[Solid], pose: np.ndarray, geometry: CameraGeometry, max_range: float) -> list[Solid]:
@@ -246,20 +254,17 @@ def _in_view(solids: list[Solid], pose: np.ndarray, geometry: CameraGeometry, ma
     return [solid for solid, kept in zip(solids, keep, strict=True) if kept]
 
 
-def _shade_solids(solid_index, seen, points, solids, normal, albedo, pattern_at) -> None:
-    """Fill normals, albedos and pattern coordinates of the pixels that see a solid, one solid at a time."""
-    pixels = np.flatnonzero(seen.ravel() & (solid_index.ravel() >= 0))
-    owner = solid_index.ravel()[pixels]
+def _shade_solids(owner, points, solids, normal, albedo, pattern_at) -> None:
+    """Fill the normals, albedos and pattern coordinates (N, 3) of the pixels whose `owner` is a solid (index
+    into `solids`; -1: the ground), one solid at a time."""
     order = np.argsort(owner, kind="stable")
-    pixels, owner = pixels[order], owner[order]
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    flat_points, flat_normal = points.reshape(-1, 3), normal.reshape(-1, 3)
-    flat_albedo, flat_pattern = albedo.reshape(-1, 3), pattern_at.reshape(-1, 3)
-    for group in np.split(pixels, starts[1:]):
-        if not len(group):
-            continue
-        solid = solids[int(solid_index.flat[group[0]])]
-        at = flat_points[group]
-        flat_normal[group] = solid.normal(at)
-        flat_albedo[group] = solid_albedo(solid.surface)
-        flat_pattern[group] = solid.local(at)
+    order = order[owner[order] >= 0]
+    sorted_owner = owner[order]
+    starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]]) if len(order) else []
+    for group in np.split(order, starts[1:]):
+        if len(group):
+            solid = solids[int(owner[group[0]])]
+            local = solid.local(points[group])
+            normal[group] = solid.normal(local)
+            albedo[group] = solid_albedo(solid.surface)
+            pattern_at[group] = local

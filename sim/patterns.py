@@ -1,4 +1,4 @@
-"""Deterministic spatial patterns: integer hashes of lattice cells, cell noise and value noise.
+"""Deterministic spatial patterns: integer hashes and cell noise.
 
 A pattern is a pure function of a surface point (in a frame fixed to the surface) and a salt, so every sensor
 that sees the point at any time sees the same value: the LiDAR and the cameras agree on which points of a
@@ -26,31 +26,27 @@ def mix(value: np.ndarray) -> np.ndarray:
 def hash_unit(*keys, salt: int = 0) -> np.ndarray:
     """Uniform [0, 1) values from up to three integer keys (arrays broadcast together): each key times its own
     odd constant, xor-ed with the mixed salt, then mixed; the same keys give the same value."""
+    return _unit(_combine([np.asarray(key).astype(np.int64).astype(np.uint64) for key in keys], salt))
+
+
+def _combine(keys: list[np.ndarray], salt: int) -> np.ndarray:
     value = mix(np.uint64(salt & 0xFFFFFFFFFFFFFFFF))
     with np.errstate(over="ignore"):
         for key, prime in zip(keys, _PRIMES, strict=False):
-            value = value ^ (np.asarray(key).astype(np.int64).astype(np.uint64) * prime)
+            value = value ^ (key * prime)
+    return value
+
+
+def _unit(value: np.ndarray) -> np.ndarray:
     return (mix(value) >> np.uint64(11)).astype(np.float64) * _UNIT
+
+
+def _lattice(xyz: np.ndarray, cell: float) -> np.ndarray:
+    """The cell index (..., 3) as uint64 (two's complement: the hash only needs distinct keys)."""
+    return np.floor(xyz / cell).astype(np.int64).astype(np.uint64)
 
 
 def cell_noise(xyz: np.ndarray, cell: float, salt: int) -> np.ndarray:
     """One uniform [0, 1) value per `cell`-sized cube of space for points (..., 3): piecewise constant."""
-    index = np.floor(xyz / cell).astype(np.int64)
-    return hash_unit(index[..., 0], index[..., 1], index[..., 2], salt=salt)
-
-
-def value_noise(xyz: np.ndarray, cell: float, salt: int) -> np.ndarray:
-    """Smooth [0, 1] noise: lattice values every `cell` metres, blended with smoothstep weights (trilinear)."""
-    scaled = xyz / cell
-    base = np.floor(scaled)
-    frac = scaled - base
-    weight = frac * frac * (3.0 - 2.0 * frac)
-    base = base.astype(np.int64)
-    total = np.zeros(xyz.shape[:-1])
-    for corner in range(8):
-        offset = ((corner >> 0) & 1, (corner >> 1) & 1, (corner >> 2) & 1)
-        value = hash_unit(*(base[..., k] + offset[k] for k in range(3)), salt=salt)
-        for k in range(3):
-            value *= weight[..., k] if offset[k] else 1.0 - weight[..., k]
-        total += value
-    return total
+    index = _lattice(xyz, cell)
+    return _unit(_combine([index[..., 0], index[..., 1], index[..., 2]], salt))

@@ -8,12 +8,13 @@ Coordinates are metres in the sensor frame (sensor at the origin, z up) when cas
 Distances along a ray are *horizontal* distances `t` (range = t / cos(elevation)): all rays of one column share
 an azimuth, so a prism's footprint is intersected once per column and only the height test runs per beam.
 The same tests serve a level camera, whose elevations vary per pixel: every test broadcasts (b, 1) against
-(b, c). `normal(points)` gives the outward unit normal at surface points (cameras shade with it) and
-`local(points)` the points in a frame fixed to the solid (patterns that stick to its surface).
+(b, c). `local(points)` gives points in a frame fixed to the solid (patterns that stick to its surface) and
+`normal(local)` the outward unit normal there (cameras shade with it).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -56,7 +57,7 @@ class Box:
 
     @property
     def radius(self) -> float:
-        return float(np.hypot(self.half_length, self.half_width))
+        return math.hypot(self.half_length, self.half_width)
 
     def moved(self, cos: float, sin: float, dx: float, dy: float, dz: float) -> Box:
         x, y = cos * self.x - sin * self.y + dx, sin * self.x + cos * self.y + dy
@@ -85,20 +86,20 @@ class Box:
         dx, dy = points[..., 0] - self.x, points[..., 1] - self.y
         return np.stack([dx * c + dy * s, -dx * s + dy * c, points[..., 2] - self.z_min], axis=-1)
 
-    def normal(self, points: np.ndarray) -> np.ndarray:
-        """Outward unit normals (..., 3) at surface points: of the face the point is closest to lying on."""
+    def normal(self, local: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) in the casting frame at surface points given in the box's frame
+        (`local(points)`): of the face the point lies on (the one it is least inside of)."""
         c, s = np.cos(self.yaw), np.sin(self.yaw)
-        local = self.local(points)
+        along, across, up = local[..., 0], local[..., 1], local[..., 2]
         height = self.z_max - self.z_min
-        excess = np.stack(
-            [np.abs(local[..., 0]) - self.half_length, np.abs(local[..., 1]) - self.half_width,
-             local[..., 2] - height, -local[..., 2]], axis=-1,
-        )  # fmt: skip
-        face = np.argmax(excess, axis=-1)
-        along = np.where(face == 0, np.sign(local[..., 0]), 0.0)
-        across = np.where(face == 1, np.sign(local[..., 1]), 0.0)
-        up = np.where(face == 2, 1.0, np.where(face == 3, -1.0, 0.0))
-        return np.stack([along * c - across * s, along * s + across * c, up], axis=-1)
+        face = np.argmax(
+            np.stack([np.abs(along) - self.half_length, np.abs(across) - self.half_width, up - height, -up], axis=-1),
+            axis=-1,
+        )
+        x = np.where(face == 0, np.sign(along), 0.0)
+        y = np.where(face == 1, np.sign(across), 0.0)
+        z = np.where(face == 2, 1.0, np.where(face == 3, -1.0, 0.0))
+        return np.stack([x * c - y * s, x * s + y * c, z], axis=-1)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Whether the closed axis-aligned boxes [lo, hi] (..., 3) meet this solid (separating axis test)."""
@@ -145,15 +146,17 @@ class Cylinder:
         """Points (..., 3) relative to the axis' bottom end (axes of the casting frame: the shape is round)."""
         return points - (self.x, self.y, self.z_min)
 
-    def normal(self, points: np.ndarray) -> np.ndarray:
-        """Outward unit normals (..., 3): radial on the mantle, vertical on the caps."""
-        dx, dy, z = points[..., 0] - self.x, points[..., 1] - self.y, points[..., 2]
+    def normal(self, local: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) at surface points given by `local(points)`: radial on the mantle,
+        vertical on the caps."""
+        dx, dy, up = local[..., 0], local[..., 1], local[..., 2]
+        height = self.z_max - self.z_min
         radial = np.hypot(dx, dy)
-        mantle = radial - self.radius >= np.maximum(z - self.z_max, self.z_min - z)
+        mantle = radial - self.radius >= np.maximum(up - height, -up)
         with np.errstate(divide="ignore", invalid="ignore"):
             nx, ny = np.where(mantle, dx / radial, 0.0), np.where(mantle, dy / radial, 0.0)
-        up = np.where(mantle, 0.0, np.where(z - self.z_max > self.z_min - z, 1.0, -1.0))
-        return np.stack([nx, ny, up], axis=-1)
+        z = np.where(mantle, 0.0, np.where(up - height > -up, 1.0, -1.0))
+        return np.stack([nx, ny, z], axis=-1)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         nearest_x = np.clip(self.x, lo[..., 0], hi[..., 0])
@@ -204,9 +207,10 @@ class Ellipsoid:
         """Points (..., 3) relative to the centre (axes of the casting frame: the shape is round)."""
         return points - (self.x, self.y, self.z)
 
-    def normal(self, points: np.ndarray) -> np.ndarray:
-        """Outward unit normals (..., 3): the gradient of (dx^2 + dy^2) / r^2 + dz^2 / h^2."""
-        gradient = self.local(points) * (1.0, 1.0, (self.radius / self.half_height) ** 2)
+    def normal(self, local: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) at surface points given by `local(points)`: the gradient of
+        (dx^2 + dy^2) / r^2 + dz^2 / h^2."""
+        gradient = local * (1.0, 1.0, (self.radius / self.half_height) ** 2)
         return gradient / np.linalg.norm(gradient, axis=-1, keepdims=True)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ sequences/SS/cameras/<name>/NNNNNN.png    the image taken with velodyne/NNNNNN.b
 One calibration per sequence (a rig is fixed to the vehicle, as nuScenes' `calibrated_sensor` is per scene), one
 folder per camera (six cameras at different headings do not fit KITTI's `calib` P0..P3, which share one
 rectified frame), and images named like their scan, so real camera + LiDAR data converted to this layout
-trains the same way as simulated data.
+trains the same way as simulated data. KITTI object data is read as it comes: `training/image_2/ID.png` with
+`training/calib/ID.txt` beside `training/velodyne/ID.bin` is one camera named `image_2`, with K = P2[:, :3] and
+T_cam_from_lidar = [I | K^-1 P2[:, 3]] @ R0_rect @ Tr_velo_to_cam (the devkit's x = P2 R0_rect Tr_velo_to_cam X).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SpotInputError
+from .kitti import read_calib
 
 CAMERAS_FILE = "cameras.json"
+KITTI_CAMERA = "image_2"
 CAMERA_FOLDER = "cameras"
 FORMAT_VERSION = 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a camera name is a folder name: nothing that escapes it
@@ -222,16 +226,41 @@ def rig_path_for(scan_path: str | Path) -> Path:
     return Path(scan_path).parent.parent / CAMERAS_FILE
 
 
+def _kitti_image_path(scan_path: Path) -> Path:
+    return scan_path.parent.parent / KITTI_CAMERA / f"{scan_path.name.split('.')[0]}.png"
+
+
 def has_camera_frames(scan_path: str | Path) -> bool:
-    return rig_path_for(scan_path).is_file()
+    """Whether the scan's layout puts camera images beside it (this layout's rig, or KITTI's image_2)."""
+    return rig_path_for(scan_path).is_file() or _kitti_image_path(Path(scan_path)).is_file()
 
 
 def read_camera_frames(scan_path: str | Path) -> tuple[CameraFrame, ...]:
-    """The images taken with the scan at `scan_path`, one per camera of its sequence's rig, in rig order."""
+    """The images taken with the scan at `scan_path`: one per camera of its sequence's rig, in rig order, or
+    KITTI's `image_2` where the scan has no rig but that image."""
     scan_path = Path(scan_path)
     folder, stem = scan_path.parent.parent, scan_path.name.split(".")[0]
+    if not rig_path_for(scan_path).is_file() and _kitti_image_path(scan_path).is_file():
+        return (read_kitti_camera(_kitti_image_path(scan_path), folder / "calib" / f"{stem}.txt"),)
     frames = []
     for calibration in read_rig(rig_path_for(scan_path)):
         path = image_path(folder, calibration.name, stem)
         frames.append(CameraFrame(calibration, read_image(path), str(path)))
     return tuple(frames)
+
+
+def read_kitti_camera(image_path: str | Path, calib_path: str | Path) -> CameraFrame:
+    """KITTI's left colour camera: `image_2/ID.png` with the P2, R0_rect and Tr_velo_to_cam of `calib/ID.txt`."""
+    calib = read_calib(calib_path, ("P2", "R0_rect", "Tr_velo_to_cam"), "for the image_2 camera's calibration")
+    projection = calib["P2"][:3]
+    K = projection[:, :3]
+    rectified_to_camera = np.eye(4)
+    rectified_to_camera[:3, 3] = np.linalg.solve(K, projection[:, 3])  # P2 = K [I | t]: cam 2 sits beside cam 0
+    image = read_image(image_path)
+    try:
+        calibration = CameraCalibration(
+            KITTI_CAMERA, K, rectified_to_camera @ calib["R0_rect"] @ calib["Tr_velo_to_cam"], *image.shape[1::-1]
+        )
+    except SpotInputError as error:
+        raise SpotInputError(error.message, source=calib_path) from error
+    return CameraFrame(calibration, image, str(image_path))

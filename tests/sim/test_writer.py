@@ -21,12 +21,16 @@ def _digest(root):
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def _simulated(tmp_path_factory, args: list[str]):
     root = tmp_path_factory.mktemp("sim")
-    result = CliRunner().invoke(main, [*ARGS, "-o", str(root)])
+    result = CliRunner().invoke(main, [*args, "-o", str(root)])
     assert result.exit_code == 0, result.output
     return root
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    return _simulated(tmp_path_factory, ARGS)
 
 
 def test_layout_loads_with_the_kitti_readers(written):
@@ -73,15 +77,12 @@ def test_refuses_to_mix_sensors_in_one_folder(written):
     assert result.exit_code == 2 and "written for sensor 'vlp16'" in result.output
 
 
+CAMERA_ARGS = ["simulate", "--sensor", "vlp16", "--frames", "2", "--seed", "7", "--cameras", "nusc6", "--no-occupancy"]
+
+
 @pytest.fixture(scope="module")
 def written_with_cameras(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sim-cameras")
-    result = CliRunner().invoke(main, [*CAMERA_ARGS, "-o", str(root)])
-    assert result.exit_code == 0, result.output
-    return root
-
-
-CAMERA_ARGS = ["simulate", "--sensor", "vlp16", "--frames", "2", "--seed", "7", "--cameras", "nusc6", "--no-occupancy"]
+    return _simulated(tmp_path_factory, CAMERA_ARGS)
 
 
 def test_cameras_round_trip_through_the_runtime_reader(written_with_cameras):
@@ -121,3 +122,30 @@ def test_same_seed_writes_the_same_image_bytes(written_with_cameras, tmp_path):
 def test_unknown_rig_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["simulate", "--cameras", "nusc7", "-o", str(tmp_path)])
     assert result.exit_code == 2 and "'nusc7' is not one of" in result.output
+
+
+def test_show_draws_the_scan_onto_a_camera_image(written_with_cameras, tmp_path):
+    from PIL import Image
+
+    from spot.runtime.io.cameras import read_camera_frames
+
+    scan = written_with_cameras / "sequences" / "00" / "velodyne" / "000001.bin"
+    raw = read_camera_frames(scan)[0].image
+    for color_by in ("auto", "depth", "intensity"):
+        output = tmp_path / f"{color_by}.png"
+        result = CliRunner().invoke(main, ["show", str(scan), "--camera", "CAM_FRONT", "--color-by", color_by,
+                                           "-o", str(output)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        drawn = np.asarray(Image.open(output).convert("RGB"))
+        assert drawn.shape == raw.shape
+        assert (drawn != raw).any(axis=-1).mean() > 0.05  # points (2x2 px each) and the legend
+    bad = CliRunner().invoke(main, ["show", str(scan), "--camera", "CAM_TOP", "-o", str(tmp_path / "x.png")])
+    assert bad.exit_code == 2 and "has no camera 'CAM_TOP'; its cameras are ['CAM_BACK'" in bad.output
+    bev = CliRunner().invoke(main, ["show", str(scan), "--color-by", "depth", "-o", str(tmp_path / "y.png")])
+    assert bev.exit_code == 2 and "color_by='depth'" in bev.output
+
+
+def test_show_camera_on_a_scan_without_cameras(written, tmp_path):
+    scan = written / "sequences" / "03" / "velodyne" / "000000.bin"
+    result = CliRunner().invoke(main, ["show", str(scan), "--camera", "CAM_FRONT", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "cameras.json: no such camera calibration file" in result.output

@@ -95,3 +95,39 @@ def test_missing_or_wrong_size_images_name_the_image(tmp_path):
     (folder / "cameras" / "CAM" / "000000.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(SpotInputError, match="not a readable image"):
         read_camera_frames(scan)
+
+
+def _rotation(axis: int, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    i, j = [k for k in range(3) if k != axis]
+    rotation = np.eye(3)
+    rotation[i, i], rotation[i, j], rotation[j, i], rotation[j, j] = c, -s, s, c
+    return rotation
+
+
+def test_kitti_image_2_projects_as_the_devkit_does(tmp_path):
+    K2 = np.array([[721.5, 0.0, 609.6], [0.0, 721.5, 172.9], [0.0, 0.0, 1.0]])
+    P2 = K2 @ np.column_stack([np.eye(3), [0.06, -0.0003, 0.0027]])
+    R0 = _rotation(1, 0.01) @ _rotation(0, -0.004)
+    Tr = np.column_stack([_rotation(2, 0.007) @ np.array(T_LEFT[:3, :3]), [-0.004, -0.076, -0.27]])
+    training = tmp_path / "training"
+    for folder in ("calib", "image_2", "velodyne"):
+        (training / folder).mkdir(parents=True)
+    lines = {"P2": P2, "R0_rect": R0, "Tr_velo_to_cam": Tr}
+    (training / "calib" / "000007.txt").write_text(
+        "".join(f"{key}: {' '.join(f'{v:.12e}' for v in m.ravel())}\n" for key, m in lines.items())
+    )
+    write_image(training / "image_2" / "000007.png", np.zeros((375, 1242, 3), np.uint8))
+    (frame,) = read_camera_frames(training / "velodyne" / "000007.bin")
+    assert frame.name == "image_2" and frame.size == (1242, 375)
+    points = np.random.default_rng(1).uniform([5, -10, -2], [60, 10, 2], (100, 3))
+    homogeneous = np.column_stack([points, np.ones(100)])
+    R0_4 = np.eye(4)
+    R0_4[:3, :3] = R0
+    devkit = (P2 @ R0_4 @ np.vstack([Tr, [0, 0, 0, 1]]) @ homogeneous.T).T  # x = P2 R0_rect Tr_velo_to_cam X
+    uv, _ = frame.calibration.project(points)
+    np.testing.assert_allclose(uv, devkit[:, :2] / devkit[:, 2:3], atol=1e-6)
+    (training / "calib" / "000007.txt").write_text("P2: 1 2 3\n")
+    with pytest.raises(SpotInputError, match="calib entry P2 must hold 12 numbers") as caught:
+        read_camera_frames(training / "velodyne" / "000007.bin")
+    assert caught.value.source.endswith("000007.txt")
