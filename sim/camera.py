@@ -257,7 +257,8 @@ def _in_view(solids: list[Solid], pose: np.ndarray, geometry: CameraGeometry, ma
 def _shade_solids(owner, points, solids, normal, albedo, pattern_at) -> None:
     """Fill the normals, albedos and pattern coordinates (N, 3) of the pixels whose `owner` is a solid (index
     into `solids`; -1: the ground), one solid at a time."""
-    order = np.argsort(owner, kind="stable")
+    key = owner.astype(np.int16) if len(solids) < 2**15 else owner  # 16-bit keys: numpy's stable sort is a radix sort
+    order = np.argsort(key, kind="stable")
     order = order[owner[order] >= 0]
     sorted_owner = owner[order]
     starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]]) if len(order) else []

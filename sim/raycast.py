@@ -131,7 +131,7 @@ def _angular_extent(solid: Solid, max_range: float) -> tuple[float, float, float
     return low, high, math.atan2(solid.y, solid.x), half_width
 
 
-def hit_points(rays: RayBlock, t: np.ndarray) -> np.ndarray:
+def _hit_points(rays: RayBlock, t: np.ndarray) -> np.ndarray:
     """Points (..., 3) at horizontal distance `t` along `rays` (t finite)."""
     return np.stack(np.broadcast_arrays(t * rays.cos_a, t * rays.sin_a, t * rays.tan_e), axis=-1)
 
@@ -141,7 +141,7 @@ def _draw(image: RangeImage, solid: Solid, index: int, rays: RayBlock, rows: sli
     surface = solid.surface
     closer = t < image.t[rows, cols]
     if surface.porosity > 0 and closer.any():
-        points = hit_points(rays, np.where(closer, t, 0.0))
+        points = _hit_points(rays, np.where(closer, t, 0.0))
         closer &= cell_noise(solid.local(points), POROSITY_CELL, POROSITY_SALT) >= surface.porosity
     if not closer.any():
         return

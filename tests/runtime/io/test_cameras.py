@@ -131,3 +131,23 @@ def test_kitti_image_2_projects_as_the_devkit_does(tmp_path):
     with pytest.raises(SpotInputError, match="calib entry P2 must hold 12 numbers") as caught:
         read_camera_frames(training / "velodyne" / "000007.bin")
     assert caught.value.source.endswith("000007.txt")
+
+
+@pytest.mark.realdata
+def test_real_kitti_calibration_puts_the_scan_in_front_of_image_2(lidar_data, tmp_path):
+    import shutil
+
+    from spot.runtime.io.binary import read_kitti_bin
+
+    source = lidar_data / "kitti_object" / "training"
+    training = tmp_path / "training"
+    (training / "calib").mkdir(parents=True)
+    (training / "image_2").mkdir()
+    shutil.copy(source / "calib" / "000000.txt", training / "calib" / "000000.txt")
+    write_image(training / "image_2" / "000000.png", np.zeros((375, 1242, 3), np.uint8))  # KITTI's image size
+    (frame,) = read_camera_frames(training / "velodyne" / "000000.bin")
+    np.testing.assert_allclose(frame.calibration.centre_in_lidar, [0.27, 0.0, -0.08], atol=0.06)  # cam 2 in velo
+    xyz = read_kitti_bin(source / "velodyne" / "000000.bin").xyz
+    _, _, seen = frame.calibration.pixels(xyz)
+    ahead = (xyz[:, 0] > 10) & (np.abs(xyz[:, 1]) < 0.3 * xyz[:, 0]) & (xyz[:, 2] > -2.5) & (xyz[:, 2] < 0)
+    assert 15_000 < seen.sum() < 30_000 and seen[ahead].mean() > 0.99  # what lies ahead in its field of view
