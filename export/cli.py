@@ -29,10 +29,10 @@ class VerificationError(click.ClickException):
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Artifact folder to write.")
 @click.option(
     "--flavour",
-    type=click.Choice(["portable", "plugin"]),
+    type=click.Choice(["portable", "autoware"]),
     default="portable",
     show_default=True,
-    help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain.",
+    help="portable: standard ONNX ops; autoware: sparse layers as the ops of Autoware's TensorRT plugins.",
 )
 @click.option("--opset", default=17, show_default=True, help="ONNX opset (>= 16).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),

@@ -25,7 +25,7 @@ import onnx
 import torch
 
 from spot.runtime import Sample
-from spot.runtime.artifact import ARTIFACT_FILE, MODEL_FILE, Artifact, TensorSpec
+from spot.runtime.artifact import ARTIFACT_FILE, FLAVOURS, MODEL_FILE, Artifact, TensorSpec
 from spot.runtime.engines import OnnxRuntimeEngine
 from spot.runtime.errors import SpotInputError
 from spot.runtime.perception import Perception
@@ -36,14 +36,12 @@ from spot.trainer.engine.run import build_task
 from spot.trainer.engine.task import DatasetInfo
 from spot.trainer.sparse import SparseTensor, set_backend
 
+from . import autoware_ops
 from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names, record_plan
-from .plugin_ops import ReferenceEngine, register_schemas
-from .sparse_ops import DOMAIN
 from .tasks import TASK_EXPORTS, TaskExport
 from .verify import VerificationReport, verify
 
 log = logging.getLogger(__name__)
-FLAVOURS = ("portable", "plugin")
 MIN_OPSET = 16  # ScatterND with reduction
 VERIFICATION_FILE = "verification.json"
 _DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64"}
@@ -128,11 +126,11 @@ def write_graph(task, adapter: TaskExport, example: Sample, folder: Path, option
             graph, example_inputs, str(folder / MODEL_FILE), dynamo=False, input_names=names,
             output_names=[spec.name for spec in outputs], dynamic_axes=_dynamic_axes(names, outputs),
             opset_version=options.opset, do_constant_folding=True,
-            custom_opsets={DOMAIN: 1} if options.flavour == "plugin" else None,
+            custom_opsets={autoware_ops.DOMAIN: autoware_ops.OPSET_VERSION} if options.flavour == "autoware" else None,
         )  # fmt: skip
     model = onnx.load(str(folder / MODEL_FILE))
-    if options.flavour == "plugin":
-        register_schemas()
+    if options.flavour == "autoware":
+        autoware_ops.register_schemas()
     onnx.checker.check_model(model)
     artifact = Artifact(
         flavour=options.flavour, opset=options.opset, input_columns=columns, max_points=options.max_points,
@@ -190,8 +188,8 @@ def _input_spec(value: onnx.ValueInfoProto) -> TensorSpec:
 
 
 def _perception(artifact: Artifact) -> Perception:
-    if artifact.flavour == "plugin":
-        return Perception(artifact, ReferenceEngine(artifact.model_path))
+    if artifact.flavour == "autoware":
+        return Perception(artifact, autoware_ops.ReferenceEngine(artifact.model_path))
     return Perception(artifact, OnnxRuntimeEngine(artifact.model_path, num_threads=1), num_threads=1)
 
 

@@ -2,8 +2,8 @@
 
 Both sides see the same voxels (the runtime's voxelization) and go through the runtime's post-processing, so
 the comparison isolates the graph: PyTorch eager (native sparse backend, BatchNorm unfused) against the
-artifact run by its engine (onnxruntime for portable graphs, the ONNX reference evaluator with the `spot`
-ops for plugin graphs).
+artifact run by its engine (onnxruntime for portable graphs, the ONNX reference evaluator with the numpy
+kernels of Autoware's plugin ops for autoware graphs).
 """
 
 from __future__ import annotations

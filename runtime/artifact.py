@@ -4,7 +4,7 @@ spot.json (schema version 1):
 
     schema_version   1
     producer         {"spot_version", "checkpoint", "step", "objective"}: where it came from
-    model            {"file": "model.onnx", "flavour": "portable" | "plugin", "opset"}
+    model            {"file": "model.onnx", "flavour": "portable" | "autoware", "opset"}
     input            {"columns": ["x", "y", "z", "intensity"], "max_points"}: what a scan must hold; scans with
                      more points are refused (engines size their buffers by it)
     voxelization     {"point_cloud_range", "voxel_size", "features": "mean"}: `spot.runtime.voxelize.VoxelGrid`
@@ -35,7 +35,7 @@ from .voxelize import VoxelGrid
 SCHEMA_VERSION = 1
 ARTIFACT_FILE = "spot.json"
 MODEL_FILE = "model.onnx"
-FLAVOURS = ("portable", "plugin")
+FLAVOURS = ("portable", "autoware")
 FEEDS = ("voxel_features", "coords", "pairs", "counts")
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}  # version n -> a function returning the dict at n + 1
 

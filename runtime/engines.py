@@ -53,8 +53,9 @@ class OnnxRuntimeEngine:
 def _onnxruntime(artifact: Artifact, providers, num_threads) -> Engine:
     if artifact.flavour != "portable":
         raise SpotInputError(
-            f"is a {artifact.flavour!r}-flavour artifact: its sparse layers are custom ops of the 'spot' domain that "
-            "onnxruntime has no kernels for; export with `spot-export --flavour portable` to run it in onnxruntime",
+            f"is a {artifact.flavour!r}-flavour artifact: its sparse layers are Autoware's TensorRT plugin ops, which "
+            "onnxruntime has no kernels for; run it with engine='tensorrt' (after `spot-export --trt`), or export "
+            "with `spot-export --flavour portable` to run it in onnxruntime",
             source=artifact.path,
         )
     return OnnxRuntimeEngine(artifact.model_path, providers, num_threads)

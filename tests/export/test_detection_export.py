@@ -16,7 +16,7 @@ KITTI_SCANS = ("kitti_object/training/velodyne/000000.bin", "kitti_object/traini
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("flavour", ["portable", "plugin"])
+@pytest.mark.parametrize("flavour", ["portable", "autoware"])
 def test_detector_exports_box_for_box(flavour, detection_checkpoint, lidar_data, tmp_path):
     samples = [read_sample(lidar_data / scan) for scan in KITTI_SCANS]
     report = export_checkpoint(detection_checkpoint, tmp_path / "art", samples, ExportOptions(flavour))
@@ -30,7 +30,7 @@ def test_detector_exports_box_for_box(flavour, detection_checkpoint, lidar_data,
     assert [spec.shape for spec in artifact.outputs] == [(1, 4, 64, 64), (1, 8, 64, 64)]
     ops = {(node.domain, node.op_type) for node in onnx.load(str(artifact.model_path)).graph.node}
     assert ("", "ScatterND") in ops and ("", "Conv") in ops  # the BEV densify and the 2-D head
-    assert (("spot", "SparseConv3d") in ops) == (flavour == "plugin")
+    assert (("autoware", "ImplicitGemm") in ops) == (flavour == "autoware")
 
 
 @pytest.mark.realdata
