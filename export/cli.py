@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 from pathlib import Path
 
 import click
 
-from spot.runtime.cli.common import NotAvailableYet, UsageFailure, reports_input_errors, setup_logging
+from spot.runtime.cli.common import UsageFailure, reports_input_errors, setup_logging
 from spot.runtime.io import iter_samples
 
 SIMULATED_SCANS = 2
-TRT_MISSING = (
-    "--trt needs TensorRT >= 10.9, which is not installed here: `pip install tensorrt` on the machine with the "
-    "NVIDIA GPU that will run the engine (x86 + RTX), or use the TensorRT of JetPack on a Jetson Orin; the engine "
-    "must be built on the kind of GPU it runs on"
-)
 
 
 class VerificationError(click.ClickException):
@@ -38,29 +32,36 @@ class VerificationError(click.ClickException):
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
-@click.option("--trt", is_flag=True, help="Also build a TensorRT engine (needs TensorRT and a GPU).")
+@click.option("--trt", is_flag=True, help="Also build model.engine with TensorRT >= 10 (on the GPU that will run it).")
+@click.option("--fp16", is_flag=True, help="With --trt: let TensorRT 10.x use fp16 (TensorRT 11 keeps the graph's).")
+@click.option("--plugin-lib", "plugin_libs", multiple=True, type=click.Path(dir_okay=False),
+              help="With --trt: a TensorRT plugin library to load (the autoware flavour needs "
+                   "libautoware_tensorrt_plugins.so); repeatable.")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @reports_input_errors
-def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verbose) -> None:
+def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, fp16, plugin_libs, verbose) -> None:
     """Export CHECKPOINT to an ONNX artifact, verified against PyTorch before it is written.
 
     Prints the verification report as one JSON line; exit code 1 (and no artifact) when the graph does not
-    compute what PyTorch computes.
+    compute what PyTorch computes or TensorRT cannot build it.
     """
     setup_logging(verbose)
-    if trt:
-        if importlib.util.find_spec("tensorrt") is None:
-            raise UsageFailure(TRT_MISSING)
-        raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
+    if (fp16 or plugin_libs) and not trt:
+        raise UsageFailure("--fp16 and --plugin-lib only apply with --trt")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
     from .exporter import ExportOptions, VerificationFailed, export_checkpoint
+    from .tensorrt import EngineBuildFailed, TensorRTOptions
 
+    tensorrt = TensorRTOptions(fp16, tuple(Path(p) for p in plugin_libs)) if trt else None
+    options = ExportOptions(flavour, opset, max_points, tensorrt)  # TensorRT's absence is reported here
     resolve_checkpoint(Path(checkpoint))  # a wrong path is reported before any scan is read
     samples = _verification_samples(verify_paths)
     try:
-        report = export_checkpoint(Path(checkpoint), Path(output), samples, ExportOptions(flavour, opset, max_points))
+        report = export_checkpoint(Path(checkpoint), Path(output), samples, options)
     except VerificationFailed as failure:
+        raise VerificationError(f"{failure}; no artifact was written") from failure
+    except EngineBuildFailed as failure:
         raise VerificationError(f"{failure}; no artifact was written") from failure
     click.echo(json.dumps({"artifact": str(output), **report.to_dict()}))
 

@@ -1,9 +1,10 @@
-"""Checkpoint -> verified artifact folder (model.onnx + spot.json + verification.json).
+"""Checkpoint -> verified artifact folder (model.onnx + spot.json + verification.json [+ model.engine]).
 
 The task is rebuilt from the checkpoint alone (its config, weights and dataset info), run once on an example
 scan to record its sparse-layer plan, traced into ONNX in the chosen flavour, and verified against PyTorch on
 the given scans. The folder is written under a temporary name and renamed into place only when verification
-passes: an artifact that does not match PyTorch is never written.
+passes (and, with `ExportOptions.tensorrt`, TensorRT has built the engine): an artifact that does not match
+PyTorch is never written.
 
 Tracing uses torch's TorchScript-based ONNX exporter: each sparse layer is written by a `symbolic` function
 (`export.sparse_ops`) whose sizes depend on the data (pairs per kernel offset), which that exporter takes as
@@ -39,6 +40,7 @@ from spot.trainer.sparse import SparseTensor, set_backend
 from . import autoware_ops
 from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names, record_plan
 from .tasks import TASK_EXPORTS, TaskExport
+from .tensorrt import TensorRTOptions, build_engine, engine_profile
 from .verify import VerificationReport, verify
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,15 @@ class ExportOptions:
     flavour: str = "portable"
     opset: int = 17
     max_points: int = 500_000
+    tensorrt: TensorRTOptions | None = None  # also build model.engine (spot-export --trt)
 
     def __post_init__(self) -> None:
         if self.flavour not in FLAVOURS:
             raise SpotInputError(f"flavour {self.flavour!r}; expected one of {FLAVOURS}")
         if self.opset < MIN_OPSET:
             raise SpotInputError(f"opset {self.opset} is too old: the sparse layers need ScatterND(add), opset >= 16")
+        if self.tensorrt is not None:
+            self.tensorrt.check(self.flavour)
 
 
 def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
@@ -97,10 +102,15 @@ def export_checkpoint(
     staging.mkdir(parents=True)
     try:
         artifact = write_graph(task, TASK_EXPORTS[objective], samples[0], staging, options, producer)
-        report = verify(_perception(artifact), task, TASK_EXPORTS[objective].forward, samples)
+        perception = _perception(artifact)
+        report = verify(perception, task, TASK_EXPORTS[objective].forward, samples)
         (staging / VERIFICATION_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         if not report.passed:
             raise VerificationFailed(report)
+        if options.tensorrt is not None:  # the graph is right; the engine is TensorRT's build of it
+            trt = options.tensorrt
+            profile = engine_profile(artifact, perception.prepare(samples[0].scan).feeds)
+            build_engine(artifact.model_path, staging, profile, trt.fp16, trt.plugin_libraries)
         _replace(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

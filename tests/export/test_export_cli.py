@@ -20,6 +20,11 @@ def test_trt_without_tensorrt_says_what_to_install(tmp_path):
     assert "pip install tensorrt" in result.output and "GPU" in result.output
 
 
+def test_tensorrt_options_need_trt(tmp_path):
+    result = CliRunner().invoke(main, ["missing-checkpoint", "-o", str(tmp_path / "art"), "--fp16"])
+    assert result.exit_code == 2 and "only apply with --trt" in result.output
+
+
 @pytest.mark.realdata
 def test_export_prints_the_verification_report(segmentation_checkpoint, lidar_data, tmp_path):
     args = [str(segmentation_checkpoint), "-o", str(tmp_path / "art"), "--verify", str(lidar_data / REAL_SCAN)]
