@@ -73,3 +73,7 @@ def _verification_samples(paths: tuple[str, ...]) -> list:
 
     frames = SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0)
     return [sample for sample, _ in itertools.islice(frames, SIMULATED_SCANS)]
+
+
+if __name__ == "__main__":
+    main()

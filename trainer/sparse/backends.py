@@ -145,10 +145,15 @@ BACKENDS: dict[str, SparseBackend] = {
 }
 
 
-def get_backend(name: str) -> SparseBackend:
+def backend_name(name: str) -> str:
+    """`name` if it is a backend's (a checkpoint trained on spconv-triton builds on a CPU machine, for export)."""
     if name not in BACKENDS:
         raise SpotInputError(f"unknown sparse backend {name!r}; choose one of {sorted(BACKENDS)}")
-    backend = BACKENDS[name]
+    return name
+
+
+def get_backend(name: str) -> SparseBackend:
+    backend = BACKENDS[backend_name(name)]
     if isinstance(backend, SpconvBackend):
         backend.load()  # says what to install (or that a GPU is needed) when the library cannot run here
     return backend

@@ -179,3 +179,11 @@ def test_native_runs_bf16_autocast_with_float32_sums(rng, device):
     assert grad[0].dtype == grad[1].dtype == torch.float32
     for actual, wanted in zip(grad, expected, strict=True):  # bf16 noise flips a few ReLU gates: compare directions
         assert torch.nn.functional.cosine_similarity(actual.flatten(), wanted.flatten(), dim=0) >= 0.99
+
+
+def test_a_model_made_for_spconv_triton_builds_anywhere_and_runs_native(rng):
+    """A checkpoint trained on the GPU backend is rebuilt on a CPU machine (export) and switched to native."""
+    layer = SubMConv3d(3, 4, 3, indice_key="s", backend="spconv-triton")
+    assert layer.backend == "spconv-triton"
+    out = set_backend(layer, "native")(sparse_input(rng))
+    assert out.features.shape == (len(out), 4)
