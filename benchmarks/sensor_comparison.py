@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from spot.runtime.sensors import SENSORS
-from spot.trainer.data.sim import SimulatedSequence, label_map
-from spot.trainer.data.sim.classes import LEARNING_MAP_INV
+from spot.sim import SimulatedSequence, label_map
+from spot.sim.classes import LEARNING_MAP_INV
 
 # SemanticKITTI's colour map (BGR in semantic-kitti.yaml), as RGB in [0, 1], per contract class id
 COLOURS_BGR = {

@@ -18,7 +18,7 @@ import numpy as np
 
 from spot.runtime.io.binary import read_kitti_bin
 from spot.runtime.io.semantickitti import LabelMap, read_label_file
-from spot.trainer.data.sim import SimulatedSequence, label_map
+from spot.sim import SimulatedSequence, label_map
 
 RANGE_BINS = np.arange(0.0, 80.5, 1.0)
 INTENSITY_BINS = np.linspace(0.0, 1.0, 51)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from spot.trainer.data.sim import SimulatedSequence
+from spot.sim import SimulatedSequence
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, fp16
 def _verification_samples(paths: tuple[str, ...]) -> list:
     if paths:
         return [sample for path in paths for sample in iter_samples(path)]
-    from spot.trainer.data.sim.sequence import SimulatedSequence
+    from spot.sim.sequence import SimulatedSequence
 
     frames = SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0)
     return [sample for sample, _ in itertools.islice(frames, SIMULATED_SCANS)]

@@ -15,10 +15,10 @@ from .data.datasets import (
     SimulatedDataset,
 )
 from .models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, SparseUNet, SparseUNetConfig
-from .objectives.also_task import AlsoSurfaceConfig, build_also_task
-from .objectives.detection_task import CenterPointConfig, build_detection_task
-from .objectives.segmentation_task import SegmentationConfig, build_segmentation_task
-from .objectives.spot_task import SpotOccupancyConfig, build_spot_task
+from .objectives.also.task import AlsoSurfaceConfig, build_also_task
+from .objectives.detection.task import CenterPointConfig, build_detection_task
+from .objectives.segmentation.task import SegmentationConfig, build_segmentation_task
+from .objectives.spot.task import SpotOccupancyConfig, build_spot_task
 from .registry import Entry, Registries
 
 DATASETS: dict[str, Entry] = {

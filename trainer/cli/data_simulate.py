@@ -31,8 +31,8 @@ from spot.runtime.sensors import SENSORS
 @reports_input_errors
 def simulate(sensor: str, frames: int, seed: int, sequence_id: int, occupancy: bool, output: str) -> None:
     """Simulate a driving sequence seen by SENSOR and write scans, labels, poses, boxes and occupancy."""
-    from spot.trainer.data.sim import DEFAULT_OCCUPANCY_GRID, SimulatedSequence
-    from spot.trainer.data.sim.writer import write_sequence
+    from spot.sim import DEFAULT_OCCUPANCY_GRID, SimulatedSequence
+    from spot.sim.writer import write_sequence
 
     sequence = SimulatedSequence(sensor=sensor, frames=frames, seed=seed)
     folder = write_sequence(sequence, output, sequence_id, DEFAULT_OCCUPANCY_GRID if occupancy else None)

@@ -23,13 +23,13 @@ from spot.runtime.io.semantickitti import (
     read_label_file,
     read_semantickitti,
 )
+from spot.sim import SimulatedSequence, label_map
 
 from ..augment import BeamResample, BeamResampleConfig
 from ..config import existing_path
 from ..engine.sampling import balanced_sampling_weights
 from ..engine.seeding import sample_seed
 from ..engine.task import DatasetInfo
-from .sim import SimulatedSequence, label_map
 
 AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
 SUBSET_DATA, SUBSET_LABELS = 0, 1  # streams of `subset_seed`: frames used, frames labelled

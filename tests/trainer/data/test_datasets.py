@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from spot.runtime import IGNORE_INDEX, SpotInputError, VoxelGrid
+from spot.sim import SimulatedSequence
+from spot.sim.writer import write_sequence
 from spot.trainer.augment import BeamResampleConfig
 from spot.trainer.data.datasets import (
     FolderDataConfig,
@@ -11,8 +13,6 @@ from spot.trainer.data.datasets import (
     SimDataConfig,
     SimulatedDataset,
 )
-from spot.trainer.data.sim import SimulatedSequence
-from spot.trainer.data.sim.writer import write_sequence
 from spot.trainer.engine.seeding import isolated_rng
 
 SMALL = dict(

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from spot.runtime import VoxelGrid, voxelize
-from spot.trainer.objectives.also_surface import ImplicitSurfaceDecoder, neighbour_rows, surface_loss
-from spot.trainer.objectives.surface_queries import SurfaceQueryConfig, sample_surface_queries
+from spot.trainer.objectives.also.loss import ImplicitSurfaceDecoder, neighbour_rows, surface_loss
+from spot.trainer.objectives.also.queries import SurfaceQueryConfig, sample_surface_queries
 
 GRID = VoxelGrid((-8.0, -8.0, -2.0, 8.0, 8.0, 2.0), (0.5, 0.5, 0.5))
 

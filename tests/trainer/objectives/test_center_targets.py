@@ -3,7 +3,7 @@ import pytest
 
 from spot.runtime import Boxes, VoxelGrid
 from spot.runtime.detection import CenterHeadSpec, decode_center_heatmaps
-from spot.trainer.objectives.center_targets import center_targets, draw_gaussian, gaussian_radius, map_box_classes
+from spot.trainer.objectives.detection.targets import center_targets, draw_gaussian, gaussian_radius, map_box_classes
 
 SPEC = CenterHeadSpec(
     ("car", "pedestrian"), VoxelGrid((-16.0, -16.0, -3.0, 16.0, 16.0, 1.0), (0.2, 0.2, 0.2)), 4, nms_radius=(2, 0.5)

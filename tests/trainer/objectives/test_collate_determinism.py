@@ -11,8 +11,8 @@ import torch
 from spot.trainer.data.datasets import SimDataConfig, SimulatedDataset
 from spot.trainer.engine.seeding import isolated_rng
 from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig
-from spot.trainer.objectives.also_task import AlsoSurfaceConfig, build_also_task
-from spot.trainer.objectives.spot_task import SpotOccupancyConfig, build_spot_task
+from spot.trainer.objectives.also.task import AlsoSurfaceConfig, build_also_task
+from spot.trainer.objectives.spot.task import SpotOccupancyConfig, build_spot_task
 
 
 @pytest.mark.parametrize(

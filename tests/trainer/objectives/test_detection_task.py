@@ -10,7 +10,7 @@ from spot.trainer.config import load_config
 from spot.trainer.engine.run import build_dataset, build_task, evaluate, train
 from spot.trainer.engine.seeding import seed_everything
 from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig
-from spot.trainer.objectives.detection_task import CenterPointConfig, CenterPointTask
+from spot.trainer.objectives.detection.task import CenterPointConfig, CenterPointTask
 
 from .experiments import train_losses, write_experiment
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, VoxelGrid
-from spot.trainer.objectives.occupancy_targets import (
+from spot.trainer.objectives.spot.targets import (
     GEOMETRIC_FREE,
     GEOMETRIC_OCCUPIED,
     geometric_occupancy,

@@ -9,8 +9,8 @@ from PIL import Image
 
 from spot.trainer.config import load_config
 from spot.trainer.engine.run import evaluate, train
-from spot.trainer.objectives.segmentation_report import plot_confusion
-from spot.trainer.objectives.segmentation_task import segmentation_metrics
+from spot.trainer.objectives.segmentation.report import plot_confusion
+from spot.trainer.objectives.segmentation.task import segmentation_metrics
 
 from .experiments import train_losses, write_experiment
 

@@ -2,7 +2,7 @@ import torch
 
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.losses import lovasz_softmax
-from spot.trainer.objectives.spot_occupancy import (
+from spot.trainer.objectives.spot.loss import (
     OccupancyDecoder,
     OccupancyLoss,
     OccupancyLossConfig,

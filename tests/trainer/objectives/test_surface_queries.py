@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from spot.trainer.objectives.surface_queries import (
+from spot.trainer.objectives.also.queries import (
     QUERY_BEHIND,
     QUERY_FAR,
     QUERY_FRONT,

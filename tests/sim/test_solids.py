@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from spot.runtime.sensors import SENSORS
-from spot.trainer.data.sim.classes import LANE_MARKING, ROAD, SIDEWALK
-from spot.trainer.data.sim.ground import GroundProfile
-from spot.trainer.data.sim.raycast import SweepGeometry
-from spot.trainer.data.sim.solids import Box, Cylinder, Ellipsoid, RayBlock, Surface, solid_hits
+from spot.sim.classes import LANE_MARKING, ROAD, SIDEWALK
+from spot.sim.ground import GroundProfile
+from spot.sim.raycast import SweepGeometry
+from spot.sim.solids import Box, Cylinder, Ellipsoid, RayBlock, Surface, solid_hits
 
 
 def _rays(elevation_deg, azimuth_deg) -> RayBlock:

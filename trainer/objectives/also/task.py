@@ -17,11 +17,11 @@ from torch import nn
 
 from spot.trainer.sparse import SparseTensor
 
-from ..data.datasets import TASK_TARGETS, TrainingFrame
-from ..engine.task import DatasetInfo, Task
-from .also_surface import ImplicitSurfaceDecoder, surface_loss
-from .batching import voxel_batch
-from .surface_queries import SurfaceQueryConfig, sample_surface_queries
+from ...data.datasets import TASK_TARGETS, TrainingFrame
+from ...engine.task import DatasetInfo, Task
+from ..batching import voxel_batch
+from .loss import ImplicitSurfaceDecoder, surface_loss
+from .queries import SurfaceQueryConfig, sample_surface_queries
 
 
 @dataclass

@@ -19,10 +19,10 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.sparse import SparseTensor
 
-from ..data.datasets import TrainingFrame
-from ..engine.task import DatasetInfo, Task
-from ..losses import CrossEntropyLovasz
-from .batching import voxel_batch
+from ...data.datasets import TrainingFrame
+from ...engine.task import DatasetInfo, Task
+from ...losses import CrossEntropyLovasz
+from ..batching import voxel_batch
 
 
 @dataclass
@@ -85,7 +85,7 @@ class SegmentationTask(Task):
 
     def write_report(self, totals: dict[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
         """The confusion matrix, and the first evaluation frame's truth beside its prediction."""
-        from .segmentation_report import write_segmentation_report
+        from .report import write_segmentation_report
 
         return write_segmentation_report(self, totals, dataset, folder)
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from spot.runtime import IGNORE_INDEX
 
-from ..losses import lovasz_softmax
+from ...losses import lovasz_softmax
 
 
 @dataclass

@@ -21,13 +21,13 @@ from spot.runtime import Boxes
 from spot.runtime.detection import CenterHeadSpec, decode_center_heatmaps
 from spot.trainer.sparse import SparseTensor
 
-from ..data.datasets import TrainingFrame
-from ..engine.task import DatasetInfo, Task
-from ..losses.center import gaussian_focal_loss, weighted_l1
-from ..metrics.detection import DetectionEvalConfig, detection_metrics, frame_statistics
-from ..models.heads import CenterHead
-from .batching import voxel_batch
-from .center_targets import center_targets, map_box_classes
+from ...data.datasets import TrainingFrame
+from ...engine.task import DatasetInfo, Task
+from ...losses.center import gaussian_focal_loss, weighted_l1
+from ...metrics.detection import DetectionEvalConfig, detection_metrics, frame_statistics
+from ...models.heads import CenterHead
+from ..batching import voxel_batch
+from .targets import center_targets, map_box_classes
 
 DETECTION_CLASSES = ["car", "truck", "pedestrian", "cyclist"]
 # Box class names of the simulator (SemanticKITTI names), KITTI object and nuScenes -> detection classes.
@@ -153,7 +153,7 @@ class CenterPointTask(Task):
 
     def write_report(self, totals: Mapping[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
         """Precision-recall curves and a BEV picture of the first evaluation frame with truth and predictions."""
-        from .detection_report import write_detection_report
+        from .report import write_detection_report
 
         return write_detection_report(self, totals, dataset, folder)
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from spot.runtime.viz import render_bev
 
-from ..engine.task import move_to_device
+from ...engine.task import move_to_device
 
 
 def write_segmentation_report(task: Any, totals: Mapping[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:

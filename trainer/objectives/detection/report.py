@@ -11,8 +11,8 @@ import torch
 
 from spot.runtime.detection_viz import render_detections
 
-from ..engine.task import move_to_device
-from ..metrics.detection import binned_precision_recall
+from ...engine.task import move_to_device
+from ...metrics.detection import binned_precision_recall
 
 PR_DISTANCE_M = 2.0  # the nuScenes threshold the curves show
 

@@ -5,7 +5,7 @@ import pytest
 
 from spot.runtime import SpotInputError, points_in_boxes
 from spot.runtime.io.semantickitti import LabelMap
-from spot.trainer.data.sim import DEFAULT_OCCUPANCY_GRID, ReturnModel, SimulatedSequence, label_map
+from spot.sim import DEFAULT_OCCUPANCY_GRID, ReturnModel, SimulatedSequence, label_map
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_sequence_moves_the_ego_and_keeps_instance_ids():
 def test_label_map_matches_the_semantic_kitti_yaml_it_writes(tmp_path):
     import yaml
 
-    from spot.trainer.data.sim import LABEL_MAP_CONFIG
+    from spot.sim import LABEL_MAP_CONFIG
 
     path = tmp_path / "map.yaml"
     path.write_text(yaml.safe_dump(LABEL_MAP_CONFIG))

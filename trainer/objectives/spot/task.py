@@ -19,11 +19,11 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.sparse import SparseTensor
 
-from ..data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
-from ..engine.task import DatasetInfo, Task
-from .batching import coarser_grid, voxel_batch
-from .occupancy_targets import geometric_occupancy, semantic_occupancy
-from .spot_occupancy import OccupancyDecoder, OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
+from ...data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
+from ...engine.task import DatasetInfo, Task
+from ..batching import coarser_grid, voxel_batch
+from .loss import OccupancyDecoder, OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
+from .targets import geometric_occupancy, semantic_occupancy
 
 
 @dataclass

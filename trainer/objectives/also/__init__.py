@@ -1,0 +1,1 @@
+"""ALSO: surface reconstruction from query points along the sensor rays."""

@@ -1,0 +1,1 @@
+"""CenterPoint-style 3D detection fine-tuning, its targets and its evaluation report."""

@@ -1,0 +1,1 @@
+"""Semantic segmentation fine-tuning and its evaluation report."""

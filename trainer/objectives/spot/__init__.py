@@ -1,0 +1,1 @@
+"""SPOT: occupancy prediction in a BEV grid (semantic or geometric targets, class-weighted CE + Lovasz)."""
