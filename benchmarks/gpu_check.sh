@@ -20,7 +20,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/spot-gpu-check.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
 mkdir -p "$WORK/pkg/spot"
-for part in runtime trainer export sim; do ln -s "$REPO/$part" "$WORK/pkg/spot/$part"; done
+for init in "$REPO"/*/__init__.py; do part=$(dirname "$init"); ln -s "$part" "$WORK/pkg/spot/${part##*/}"; done
 export PYTHONPATH="$WORK/pkg:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-$WORK/triton-cache}"
 cd "$REPO"

@@ -24,7 +24,7 @@ import yaml
 
 from spot.trainer.config import load_config
 from spot.trainer.engine.optim import build_optimizer
-from spot.trainer.engine.run import build_dataset, build_task
+from spot.trainer.engine.run import build_dataset, build_task, experiment_info
 from spot.trainer.engine.sampling import SeededSamples
 from spot.trainer.engine.task import move_to_device
 from spot.trainer.sparse import set_backend
@@ -38,18 +38,19 @@ def experiment(voxel_size: float, scans: int):
     model = yaml.safe_load(PAPER_MODEL.read_text())["model"]
     overrides = [f"model.{key}={json.dumps(value)}" for key, value in model.items() if key != "name"]
     size = f"[{voxel_size},{voxel_size},{voxel_size}]"
-    overrides += [f"data.train.voxel_size={size}", "data.train.seeds=[0]", f"data.train.frames={scans}",
+    overrides += [f"voxelization.voxel_size={size}", "data.train.seeds=[0]", f"data.train.frames={scans}",
                   "data.train.horizontal_resolution_deg=0.17", "data.val=null"]  # fmt: skip
     return load_config(CONFIG, overrides)
 
 
 def batches(config, batch_size: int) -> tuple[list, object]:
     """Every scan of the training set collated into batches of `batch_size`, simulated once (seeded)."""
-    dataset = build_dataset(config.data.train)
-    task = build_task(config, dataset.info)
+    info = experiment_info(config)
+    dataset = build_dataset(config.data.train, info)
+    task = build_task(config, info)
     samples = SeededSamples(dataset, config.train.seed, 0)
     starts = range(0, len(dataset) - batch_size + 1, batch_size)
-    return [task.collate([samples[i] for i in range(s, s + batch_size)]) for s in starts], dataset.info
+    return [task.collate([samples[i].sample for i in range(s, s + batch_size)]) for s in starts], info
 
 
 def run(config, info, data: list, backend: str, precision: str, device: torch.device, steps: int) -> dict:

@@ -1,7 +1,7 @@
 """ROS 2 node latency: message in -> segmentation out, for real ~120k-point HDL-64E scans published at 10 Hz.
 
 Starts `spot_ros.perception_node` in its own process on ARTIFACT (one engine thread), publishes the KITTI scans in
-turn at `--rate` over loopback (shared memory, local discovery: runtime/ros/environment.py), and prints one
+turn at `--rate` over loopback (shared memory, local discovery: ros_node/spot_ros/environment.py), and prints one
 JSON line: latency from publish to the segmentation cloud's arrival (median / p90, over the scans the node
 answered; the node drops scans that arrive while it is busy), the node's own processing time
 (~/debug/processing_time_ms: conversion + inference + output) and the runtime's share of it (/diagnostics),
@@ -28,14 +28,15 @@ import numpy as np
 
 from spot.runtime import Perception
 from spot.runtime.io import read_sample
-from spot.runtime.ros.environment import apply_local_ros_defaults
-from spot.runtime.ros.pointcloud2 import scan_to_cloud
+from spot.runtime.io.pointcloud2 import scan_to_cloud
 
 REPO = Path(__file__).resolve().parents[1]
 LIDAR_DATA = Path(os.environ.get("SPOT_LIDAR_DATA", REPO.parent / "shared" / "data" / "lidar"))
 DEFAULT_SCANS = LIDAR_DATA / "kitti_object/training/velodyne"
-sys.path.insert(0, str(REPO / "tests" / "ros_node"))  # the node-driving harness the tests use
+sys.path[:0] = [str(REPO / "ros_node"), str(REPO / "tests" / "ros_node")]  # spot_ros and the tests' node harness
 from harness import NodeProcess, Probe, node_arguments  # noqa: E402
+
+from spot_ros.environment import apply_local_ros_defaults  # noqa: E402
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

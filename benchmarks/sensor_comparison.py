@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from spot.runtime.io.label_maps import SEMANTIC_KITTI_LEARNING_MAP_INV as LEARNING_MAP_INV
 from spot.runtime.sensors import SENSORS
 from spot.sim import SimulatedSequence, label_map
-from spot.sim.classes import LEARNING_MAP_INV
 
 # SemanticKITTI's colour map (BGR in semantic-kitti.yaml), as RGB in [0, 1], per contract class id
 COLOURS_BGR = {

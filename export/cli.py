@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import click
 
 from spot.runtime.cli.common import UsageFailure, reports_input_errors, setup_logging
 from spot.runtime.io import iter_samples
+from spot.sim import SimulatedSequence
 
 SIMULATED_SCANS = 2
 
@@ -23,12 +23,13 @@ class VerificationError(click.ClickException):
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Artifact folder to write.")
 @click.option(
     "--flavour",
-    type=click.Choice(["portable", "autoware"]),
-    default="portable",
-    show_default=True,
-    help="portable: standard ONNX ops; autoware: sparse layers as the ops of Autoware's TensorRT plugins.",
+    type=click.Choice(["portable", "fused", "autoware"]),
+    default=None,
+    help="portable: standard ONNX ops; fused: sparse layers run by spot's compiled CPU kernels (needs the cpu extra "
+    "where it runs); autoware: sparse layers as the ops of Autoware's TensorRT plugins. Default: fused where the cpu "
+    "extra is installed (portable with --trt), else portable.",
 )
-@click.option("--opset", default=17, show_default=True, help="ONNX opset (>= 16).")
+@click.option("--opset", default=17, show_default=True, help="ONNX opset (16 to 20).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
@@ -50,12 +51,15 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, fp16
         raise UsageFailure("--fp16 and --plugin-lib only apply with --trt")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
-    from .exporter import ExportOptions, VerificationFailed, export_checkpoint
+    from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint, refuse_non_artifact
     from .tensorrt import EngineBuildFailed, TensorRTOptions
 
+    # wrong options (TensorRT's absence included), output or path: refused before any scan
     tensorrt = TensorRTOptions(fp16, tuple(Path(p) for p in plugin_libs)) if trt else None
-    options = ExportOptions(flavour, opset, max_points, tensorrt)  # TensorRT's absence is reported here
-    resolve_checkpoint(Path(checkpoint))  # a wrong path is reported before any scan is read
+    flavour = flavour or ("portable" if trt else default_flavour())  # TensorRT runs no fused nodes
+    options = ExportOptions(flavour, opset, max_points, tensorrt)
+    refuse_non_artifact(Path(output))
+    resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)
     try:
         report = export_checkpoint(Path(checkpoint), Path(output), samples, options)
@@ -69,10 +73,7 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, fp16
 def _verification_samples(paths: tuple[str, ...]) -> list:
     if paths:
         return [sample for path in paths for sample in iter_samples(path)]
-    from spot.sim.sequence import SimulatedSequence
-
-    frames = SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0)
-    return [sample for sample, _ in itertools.islice(frames, SIMULATED_SCANS)]
+    return SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0).samples()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 `record_plan` runs the task once and reads the kernel maps its layers built (by indice key, in build order)
 into a `SparsePlan`. `export_copy` returns a copy of the model in which every sparse convolution is a
 `GraphSparseConv` (BatchNorm after it folded into its weights) that reads its kernel map from the graph
-inputs (portable) or builds it with Autoware's plugin ops (autoware). `GraphModel` is the module that is
-traced: graph inputs in, the task's outputs out.
+inputs (portable: pairs; fused: neighbour tables, in a custom node) or builds it with Autoware's plugin ops
+(autoware). `GraphModel` is the module that is traced: graph inputs in, `task.infer`'s outputs out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from spot.runtime.kernel_map import KernelMap
 from spot.runtime.sparse_plan import ROOT_SET, MapSpec, SparsePlan
 from spot.trainer.sparse import SparseConvolution, SparseModule, SparseSequential, SparseTensor
 
-from .sparse_ops import AutowareImplicitGemm, AutowareIndicePairs, AutowareInversePairs, PortableSparseConv
+from .sparse_ops import (
+    AutowareImplicitGemm,
+    AutowareIndicePairs,
+    AutowareInversePairs,
+    FusedSparseConv,
+    PortableSparseConv,
+)
 
 FEATURES = "voxel_features"
 
@@ -53,6 +59,10 @@ def input_names(plan: SparsePlan, flavour: str) -> list[str]:
     """Graph inputs in order (unused ones are dropped by the exporter; spot.json lists those kept)."""
     if flavour == "autoware":
         return [FEATURES, f"coords.{ROOT_SET}"]
+    if flavour == "fused":
+        tables = [f"neighbors.{spec.name}" for spec in plan.maps]
+        tables += [f"inverse_neighbors.{spec.name}" for spec in plan.maps if not spec.geometry.subm]
+        return [FEATURES, *(f"coords.{s}" for s in plan.voxel_sets), *tables]
     maps = [name for spec in plan.maps for name in (f"pairs.{spec.name}", f"counts.{spec.name}")]
     return [FEATURES, *(f"coords.{s}" for s in plan.voxel_sets), *maps]
 
@@ -96,6 +106,10 @@ class GraphSparseConv(SparseModule):
             one_term = self.inverse and spec.geometry.tiles  # every output row gets exactly one pair
             features = PortableSparseConv.apply(x.features, self.kernel, self.bias, pairs, counts, out_coords,
                                                 self.geometry.subm, self.inverse, one_term)  # fmt: skip
+        elif self.context.flavour == "fused":
+            out_coords = tensors[f"coords.{out_set}"]
+            table = tensors[f"{'inverse_' if self.inverse else ''}neighbors.{self.key}"]
+            features = FusedSparseConv.apply(x.features, self.kernel, self.bias, table)
         else:
             features, out_coords = self._autoware(x, spec, tensors)
         return x.with_coords(features, out_coords, shape)
@@ -159,15 +173,15 @@ def _require_key(layer: SparseConvolution) -> None:
 
 
 class GraphModel(nn.Module):
-    """Graph inputs (in `input_names` order) -> the task's outputs, through `forward_task(model, x)`."""
+    """Graph inputs (in `input_names` order) -> the outputs of the task's `infer` (the task's own inference path)."""
 
-    def __init__(self, model: nn.Module, context: GraphContext, names: list[str], forward_task: Callable):
+    def __init__(self, task: nn.Module, context: GraphContext, names: list[str]):
         super().__init__()
-        self.model, self.context, self.names, self.forward_task = model, context, names, forward_task
+        self.task, self.context, self.names = task, context, names
 
     def forward(self, *inputs: torch.Tensor):
         self.context.tensors = dict(zip(self.names, inputs, strict=True))
         self.context.pair_tables = {}
         coords = self.context.tensors[f"coords.{ROOT_SET}"]
         x = SparseTensor(self.context.tensors[FEATURES], coords, self.context.spatial_shapes[ROOT_SET], 1)
-        return self.forward_task(self.model, x)
+        return self.task.infer(x)

@@ -22,6 +22,10 @@ autoware  Autoware's sparse-convolution TensorRT plugins (`export.autoware_ops` 
           builds its maps where the data is; layers with the same indice key share it), per convolution one
           `autoware::ImplicitGemm` and a standard Add of its bias; an inverse convolution turns its strided map
           around in standard ops. The graph takes only the voxel features and the input coordinates.
+fused     one `spot.fused::SparseConv` node per layer: features (V_in, C_in), the output-stationary neighbour
+          table (K, V_out) of its kernel map (a graph input: `neighbors.<map>`, or `inverse_neighbors.<map>`
+          for an inverse convolution), kernel (K, C_in, C_out), bias. `spot.runtime.fused` runs these nodes
+          with its compiled kernels and the rest of the graph in onnxruntime.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import torch
 from spot.runtime.kernel_map import ConvGeometry
 
 from . import autoware_ops
+
+FUSED_DOMAIN = "spot.fused"  # spot.runtime.fused.engine.FUSED_DOMAIN reads it
 
 
 def _int64(g, values):
@@ -98,6 +104,26 @@ def _accumulator(g, features, kernel, bias, out_coords, subm: bool):
     if _is_none(bias):
         return g.op("ConstantOfShape", shape, value_t=torch.zeros(1, dtype=torch.float32))
     return g.op("Expand", bias, shape)
+
+
+class FusedSparseConv(torch.autograd.Function):
+    """features (V_in, C_in), kernel (K, C_in, C_out), bias (C_out,) or None, neighbors int64 (K, V_out) (-1 where
+    empty) -> (V_out, C_out): what `spot.runtime.fused.kernels.sparse_conv` computes."""
+
+    @staticmethod
+    def forward(ctx, features, kernel, bias, neighbors):
+        out = features.new_zeros(neighbors.shape[1], kernel.shape[2])
+        for k in range(neighbors.shape[0]):
+            rows = torch.nonzero(neighbors[k] >= 0).squeeze(1)
+            out.index_add_(0, rows, features[neighbors[k, rows]] @ kernel[k])
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def symbolic(g, features, kernel, bias, neighbors):
+        inputs = [features, neighbors, kernel] + ([] if _is_none(bias) else [bias])
+        out = g.op(f"{FUSED_DOMAIN}::SparseConv", *inputs)
+        out.setType(features.type().with_sizes([None, kernel.type().sizes()[2]]))
+        return out
 
 
 class AutowareIndicePairs(torch.autograd.Function):

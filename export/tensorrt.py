@@ -37,6 +37,11 @@ class TensorRTOptions:
 
     def check(self, flavour: str) -> None:
         """Refuse, before any export work, what cannot build here (TensorRT absent, too old, or the options)."""
+        if flavour == "fused":
+            raise SpotInputError(
+                "--trt: the fused graph's sparse layers are spot's CPU kernels, which TensorRT cannot run; "
+                "export with --flavour portable or --flavour autoware"
+            )
         trt = import_tensorrt()
         if self.fp16 and tensorrt_major(trt) >= 11:
             raise SpotInputError(

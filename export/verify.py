@@ -1,9 +1,10 @@
 """Does the exported graph compute what PyTorch computes? Per scan: per-point labels, boxes, raw outputs.
 
 Both sides see the same voxels (the runtime's voxelization) and go through the runtime's post-processing, so
-the comparison isolates the graph: PyTorch eager (native sparse backend, BatchNorm unfused) against the
-artifact run by its engine (onnxruntime for portable graphs, the ONNX reference evaluator with the numpy
-kernels of Autoware's plugin ops for autoware graphs).
+the comparison isolates the graph: PyTorch eager (native sparse backend, BatchNorm unfused; the exporter passes
+it in as a `Reference`) against the artifact run by its engine (onnxruntime for portable and fused graphs, the
+ONNX reference evaluator with the numpy kernels of Autoware's plugin ops for autoware graphs). This module needs
+numpy and the runtime only.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-from spot.runtime import IGNORE_INDEX, Sample
-from spot.runtime.perception import Perception, Prepared
-from spot.trainer.sparse import SparseTensor
+from spot.runtime import IGNORE_INDEX, Sample, Voxels
+from spot.runtime.perception import Perception
 
 MIN_LABEL_AGREEMENT = 0.999
 FEATURE_TOLERANCE = 1e-3  # max |graph - torch| relative to max(1, max |torch|), per output
@@ -57,25 +55,17 @@ class VerificationReport:
         }
 
 
-TorchForward = Callable[[nn.Module, SparseTensor], tuple[torch.Tensor, ...]]
+# The reference model's outputs on the runtime's voxels, in the order of the graph's outputs.
+Reference = Callable[[Voxels], Sequence[np.ndarray]]
 
 
-def torch_outputs(task: nn.Module, forward: TorchForward, prepared: Prepared, names: Sequence[str]) -> dict:
-    """The task's outputs in PyTorch eager on the prepared voxels, by graph output name."""
-    voxels, grid_shape = prepared.voxels, task.info.grid.grid_shape
-    x = SparseTensor.from_voxels(voxels.features, voxels.coords, grid_shape, 1)
-    with torch.no_grad():
-        values = forward(task, x)
-    return {name: value.detach().cpu().numpy() for name, value in zip(names, values, strict=True)}
-
-
-def verify(perception: Perception, task: nn.Module, forward: TorchForward, samples: Sequence[Sample]):
-    """Compare the artifact behind `perception` with `task` on every sample's scan."""
+def verify(perception: Perception, model: Reference, samples: Sequence[Sample]) -> VerificationReport:
+    """Compare the artifact behind `perception` with the reference `model` on every sample's scan."""
     names = [spec.name for spec in perception.artifact.outputs]
     checks = []
     for sample in samples:
         prepared = perception.prepare(sample.scan)
-        reference = torch_outputs(task, forward, prepared, names)
+        reference = dict(zip(names, model(prepared.voxels), strict=True))
         graph = perception.run_network(prepared)
         expected, actual = perception.postprocess(prepared, reference), perception.postprocess(prepared, graph)
         error = max(float(np.abs(graph[n] - reference[n]).max(initial=0.0)) for n in names)

@@ -1,10 +1,11 @@
 """spot_ros, an ament_python package: `colcon build` in a ROS 2 workspace, or `pip install ./ros_node`.
 
-Both install the same tree under the prefix: the ament index marker, package.xml, the launch and parameter files
-under share/, and the executable lib/spot_ros/perception_node that `ros2 run spot_ros perception_node`
-resolves through the ament index. That executable is a data file, not a console script, because pip puts console
-scripts in bin/ whatever setup.cfg says; its shebang is the interpreter running this build (as pip and colcon
-write console scripts), so the node runs with the Python that has rclpy and spot installed.
+Both install the same tree under the prefix: the ament index marker, package.xml and the launch file under
+share/, and the executables lib/spot_ros/perception_node and lib/spot_ros/replay that `ros2 run spot_ros ...`
+resolves through the ament index. Those are data files, not console scripts, because pip puts console scripts in
+bin/ whatever setup.cfg says; their shebang is the interpreter running this build (as pip and colcon write console
+scripts), so they run with the Python that has rclpy and spot installed. `spot-replay` is also a console script
+(bin/, on PATH), the name the other spot commands share.
 """
 
 import sys
@@ -14,7 +15,7 @@ from setuptools import setup
 
 PACKAGE = "spot_ros"
 HERE = Path(__file__).resolve().parent
-EXECUTABLES = {"perception_node": "spot_ros.perception_node"}
+EXECUTABLES = {"perception_node": "spot_ros.perception_node", "replay": "spot_ros.replay_cli"}
 
 
 def write_launchers() -> list[str]:
@@ -38,9 +39,9 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", ["launch/perception.launch.py"]),
-        (f"share/{PACKAGE}/config", ["config/perception.yaml"]),
         (f"lib/{PACKAGE}", write_launchers()),
     ],
+    entry_points={"console_scripts": ["spot-replay = spot_ros.replay_cli:main"]},
     install_requires=["setuptools", "spot-lidar"],
     zip_safe=False,
     maintainer="spot maintainers",

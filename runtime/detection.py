@@ -67,8 +67,16 @@ class CenterHeadSpec:
             raise SpotInputError(
                 f"CenterHeadSpec has {len(self.nms_radius)} nms_radius values for {len(self.class_names)} classes"
             )
-        if self.stride < 1:
-            raise SpotInputError(f"CenterHeadSpec stride={self.stride}; expected a positive whole number")
+        for name in ("stride", "pre_nms_top_k", "max_detections"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SpotInputError(f"CenterHeadSpec {name}={value!r}; expected a positive whole number")
+        for name in ("score_threshold", "iou_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise SpotInputError(f"CenterHeadSpec {name}={value!r}; expected a number in [0, 1]")
+        if not all(np.isfinite(r) and r > 0 for r in self.nms_radius):
+            raise SpotInputError(f"CenterHeadSpec nms_radius={self.nms_radius}; expected positive metres")
 
     @property
     def regression_channels(self) -> int:
@@ -86,9 +94,9 @@ class CenterHeadSpec:
         return -(-y // self.stride), -(-x // self.stride)
 
     def to_dict(self) -> dict[str, Any]:
+        """The head's settings; the grid is not among them (it is the artifact's / the config's own section)."""
         return {
             "class_names": list(self.class_names),
-            "voxelization": self.grid.to_dict(),
             "stride": self.stride,
             "score_threshold": self.score_threshold,
             "pre_nms_top_k": self.pre_nms_top_k,
@@ -97,13 +105,21 @@ class CenterHeadSpec:
             "nms_radius": list(self.nms_radius),
             "iou_threshold": self.iou_threshold,
             "with_velocity": self.with_velocity,
-            "regression_layout": {name: [s.start, s.stop] for name, s in REGRESSION_LAYOUT.items()},
+            "regression_layout": _layout_dict(),
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CenterHeadSpec:
-        values = {key: value for key, value in data.items() if key not in ("voxelization", "regression_layout")}
-        return cls(grid=VoxelGrid.from_dict(data["voxelization"]), **values)
+    def from_dict(cls, data: Mapping[str, Any], grid: VoxelGrid) -> CenterHeadSpec:
+        """The spec of `to_dict` on `grid`; a regression layout other than this runtime's is refused."""
+        layout = data.get("regression_layout", _layout_dict())
+        if layout != _layout_dict():
+            raise SpotInputError(f"detection head regression_layout {layout} differs from this runtime's "
+                                 f"{_layout_dict()}: the boxes would be decoded wrongly")  # fmt: skip
+        return cls(grid=grid, **{key: value for key, value in data.items() if key != "regression_layout"})
+
+
+def _layout_dict() -> dict[str, list[int]]:
+    return {name: [s.start, s.stop] for name, s in REGRESSION_LAYOUT.items()}
 
 
 @dataclass(frozen=True)

@@ -325,15 +325,31 @@ def inverse_kernel_map(forward: KernelMap, ops: ArrayOps = NUMPY_OPS) -> KernelM
     )
 
 
-def check_coords(coords: np.ndarray, spatial_shape: Sequence[int], *, name: str = "coords") -> np.ndarray:
-    """Validate voxel coordinates against the contract; returns them as int32 (V, 4)."""
-    coords = np.asarray(coords)
-    if coords.ndim != 2 or coords.shape[1] != 4 or not np.issubdtype(coords.dtype, np.integer):
-        raise SpotInputError(f"{name} must be integer (V, 4) (batch, z, y, x), got {coords.dtype} {coords.shape}")
+def check_coords(coords: Array, spatial_shape: Sequence[int], *, name: str = "coords") -> Array:
+    """Check what the kernel-map search relies on: integer (V, 4) `(batch, z, y, x)` coordinates inside the
+    grid, unique and sorted by linear key. numpy input comes back as int32; torch tensors (the trainer's, checked
+    on their device) come back as they are.
+
+    Run it where coordinates come from outside (a user's arrays, `SparseTensor.from_voxels`), not in every
+    layer: the layers keep the order.
+    """
+    tensor = hasattr(coords, "long")
+    coords = coords if tensor else np.asarray(coords)
+    dtype = coords.dtype
+    integer = not (dtype.is_floating_point or dtype.is_complex) if tensor else np.issubdtype(dtype, np.integer)
+    if coords.ndim != 2 or coords.shape[1] != 4 or not integer:
+        raise SpotInputError(f"{name} must be integer (V, 4) (batch, z, y, x), got {dtype} {tuple(coords.shape)}")
     shape = tuple(int(s) for s in spatial_shape)
-    if len(coords) and ((coords.min(0) < 0).any() or (coords.max(0)[1:] >= np.asarray(shape)).any()):
+    beyond = [bool((coords[:, axis] >= size).any()) for axis, size in enumerate(shape, start=1)]
+    if len(coords) and (bool((coords < 0).any()) or any(beyond)):
         raise SpotInputError(f"{name} must lie inside the grid {shape} with batch >= 0")
-    keys = linear_keys(coords.astype(np.int64), shape)
-    if len(keys) > 1 and not (np.diff(keys) > 0).all():
-        raise SpotInputError(f"{name} must be unique and sorted by linear key (see spot.runtime.voxelize)")
-    return coords.astype(np.int32, copy=False)
+    keys = linear_keys(coords.long() if tensor else coords, shape)
+    ordered = keys[1:] > keys[:-1]
+    if not bool(ordered.all()):
+        row = int((~ordered).nonzero()[0][0]) + 1  # numpy: a tuple of index arrays; torch: (n, 1) indices
+        what = "repeats" if bool(keys[row] == keys[row - 1]) else "sorts before"
+        raise SpotInputError(
+            f"{name} must be unique and sorted by linear key (see spot.runtime.voxelize): row {row} "
+            f"{coords[row].tolist()} {what} row {row - 1} {coords[row - 1].tolist()}"
+        )
+    return coords if tensor else coords.astype(np.int32, copy=False)

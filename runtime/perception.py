@@ -5,13 +5,16 @@
     result.labels, result.scores, result.boxes, result.timings
 
 Stages (each timed, milliseconds): voxelize (mean features per voxel), kernel_maps (the sparse plan's maps,
-built in numpy by the same algorithm as training), network (the engine), postprocess (voxel logits -> point
-labels and scores; heatmaps -> boxes), total.
+built by the same algorithm as training: compiled where the fused path (`cpu` extra) is installed, numpy
+otherwise, identical either way), network (the engine), postprocess (voxel logits -> point labels and scores;
+heatmaps -> boxes), total.
 
 Input handling: a wrong column count, a non-numeric array, an empty scan or more points than the artifact's
-`max_points` is a `SpotInputError`; rows with NaN / inf are dropped before voxelization and get label
-`IGNORE_INDEX` (score 0), as do points outside the voxel grid. A scan with no point inside the grid skips the
-network: every label is `IGNORE_INDEX` and there are no boxes.
+`max_points` (a `Scan` or an array alike) is a `SpotInputError` naming no file (the caller knows the scan's
+source); rows with NaN / inf are dropped before voxelization and get label `IGNORE_INDEX` (score 0), as do
+points outside the voxel grid. A scan with no point inside the grid skips the network: every label is
+`IGNORE_INDEX` and there are no boxes. Once a scan is prepared, a failure of the network or of decoding its
+outputs is the artifact's (an `ArtifactError` naming spot.json): a caller working through many scans stops.
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fused
 from .artifact import Artifact
 from .boxes import Boxes
+from .detection import decode_center_heatmaps
 from .engines import Engine, create_engine
-from .errors import SpotInputError
+from .errors import ArtifactError, SpotInputError, errors_from
+from .kernel_map import build_kernel_map, transpose_neighbors
 from .sample import IGNORE_INDEX
 from .scan import Scan, finite_rows
 from .sparse_plan import build_plan_maps, grouped_pairs
 from .voxelize import Voxels, voxelize
+
+MAP_FEEDS = ("pairs", "counts", "neighbors", "inverse_neighbors")
 
 
 @dataclass
@@ -84,16 +92,17 @@ class Perception:
         unknown = [name for name in engine.input_names if name not in declared]
         missing = [name for name in artifact.task_outputs if name not in engine.output_names]
         if unknown or missing:
-            raise SpotInputError(
+            raise ArtifactError(
                 f"{artifact.model_path.name} does not match spot.json: inputs {unknown} undeclared, outputs "
                 f"{missing} missing",
                 source=artifact.path,
             )
         self.artifact, self.engine = artifact, engine
         self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
-        self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in ("pairs", "counts")})
+        self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in MAP_FEEDS})
         parallel = (num_threads or os.cpu_count() or 1) > 1 and bool(self._mapped)
         self._map_pool = ThreadPoolExecutor(1, thread_name_prefix="spot-kernel-maps") if parallel else None
+        self._build_map, self._transpose = _map_builders(bool(self._mapped))
 
     @classmethod
     def load(
@@ -129,7 +138,7 @@ class Perception:
 
     @property
     def box_class_names(self) -> tuple[str, ...]:
-        return tuple(self.artifact.detection.head.get("class_names", ())) if self.artifact.detection else ()
+        return self.artifact.detection.head.class_names if self.artifact.detection else ()
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -138,10 +147,11 @@ class Perception:
     def __call__(self, points: Scan | np.ndarray) -> Result:
         clock = _Clock()
         prepared = self.prepare(points, clock)
-        outputs = self.run_network(prepared)
-        clock.lap("network")
-        result = self.postprocess(prepared, outputs)
-        clock.lap("postprocess")
+        with errors_from(self.artifact.source or "spot.json", ArtifactError):
+            outputs = self.run_network(prepared)
+            clock.lap("network")
+            result = self.postprocess(prepared, outputs)
+            clock.lap("postprocess")
         result.timings = clock.total()
         return result
 
@@ -173,9 +183,18 @@ class Perception:
         return Result(labels, scores, boxes)
 
     def _input_array(self, points: Scan | np.ndarray) -> np.ndarray:
+        """The input columns of a Scan or an (N, >= C) array, within the artifact's `max_points` bound."""
         columns = self.artifact.input_columns
-        if isinstance(points, Scan):
-            return points.with_columns(columns).points
+        array = points.with_columns(columns).points if isinstance(points, Scan) else self._checked_array(points)
+        if len(array) > self.artifact.max_points:
+            raise SpotInputError(
+                f"scan has {len(array)} points, more than this artifact's bound of {self.artifact.max_points} "
+                "(spot-export --max-points sets it)"
+            )
+        return array
+
+    def _checked_array(self, points: np.ndarray) -> np.ndarray:
+        columns = self.artifact.input_columns
         array = np.asarray(points)
         if array.ndim != 2 or array.shape[1] < len(columns):
             raise SpotInputError(
@@ -185,11 +204,6 @@ class Perception:
             raise SpotInputError(f"points must be a float32 array, got dtype {array.dtype}")
         if len(array) == 0:
             raise SpotInputError("scan holds no points")
-        if len(array) > self.artifact.max_points:
-            raise SpotInputError(
-                f"scan has {len(array)} points, more than this artifact's bound of {self.artifact.max_points} "
-                "(spot-export --max-points sets it)"
-            )
         return np.ascontiguousarray(array[:, : len(columns)], dtype=np.float32)
 
     def _feeds(self, voxels: Voxels) -> dict[str, np.ndarray]:
@@ -197,15 +211,21 @@ class Perception:
         if not self._mapped:
             return {name: voxels.features if spec.feed == "voxel_features" else voxels.coords
                     for name, spec in self._inputs.items()}  # fmt: skip
-        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool)
-        grouped = {of: grouped_pairs(built.maps[of]) for of in self._mapped}  # (pairs, counts) per map
+        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool, self._build_map)
+        grouped = {}  # (pairs, counts) per map, for portable graphs
         feeds = {}
         for name, spec in self._inputs.items():
             if spec.feed == "voxel_features":
                 feeds[name] = voxels.features
             elif spec.feed == "coords":
                 feeds[name] = built.coords[spec.of]
+            elif spec.feed == "neighbors":
+                feeds[name] = built.maps[spec.of].neighbors
+            elif spec.feed == "inverse_neighbors":
+                feeds[name] = self._transpose(built.maps[spec.of])
             else:
+                if spec.of not in grouped:
+                    grouped[spec.of] = grouped_pairs(built.maps[spec.of])
                 feeds[name] = grouped[spec.of][0 if spec.feed == "pairs" else 1]
         return feeds
 
@@ -214,6 +234,9 @@ class Perception:
         scores = np.zeros(prepared.num_points, dtype=np.float32)
         if logits is None:  # no voxel inside the grid
             return labels, scores
+        if logits.ndim != 2 or logits.shape[1] != len(self.class_names):
+            raise SpotInputError(f"the model gives logits of shape {logits.shape} for {len(self.class_names)} "
+                                 "class names")  # fmt: skip
         voxel_labels = logits.argmax(axis=1)
         shifted = logits - logits[np.arange(len(logits)), voxel_labels][:, None]
         voxel_scores = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)  # softmax of the arg max
@@ -225,10 +248,19 @@ class Perception:
         return labels, scores
 
     def _boxes(self, outputs: dict[str, np.ndarray]) -> Boxes:
-        from .detection import CenterHeadSpec, decode_center_heatmaps
-
         spec = self.artifact.detection
         if spec.heatmap not in outputs:
             return Boxes.empty()
         heatmap = 1.0 / (1.0 + np.exp(-outputs[spec.heatmap][0]))  # (C, H, W) probabilities
-        return decode_center_heatmaps(heatmap, outputs[spec.regression][0], CenterHeadSpec.from_dict(spec.head))
+        return decode_center_heatmaps(heatmap, outputs[spec.regression][0], spec.head)
+
+
+def _map_builders(needed: bool):
+    """(build, transpose) of kernel maps: compiled where the fused path is installed (warmed up here, so the
+    first scan is not late), numpy otherwise; both give identical maps."""
+    if not (needed and fused.available()):
+        return build_kernel_map, transpose_neighbors
+    from .fused import kernel_map as compiled
+
+    compiled.warm_up()
+    return compiled.build_kernel_map, compiled.transpose_neighbors

@@ -47,6 +47,8 @@ class Sample:
             if values is None:
                 continue
             values = np.asarray(values)
+            if values.dtype.kind not in "iuf":
+                raise SpotInputError(f"{name} hold {values.dtype} values; expected ids", source=self.source or None)
             if values.shape != (n,):
                 raise SpotInputError(
                     f"{name} has shape {values.shape} but the scan has {n} points", source=self.source or None

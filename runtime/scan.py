@@ -43,10 +43,7 @@ class Scan:
             raise SpotInputError(f"scan points must be float32, got {self.points.dtype}")
         if self.points.shape[1] != len(columns):
             raise SpotInputError(f"scan has {self.points.shape[1]} columns but {len(columns)} names {columns}")
-        if columns[:4] != REQUIRED_COLUMNS or [c for c in COLUMNS if c in columns] != list(columns):
-            raise SpotInputError(
-                f"scan columns {columns} must start with {REQUIRED_COLUMNS} and then follow {OPTIONAL_COLUMNS}"
-            )
+        check_columns(columns)
         if not np.isfinite(self.points).all():
             raise SpotInputError("scan has non-finite values; readers drop such points with drop_non_finite()")
 
@@ -82,6 +79,13 @@ class Scan:
             raise SpotInputError(f"scan has no column(s) {missing}; it has {self.columns}")
         index = [self.columns.index(c) for c in columns]
         return Scan(np.ascontiguousarray(self.points[:, index]), columns)
+
+
+def check_columns(columns: tuple[str, ...], what: str = "scan columns") -> None:
+    """Refuse column names that are not `x y z intensity` followed by optional columns in canonical order."""
+    if tuple(columns[:4]) != REQUIRED_COLUMNS or [c for c in COLUMNS if c in columns] != list(columns):
+        raise SpotInputError(f"{what} {tuple(columns)} must start with {REQUIRED_COLUMNS} and then follow "
+                             f"{OPTIONAL_COLUMNS}")  # fmt: skip
 
 
 def drop_non_finite(

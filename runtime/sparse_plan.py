@@ -18,7 +18,7 @@ coordinates (and its size). Maps are built by `spot.runtime.kernel_map`, the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -100,12 +100,17 @@ class PlanMaps:
 
 
 def build_plan_maps(
-    plan: SparsePlan, coords: np.ndarray, spatial_shape: Sequence[int], pool: Executor | None = None
+    plan: SparsePlan,
+    coords: np.ndarray,
+    spatial_shape: Sequence[int],
+    pool: Executor | None = None,
+    build: Callable[[np.ndarray, Sequence[int], ConvGeometry], KernelMap] = build_kernel_map,
 ) -> PlanMaps:
-    """Every kernel map of `plan` over the voxelized scan (`coords` sorted by linear key, as voxelize gives).
+    """Every kernel map of `plan` over the voxelized scan (`coords` sorted by linear key, as voxelize gives),
+    each made by `build` (the numpy build, or the compiled one of `spot.runtime.fused.kernel_map`).
 
     With a `pool`, submanifold maps are built on it while this thread walks the chain of strided maps (each
-    needs the voxel set of the one before): numpy releases the GIL in its searches and sorts, so on two cores
+    needs the voxel set of the one before): numpy and the compiled build release the GIL, so on two cores
     the finest submanifold map, the largest, overlaps everything else.
     """
     built = PlanMaps({ROOT_SET: coords}, {ROOT_SET: tuple(int(s) for s in spatial_shape)}, {})
@@ -113,9 +118,9 @@ def build_plan_maps(
     for spec in plan.maps:
         source = (built.coords[spec.source], built.spatial_shapes[spec.source], spec.geometry)
         if spec.geometry.subm and pool is not None:
-            pending[spec.name] = pool.submit(build_kernel_map, *source)
+            pending[spec.name] = pool.submit(build, *source)
             continue
-        kernel_map = build_kernel_map(*source)
+        kernel_map = build(*source)
         built.maps[spec.name] = kernel_map
         if not spec.geometry.subm:
             built.coords[spec.name] = kernel_map.out_coords

@@ -8,12 +8,15 @@ maps every input point to its voxel row (-1 outside the range) so per-voxel pred
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import SpotInputError
+
+MAX_GRID_CELLS = 2**40  # 0.02 m voxels over 300 x 300 x 20 m are 2**37.7; 2**23 frames still fit a batch key
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,20 @@ class VoxelGrid:
             raise SpotInputError(
                 f"voxel grid needs 6 range values and 3 sizes, got point_cloud_range={pcr}, voxel_size={size}"
             )
-        if any(s <= 0 for s in size) or any(pcr[i + 3] <= pcr[i] for i in range(3)):
+        finite = all(math.isfinite(v) for v in pcr + size)
+        if not finite or min(size) <= 0 or any(pcr[i + 3] <= pcr[i] for i in range(3)):
             raise SpotInputError(
                 f"voxel grid needs positive sizes and max > min, got point_cloud_range={pcr}, voxel_size={size}"
             )
         object.__setattr__(self, "point_cloud_range", pcr)
         object.__setattr__(self, "voxel_size", size)
+        shape = self.grid_shape
+        if min(shape) < 1 or math.prod(shape) > MAX_GRID_CELLS:
+            raise SpotInputError(
+                f"voxel grid of {shape[2]} x {shape[1]} x {shape[0]} cells (x y z) from point_cloud_range={pcr}, "
+                f"voxel_size={size}: each axis needs at least one voxel and the grid at most 2**40 cells (voxel "
+                "keys are int64 with the batch index above the cell index)"
+            )
 
     @property
     def grid_shape(self) -> tuple[int, int, int]:

@@ -38,10 +38,6 @@ class GroundProfile:
     label: np.ndarray
     markings: np.ndarray
 
-    def height_at(self, y: np.ndarray | float) -> np.ndarray:
-        strip = np.searchsorted(self.boundaries, y, side="right")
-        return self.height[strip] + self.slope[strip] * np.asarray(y)
-
     def cast(self, origin: np.ndarray, yaw: float, tan_e: np.ndarray, cos_e: np.ndarray, azimuth: np.ndarray):
         """Ground hits of the sweep from a level sensor at world `origin` (3,) heading `yaw`.
 

@@ -82,7 +82,7 @@ def simulate_frame(
         pose=pose,
         sensor=sensor,
         dataset=dataset,
-        source=f"sim:seed={scene.seed}:t={time:.2f}",
+        source=f"{dataset}:seed={scene.seed}:t={time:.2f}",
         class_names=labels.class_names,
         box_class_names=labels.class_names,  # box class ids are contract class ids too
     )
@@ -142,6 +142,10 @@ class SimulatedSequence:
 
     def __iter__(self) -> Iterator[tuple[Sample, FrameTruth]]:
         return (self.frame(i) for i in range(self.frames))
+
+    def samples(self) -> list[Sample]:
+        """Every frame's Sample without the extra truth: scans to time or verify on when no recording is given."""
+        return [sample for sample, _ in self]
 
     def occupancy(self, index: int, grid: VoxelGrid = DEFAULT_OCCUPANCY_GRID) -> np.ndarray:
         return frame_occupancy(self.scene, self.time_of(index), grid)

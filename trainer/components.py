@@ -11,6 +11,8 @@ from .data.datasets import (
     FolderDataset,
     KittiObjectDataConfig,
     KittiObjectDataset,
+    RosbagDataConfig,
+    RosbagDataset,
     SimDataConfig,
     SimulatedDataset,
 )
@@ -25,6 +27,7 @@ DATASETS: dict[str, Entry] = {
     "sim": Entry(SimulatedDataset, SimDataConfig),
     "semantickitti": Entry(FolderDataset, FolderDataConfig),
     "kitti_object": Entry(KittiObjectDataset, KittiObjectDataConfig),
+    "rosbag": Entry(RosbagDataset, RosbagDataConfig),
 }
 MODELS: dict[str, Entry] = {
     "sparse_unet": Entry(lambda config, info: SparseUNet(config), SparseUNetConfig),

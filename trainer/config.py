@@ -4,15 +4,21 @@ A YAML file stores values only; the schema is the dataclasses below plus, for th
 (`data.train`, `data.val`, `model`, `objective`), the config dataclass that the component's registry entry
 names. So `model: {name: sparse_unet, ...}` is validated against the `sparse_unet` entry's dataclass.
 
-Composition: a file may list files it extends under `_base_` (paths relative to that file); they merge in
-order, then the file's own values on top, then the `key.sub=value` overrides (values parsed as YAML).
+What the model is built for is declared once per experiment, beside the model: `voxelization` (the voxel grid)
+and `classes` (the label set it predicts). Every dataset is checked against them; none declares its own.
 
-    _base_: [../data/sim_hdl64.yaml, ../model/unet_small.yaml, ../schedule/cosine.yaml]
+Composition: a file may list files it extends under `_base_` (paths relative to that file); they merge in
+order, then the file's own values on top, then the `key.sub=value` overrides (values parsed as YAML). A value
+`???` (in a file or an override) unsets what the bases gave, so the run refuses to start until it is set.
+
+    _base_: [../data/sim_hdl64.yaml, ../voxelization/25m-0.2m.yaml, ../model/unet_small.yaml]
     name: spot-unet-sim
     train: {epochs: 20, batch_size: 8}
 
-Any mistake (unknown key, wrong type, missing value, unknown component, a dataset path that does not exist)
-is one `SpotConfigError` line naming the key and what was expected; `spot-train` turns it into exit code 2.
+Any mistake (unknown key, wrong type, missing value, a number out of range, unknown component, a dataset path
+that does not exist, an objective that the data or backbone cannot serve) is one `SpotConfigError` line naming
+the key and what was expected; `spot-train` turns it into exit code 2. The rules are declared on the
+dataclasses (`spot.trainer.schema`) and checked here, in one place.
 """
 
 from __future__ import annotations
@@ -29,24 +35,30 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from spot.runtime.errors import SpotInputError
+from spot.runtime.io.label_maps import LabelMapName, named_label_map
+from spot.runtime.voxelize import VoxelGrid
 
-from .registry import Entry, Registries
+from .components import REGISTRIES
+from .registry import MUST_EXIST, Entry, Registries
+from .schema import Invalid, bounded, check_section, data_sections
 
 BASE_KEY = "_base_"
+GRID_KEYS = ("point_cloud_range", "voxel_size")  # lived under data.train / data.val before `voxelization`
 
 
 class SpotConfigError(SpotInputError):
     """A config that cannot be used: the message names the key, the value found and what was expected."""
 
 
-def existing_path(default: Any = MISSING) -> Any:
-    """A dataclass field for an input path (a dataset root) that must exist when the config is loaded."""
-    return field(default=default, metadata={"must_exist": True})
-
-
 class ScheduleName(StrEnum):
     cosine = "cosine"  # linear warm-up, then half a cosine down to min_lr_ratio * lr
     onecycle = "onecycle"  # Smith's one-cycle: cosine up from lr / div_factor, cosine down to lr / final_div_factor
+
+
+class Device(StrEnum):
+    auto = "auto"  # CUDA when torch finds a device, else the CPU
+    cpu = "cpu"
+    cuda = "cuda"
 
 
 class AmpMode(StrEnum):
@@ -59,10 +71,10 @@ class AmpMode(StrEnum):
 class OptimConfig:
     """AdamW. Biases and normalisation weights get no weight decay when `decay_norm_and_bias` is False."""
 
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(0.01, ge=0)
+    betas: list[float] = bounded(default_factory=lambda: [0.9, 0.999], ge=0, lt=1, length=2)
+    eps: float = bounded(1e-8, gt=0)
     decay_norm_and_bias: bool = False
 
 
@@ -71,31 +83,31 @@ class ScheduleConfig:
     """Learning-rate schedule, stepped once per optimizer step over the whole run."""
 
     name: ScheduleName = ScheduleName.cosine
-    warmup_fraction: float = 0.05  # cosine: share of the run spent warming up linearly from warmup_start_ratio
-    warmup_start_ratio: float = 0.01
-    min_lr_ratio: float = 0.01  # cosine: final lr / peak lr
-    pct_start: float = 0.3  # onecycle: share of the run spent going up
-    div_factor: float = 25.0  # onecycle: peak lr / initial lr
-    final_div_factor: float = 1e4  # onecycle: initial lr / final lr
+    warmup_fraction: float = bounded(0.05, ge=0, lt=1)  # cosine: share of the run warming up from warmup_start_ratio
+    warmup_start_ratio: float = bounded(0.01, gt=0, le=1)
+    min_lr_ratio: float = bounded(0.01, ge=0, le=1)  # cosine: final lr / peak lr
+    pct_start: float = bounded(0.3, gt=0, lt=1)  # onecycle: share of the run spent going up
+    div_factor: float = bounded(25.0, gt=0)  # onecycle: peak lr / initial lr
+    final_div_factor: float = bounded(1e4, gt=0)  # onecycle: initial lr / final lr
 
 
 @dataclass
 class TrainConfig:
     """The loop. `batch_size` is the global batch: each of the W data-parallel ranks takes batch_size / W."""
 
-    epochs: int = 1
-    max_steps: int | None = None  # stop after this many optimizer steps (the schedule spans them)
-    batch_size: int = 8
-    eval_batch_size: int | None = None  # default: batch_size
-    num_workers: int = 2
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
+    epochs: int = bounded(1, ge=1)
+    max_steps: int | None = bounded(None, ge=1)  # stop after this many optimizer steps (the schedule spans them)
+    batch_size: int = bounded(8, ge=1)
+    eval_batch_size: int | None = bounded(None, ge=1)  # default: batch_size
+    num_workers: int = bounded(2, ge=0)
+    seed: int = bounded(0, ge=0)
+    device: Device = Device.auto
     amp: AmpMode = AmpMode.bf16  # autocast on CUDA only; CPU always runs in float32
-    grad_clip: float | None = 10.0  # max global gradient norm; null disables clipping
-    log_every: int = 20  # steps between logged scalars
-    eval_every: int = 0  # steps between evaluations; 0 = at the end of every epoch
-    ckpt_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
-    keep_checkpoints: int = 3  # periodic checkpoints kept besides the newest
+    grad_clip: float | None = bounded(10.0, gt=0)  # max global gradient norm; null disables clipping
+    log_every: int = bounded(20, ge=1)  # steps between logged scalars
+    eval_every: int = bounded(0, ge=0)  # steps between evaluations; 0 = at the end of every epoch
+    ckpt_every: int = bounded(0, ge=0)  # steps between checkpoints; 0 = at the end of every epoch
+    keep_checkpoints: int = bounded(3, ge=1)  # periodic checkpoints kept besides the newest
     output_dir: str | None = None  # default: runs/<name>
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
     find_unused_parameters: bool = False  # DDP: set when some parameters get no gradient in a step
@@ -107,6 +119,46 @@ class PretrainedConfig:
 
     path: str | None = None  # a checkpoint folder written by spot-train
     prefix: str = "backbone."
+
+
+@dataclass
+class VoxelizationConfig:
+    """The voxel grid every input is voxelized on (`spot.runtime.voxelize`): training, export and the vehicle."""
+
+    point_cloud_range: list[float] = bounded(length=6)  # x_min y_min z_min x_max y_max z_max, metres
+    voxel_size: list[float] = bounded(gt=0, length=3)  # dx dy dz, metres
+
+    def check(self) -> None:
+        for axis, name in enumerate("xyz"):
+            if self.point_cloud_range[axis + 3] <= self.point_cloud_range[axis]:
+                raise Invalid("point_cloud_range", f"{name}_max must be above {name}_min", self.point_cloud_range)
+
+    @property
+    def grid(self) -> VoxelGrid:
+        return VoxelGrid(tuple(self.point_cloud_range), tuple(self.voxel_size))
+
+
+@dataclass
+class ClassesConfig:
+    """The label set the model predicts, in class-id order: a named label map's classes, or a list of names.
+
+    Every labelled dataset's label map must give exactly these (`spot.runtime.io.label_maps.check_label_set`).
+    """
+
+    label_map: LabelMapName | None = None  # the classes of a shipped label map (spot.runtime.io.label_maps)
+    names: list[str] | None = None
+
+    def check(self) -> None:
+        if (self.label_map is None) == (self.names is None):
+            raise Invalid("", "give exactly one of label_map (a shipped label set) or names (a list of classes)")
+        if self.names is not None:
+            repeated = sorted({name for name in self.names if self.names.count(name) > 1})
+            if not self.names or repeated:
+                raise Invalid("names", f"expected distinct class names, found {repeated or 'none'}", self.names)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return named_label_map(self.label_map).class_names if self.label_map else tuple(self.names)
 
 
 @dataclass(frozen=True)
@@ -126,9 +178,11 @@ class DataConfig:
 @dataclass
 class ExperimentConfig:
     name: str
+    voxelization: VoxelizationConfig
     data: DataConfig
     model: Component
     objective: Component
+    classes: ClassesConfig | None = None  # needed by objectives that predict classes
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -145,7 +199,7 @@ FIXED_SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "pretrained": PretrainedConfig,
 }
-TOP_LEVEL_KEYS = ("name", "data", "model", "objective", *FIXED_SECTIONS)
+TOP_LEVEL_KEYS = ("name", "voxelization", "classes", "data", "model", "objective", *FIXED_SECTIONS)
 
 
 def load_config(
@@ -153,21 +207,24 @@ def load_config(
     overrides: Sequence[str] = (),
     registries: Registries | None = None,
     val_data: str | Path | None = None,
+    recorded: Mapping[str, Any] | None = None,
 ) -> ExperimentConfig:
     """Compose `path` with its bases, apply `key=value` overrides, and validate everything.
 
     `val_data`: a YAML file whose `data.val` section replaces the config's (evaluating a model on other data).
-    `registries` defaults to `spot.trainer.components.REGISTRIES` (imported here: the components import this
-    module for `existing_path`).
+    `recorded`: the `dataset_info` of the checkpoint whose own config `path` is; a config written before
+    `voxelization` / `classes` existed takes them from there (`adopt_recorded_spec`).
+    `registries` defaults to `spot.trainer.components.REGISTRIES`.
     """
-    if registries is None:
-        from .components import REGISTRIES as registries
+    registries = REGISTRIES if registries is None else registries
     raw = compose_yaml(Path(path))
+    if recorded is not None:
+        raw = adopt_recorded_spec(raw, recorded)
     if val_data is not None:
         raw.data.val = _val_section(Path(val_data))
     overrides_config = parse_overrides(overrides, source=path)
     try:
-        values = OmegaConf.to_container(OmegaConf.merge(raw, overrides_config), resolve=True)
+        values = OmegaConf.to_container(merge_unsetting(raw, overrides_config), resolve=True)
     except OmegaConfBaseException as error:
         raise SpotConfigError(_first_line(error), source=path) from error
     return validate(values, registries, source=path)
@@ -189,10 +246,51 @@ def compose_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> DictConfig:
         raise SpotConfigError(f"expected a mapping of sections at the top, got {type(data).__name__}", source=path)
     bases = data.pop(BASE_KEY, [])
     bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(base, str) for base in bases):
+        raise SpotConfigError(f"`{BASE_KEY}` = {bases!r}: expected a file path or a list of file paths", source=path)
     merged = OmegaConf.create()
     for base in bases:
         merged = OmegaConf.merge(merged, compose_yaml(path.parent / base, (*_seen, path)))
-    return OmegaConf.merge(merged, OmegaConf.create(data))
+    try:
+        own = OmegaConf.create(data)
+    except OmegaConfBaseException as error:
+        raise SpotConfigError(_first_line(error), source=path) from error
+    return merge_unsetting(merged, own)
+
+
+def merge_unsetting(base: DictConfig, top: DictConfig) -> DictConfig:
+    """`OmegaConf.merge(base, top)`, except that a `???` in `top` unsets the value of `base` there (a plain merge
+    keeps it): a derived config can demand a value its base had filled in."""
+    merged = OmegaConf.merge(base, top)
+    for key in _missing_keys(top):
+        OmegaConf.update(merged, key, MISSING, merge=False)
+    return merged
+
+
+def _missing_keys(config: DictConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for key in config:
+        if OmegaConf.is_missing(config, key):
+            keys.append(f"{prefix}{key}")
+        elif isinstance(config[key], DictConfig):
+            keys += _missing_keys(config[key], f"{prefix}{key}.")
+    return keys
+
+
+def adopt_recorded_spec(raw: DictConfig, recorded: Mapping[str, Any]) -> DictConfig:
+    """A checkpoint's config from before the experiment-level `voxelization` / `classes`: the grid it repeated
+    under `data.train` and `data.val` goes, and both sections come from what the checkpoint recorded (the
+    voxelization and class names its weights were built for). A current config is returned as it is."""
+    values = OmegaConf.to_container(raw)
+    if "voxelization" in values or not recorded.get("voxelization"):
+        return raw
+    for section in (values.get("data") or {}).values():
+        for key in GRID_KEYS if isinstance(section, dict) else ():
+            section.pop(key, None)
+    values["voxelization"] = dict(recorded["voxelization"])
+    if recorded.get("class_names") and "classes" not in values:
+        values["classes"] = {"names": list(recorded["class_names"])}
+    return OmegaConf.create(values)
 
 
 def _val_section(path: Path) -> DictConfig:
@@ -218,14 +316,24 @@ def parse_overrides(overrides: Sequence[str], source: str | Path | None = None) 
 def validate(values: Mapping[str, Any], registries: Registries, source: str | Path | None = None) -> ExperimentConfig:
     """Check a plain mapping of sections against the schema and build the typed `ExperimentConfig`."""
     _reject_unknown(values, TOP_LEVEL_KEYS, "", source)
+    _reject_missing(values, "", source)
     name = values.get("name")
     if not isinstance(name, str) or not name:
         raise SpotConfigError("`name` is missing: give the experiment a name (it names the run folder)", source=source)
     data = _mapping(values.get("data"), "data", source)
     _reject_unknown(data, ("train", "val"), "data.", source)
+    _reject_moved_grid(data, source)
+    if values.get("voxelization") is None:
+        raise SpotConfigError("`voxelization` is missing: declare the voxel grid once per experiment, e.g. "
+                              "voxelization: {point_cloud_range: [...], voxel_size: [...]}", source=source)  # fmt: skip
+    voxelization = _mapping(values["voxelization"], "voxelization", source)
+    classes = values.get("classes")
+    classes = None if classes is None else _mapping(classes, "classes", source)
     val = data.get("val")
     config = ExperimentConfig(
         name=name,
+        voxelization=validate_section(voxelization, VoxelizationConfig, "voxelization", source),
+        classes=None if classes is None else validate_section(classes, ClassesConfig, "classes", source),
         data=DataConfig(
             train=validate_component(data.get("train"), "data.train", registries.datasets, "dataset", source),
             val=None if val is None else validate_component(val, "data.val", registries.datasets, "dataset", source),
@@ -237,7 +345,7 @@ def validate(values: Mapping[str, Any], registries: Registries, source: str | Pa
             for key, schema in FIXED_SECTIONS.items()
         },
     )
-    _check_train(config.train, source)
+    _check_experiment(config, source)
     return config
 
 
@@ -258,7 +366,8 @@ def validate_component(
 
 
 def validate_section(values: Mapping[str, Any], schema: type, section: str, source: str | Path | None = None) -> Any:
-    """Merge `values` into the dataclass `schema`: unknown keys, wrong types and missing values are errors."""
+    """Merge `values` into the dataclass `schema`: unknown keys, wrong types, missing values and values against the
+    schema's declared rules (`spot.trainer.schema`) are errors."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), values)
         instance = OmegaConf.to_object(merged)
@@ -272,6 +381,10 @@ def validate_section(values: Mapping[str, Any], schema: type, section: str, sour
         raise SpotConfigError(f"`{key}`: {_first_line(error)}", source=source) from error
     except (TypeError, ValueError) as error:
         raise SpotConfigError(f"`{section}`: {error}", source=source) from error
+    try:
+        check_section(instance)
+    except Invalid as error:
+        raise SpotConfigError(error.line(section), source=source) from error
     _check_paths_exist(instance, section, source)
     return instance
 
@@ -298,22 +411,39 @@ def to_yaml(config: ExperimentConfig) -> str:
     return yaml.safe_dump(to_plain(config), sort_keys=False)
 
 
-def _check_train(train: TrainConfig, source: str | Path | None) -> None:
-    positive = {"epochs": train.epochs, "batch_size": train.batch_size, "log_every": train.log_every}
-    positive["keep_checkpoints"] = train.keep_checkpoints
-    for key, value in positive.items():
-        if value < 1:
-            raise SpotConfigError(f"`train.{key}` = {value}: expected a positive integer", source=source)
-    if train.max_steps is not None and train.max_steps < 1:
-        raise SpotConfigError(f"`train.max_steps` = {train.max_steps}: expected null or >= 1", source=source)
-    if train.device not in ("auto", "cpu", "cuda"):
-        raise SpotConfigError(f"`train.device` = {train.device!r}: expected auto, cpu or cuda", source=source)
+def _check_experiment(config: ExperimentConfig, source: str | Path | None) -> None:
+    """Each component's `check_experiment`: what it needs from the other sections (labels, classes, backbone)."""
+    for key, component in (*data_sections(config), ("model", config.model), ("objective", config.objective)):
+        check = getattr(component.config, "check_experiment", None)
+        try:
+            if check is not None:
+                check(config, key)
+        except Invalid as error:
+            raise SpotConfigError(error.line(), source=source) from error
+
+
+def _reject_moved_grid(data: Mapping[str, Any], source: str | Path | None) -> None:
+    for part, section in data.items():
+        moved = [key for key in GRID_KEYS if isinstance(section, Mapping) and key in section]
+        if moved:
+            raise SpotConfigError(f"`data.{part}.{moved[0]}` moved to `voxelization.{moved[0]}`: the voxel grid is "
+                                  "declared once per experiment, beside the model", source=source)  # fmt: skip
+
+
+def _reject_missing(values: Mapping[str, Any], prefix: str, source: str | Path | None) -> None:
+    """`???` left anywhere (a value the config demands and nobody gave) is refused before anything starts."""
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            _reject_missing(value, f"{prefix}{key}.", source)
+        elif isinstance(value, str) and value == MISSING:
+            raise SpotConfigError(f"`{prefix}{key}` is required but has no value (set {prefix}{key}=...)",
+                                  source=source)  # fmt: skip
 
 
 def _check_paths_exist(instance: Any, section: str, source: str | Path | None) -> None:
     for f in dataclasses.fields(instance):
         value = getattr(instance, f.name)
-        if f.metadata.get("must_exist") and value is not None and not Path(value).exists():
+        if f.metadata.get(MUST_EXIST) and value is not None and not Path(value).exists():
             raise SpotConfigError(f"`{section}.{f.name}` = {str(value)!r} does not exist", source=source)
 
 

@@ -14,17 +14,20 @@ T = TypeVar("T")
 
 
 class NewestSlot(Generic[T]):
-    """Thread-safe single slot: `put` replaces, `take` blocks for the newest item, `close` releases the taker."""
+    """Thread-safe single slot: `put` replaces, `take` blocks for the newest item, `close` releases the taker and
+    refuses items until `reopen`. The counters run over the slot's whole life."""
 
-    def __init__(self) -> None:
+    def __init__(self, closed: bool = False) -> None:
         self._ready = threading.Condition()
         self._item: T | None = None
-        self._closed = False
+        self._closed = closed
         self.received = 0
         self.dropped = 0
 
     def put(self, item: T) -> None:
         with self._ready:
+            if self._closed:
+                return
             self.received += 1
             if self._item is not None:
                 self.dropped += 1
@@ -41,4 +44,9 @@ class NewestSlot(Generic[T]):
     def close(self) -> None:
         with self._ready:
             self._closed = True
+            self._item = None  # nothing waits in a closed slot: its memory is released now
             self._ready.notify_all()
+
+    def reopen(self) -> None:
+        with self._ready:
+            self._closed = False

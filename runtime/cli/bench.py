@@ -9,26 +9,15 @@ import time
 import click
 import numpy as np
 
+from spot.sim import SimulatedSequence
+
+from ..errors import errors_from
 from ..io import read_sample
 from ..perception import Perception
-from ..scan import Scan
 from .common import reports_input_errors
 
 STAGES = ("read", "voxelize", "kernel_maps", "network", "postprocess", "total")
-
-
-def synthetic_scan(beams: int = 64, columns: int = 1875, seed: int = 0) -> Scan:
-    """A 120k-point sweep of flat ground and a ring of walls, for timing without a recorded scan."""
-    rng = np.random.default_rng(seed)
-    elevation = np.deg2rad(np.linspace(-24.9, 2.0, beams))[:, None]
-    azimuth = np.linspace(-np.pi, np.pi, columns, endpoint=False)[None, :]
-    ground = 1.73 / np.maximum(-np.sin(elevation), 1e-3)  # range to a ground plane 1.73 m below
-    walls = 20.0 + 15.0 * np.abs(np.sin(3 * azimuth))
-    distance = np.minimum(ground, walls) + rng.normal(0, 0.02, (beams, columns))
-    xyz = np.stack([distance * np.cos(elevation) * np.cos(azimuth), distance * np.cos(elevation) * np.sin(azimuth),
-                    distance * np.sin(elevation) + 0 * azimuth], axis=-1).reshape(-1, 3)  # fmt: skip
-    points = np.column_stack([xyz, rng.uniform(0, 1, len(xyz))]).astype(np.float32)
-    return Scan(points)
+SIMULATED_SENSOR = "hdl64"  # without --input: the first frame of the seed-0 street, ~125k points
 
 
 def time_stages(perception: Perception, read, runs: int, warmup: int = 3) -> dict[str, list[float]]:
@@ -60,20 +49,24 @@ def peak_memory_mb() -> float:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("artifact", type=click.Path(file_okay=False))
 @click.option("--input", "input_path", type=click.Path(exists=True),
-              help="Scan to time on (default: a synthetic 120k-point sweep; read time then ~0).")  # fmt: skip
+              help="Scan to time on (default: a simulated HDL-64E frame, 125k points; read time then ~0).")  # fmt: skip
 @click.option("--runs", default=20, show_default=True, help="Timed runs after 3 warm-up runs.")
 @click.option("--threads", type=int, default=None, help="Engine threads (default: the engine's own choice).")
 @reports_input_errors
 def main(artifact: str, input_path: str | None, runs: int, threads: int | None) -> None:
     """Print one JSON line of per-stage latency (median / p90) for the model in ARTIFACT."""
     perception = Perception.load(artifact, num_threads=threads)
-    scan = synthetic_scan()
-    read = (lambda: read_sample(input_path).scan) if input_path else (lambda: scan)
+    if input_path:
+        source, read = input_path, lambda: read_sample(input_path).scan
+    else:
+        sample = SimulatedSequence(SIMULATED_SENSOR, frames=1, seed=0).samples()[0]
+        source, read = sample.source, lambda: sample.scan
     points = len(read())
-    stages = summarize(time_stages(perception, read, runs))
+    with errors_from(source):
+        stages = summarize(time_stages(perception, read, runs))
     line = {
         "artifact": artifact,
-        "input": input_path or "synthetic",
+        "input": source,
         "points": points,
         "threads": threads,
         "runs": runs,

@@ -3,6 +3,9 @@
 Per frame, into the output folder: `<name>.label` (SemanticKITTI packing: uint32 per point, low 16 bits the
 training id = class id + 1, 0 where unlabeled or outside the grid), `<name>.json` (class names, boxes, per-class
 point counts, timings) and `<name>.png` (bird's-eye view coloured by the predicted class, boxes drawn).
+
+Every input file is processed: a file that cannot be read or that the model refuses is one `Error:` line and
+the run goes on; the exit code is 2 at the end if any failed. A broken artifact stops the run at once.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from ..io import iter_samples
 from ..io.semantickitti import write_label_file
 from ..perception import Perception, Result
 from ..sample import Sample
 from ..viz import save_bev_png
-from .common import reports_input_errors, setup_logging
+from .common import InputFiles, reports_input_errors, setup_logging
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,10 +38,12 @@ def main(artifact: str, inputs: tuple[str, ...], output: str, threads: int | Non
     perception = Perception.load(artifact, num_threads=threads)
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
-    samples = (sample for path in inputs for sample in iter_samples(path))
-    for index, sample in enumerate(tqdm(samples, desc="spot-run", unit="scan")):
-        result = perception(sample.scan)
-        write_outputs(folder / f"{index:06d}_{_stem(sample.source)}", sample, result, perception, png)
+    files = InputFiles(inputs)
+    for index, sample in enumerate(tqdm(files.samples(), desc="spot-run", unit="scan")):
+        with files.processing(sample):
+            result = perception(sample.scan)
+            write_outputs(folder / f"{index:06d}_{_stem(sample.source)}", sample, result, perception, png)
+    files.finish()
 
 
 def write_outputs(base: Path, sample: Sample, result: Result, perception: Perception, png: bool) -> None:

@@ -19,7 +19,7 @@ from ..boxes import Boxes
 from ..errors import SpotInputError
 from ..sample import Sample
 from ..scan import COLUMNS, Scan
-from .fields import scan_from_fields
+from .fields import numeric, scan_from_fields
 
 COLUMNS_BY_COUNT = {3: COLUMNS[:3], 4: COLUMNS[:4], 5: COLUMNS[:5], 6: COLUMNS[:6]}
 
@@ -58,7 +58,8 @@ def sample_from_archive(archive, path: Path) -> Sample:
     """A Sample from spot's `.npz` keys (see the module docstring)."""
     if "points" not in archive or "columns" not in archive:
         raise SpotInputError(f"npz has keys {sorted(archive.keys())}; expected 'points' and 'columns'", source=path)
-    scan = Scan(np.asarray(archive["points"], dtype=np.float32), tuple(str(c) for c in archive["columns"]))
+    columns = tuple(str(c) for c in np.atleast_1d(archive["columns"]))
+    scan = Scan(np.asarray(numeric(archive["points"], "points", path), dtype=np.float32), columns)
     boxes = None
     if "boxes" in archive:
         boxes = Boxes(archive["boxes"], archive.get("box_class_ids", []))

@@ -1,7 +1,8 @@
 """Flat float32 point files: KITTI velodyne `.bin` (x y z reflectance) and nuScenes `.pcd.bin` (+ ring).
 
-Intensity: KITTI reflectance is already in [0, 1] and is kept; nuScenes intensity is 0-255 and is divided by
-255. The nuScenes ring column (0 = lowest beam of the HDL-32E) is kept as `ring`.
+Intensity follows the rule in `fields.py` with each format's own scale: KITTI reflectance is 0-1, nuScenes
+intensity 0-255 (values outside are clipped, counted in the log). The nuScenes ring column (0 = lowest beam of
+the HDL-32E) is kept as `ring`.
 
 These files carry no header, so the column count is the caller's knowledge of the format; a size that is not
 a whole number of rows is the usual sign of a truncated copy or of the wrong format, and is refused.
@@ -15,13 +16,21 @@ import numpy as np
 
 from ..errors import SpotInputError
 from ..scan import REQUIRED_COLUMNS, Scan, drop_non_finite, require_points
+from .fields import normalise_intensity
 
 NUSCENES_COLUMNS = (*REQUIRED_COLUMNS, "ring")
+KITTI_INTENSITY_SCALE = 1.0
 NUSCENES_INTENSITY_SCALE = 255.0
 
 
 def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
     """The file as float32 (N, num_columns); refuses sizes that are not whole rows."""
+    float32_row_count(path, num_columns)
+    return np.fromfile(path, dtype="<f4").reshape(-1, num_columns)
+
+
+def float32_row_count(path: str | Path, num_columns: int) -> int:
+    """The number of rows, from the file's size alone (what a dataset checks of every file before training)."""
     path = Path(path)
     if not path.is_file():
         raise SpotInputError("no such file", source=path)
@@ -33,19 +42,24 @@ def read_float32_rows(path: str | Path, num_columns: int) -> np.ndarray:
             "the file is truncated or is not in this format",
             source=path,
         )
-    return np.fromfile(path, dtype="<f4").reshape(-1, num_columns)
+    return size // row_bytes
+
+
+def read_intensity_rows(path: str | Path, num_columns: int, scale: float) -> np.ndarray:
+    """`read_float32_rows` with column 3, the intensity, brought to [0, 1] from the format's `scale`."""
+    rows = read_float32_rows(path, num_columns)
+    rows[:, 3] = normalise_intensity(rows[:, 3], path, scale)
+    return rows
 
 
 def read_kitti_bin(path: str | Path) -> Scan:
-    """KITTI / SemanticKITTI velodyne scan: float32 (N, 4) x y z reflectance, reflectance already in [0, 1]."""
-    return _finite_scan(read_float32_rows(path, 4), REQUIRED_COLUMNS, path)
+    """KITTI / SemanticKITTI velodyne scan: float32 (N, 4) x y z reflectance(0-1)."""
+    return _finite_scan(read_intensity_rows(path, 4, KITTI_INTENSITY_SCALE), REQUIRED_COLUMNS, path)
 
 
 def read_nuscenes_bin(path: str | Path) -> Scan:
     """nuScenes lidar sweep: float32 (N, 5) x y z intensity(0-255) ring -> intensity / 255."""
-    rows = read_float32_rows(path, 5).copy()
-    rows[:, 3] = np.clip(rows[:, 3] / NUSCENES_INTENSITY_SCALE, 0.0, 1.0)
-    return _finite_scan(rows, NUSCENES_COLUMNS, path)
+    return _finite_scan(read_intensity_rows(path, 5, NUSCENES_INTENSITY_SCALE), NUSCENES_COLUMNS, path)
 
 
 def _finite_scan(rows: np.ndarray, columns: tuple[str, ...], path: str | Path) -> Scan:

@@ -43,7 +43,7 @@ def read_calib(path: str | Path) -> dict[str, np.ndarray]:
             found = "missing" if values is None else f"{len(values)} values"
             raise SpotInputError(f"calib entry {key} must hold {shape[0] * shape[1]} numbers, {found}", source=path)
         matrix = np.eye(4)
-        matrix[: shape[0], : shape[1]] = np.asarray(values, dtype=np.float64).reshape(shape)
+        matrix[: shape[0], : shape[1]] = _numbers(values, f"calib entry {key}", path).reshape(shape)
         matrices[key] = matrix
     return matrices
 
@@ -65,8 +65,19 @@ def read_label_2(path: str | Path) -> tuple[list[str], np.ndarray]:
                 source=path,
             )
         types.append(fields[0])
-        rows.append([float(value) for value in fields[8:LABEL_FIELDS]])
+        rows.append(_numbers(fields[8:LABEL_FIELDS], f"line {number} (h w l x y z rotation_y)", path))
     return types, np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+
+
+def _numbers(words: list[str], what: str, path: Path) -> np.ndarray:
+    """float64 values of `words`; text that is not a finite number is refused, naming `what`."""
+    try:
+        values = np.asarray([float(word) for word in words], dtype=np.float64)
+    except ValueError as error:
+        raise SpotInputError(f"{what} must hold numbers: {error}", source=path) from error
+    if not np.isfinite(values).all():
+        raise SpotInputError(f"{what} holds non-finite values {words}", source=path)
+    return values
 
 
 def camera_boxes_to_lidar(camera_rows: np.ndarray, calib: dict[str, np.ndarray]) -> np.ndarray:

@@ -1,5 +1,6 @@
 """spot.export for `centerpoint_detection`: sparse BEV encoder, densified BEV map and CenterPoint head in one
-graph, verified box for box against PyTorch on real KITTI scans, in both flavours."""
+graph, verified box for box against PyTorch on simulated scans (and real KITTI scans where present), in both
+flavours."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ import pytest
 from spot.export.exporter import ExportOptions, export_checkpoint
 from spot.runtime import Perception
 from spot.runtime.artifact import Artifact
-from spot.runtime.io import read_sample
 
-KITTI_SCANS = ("kitti_object/training/velodyne/000000.bin", "kitti_object/training/velodyne/000001.bin")
+REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "kitti_object/training/velodyne/000001.bin")
 
 
-@pytest.mark.realdata
-@pytest.mark.parametrize("flavour", ["portable", "autoware"])
-def test_detector_exports_box_for_box(flavour, detection_checkpoint, lidar_data, tmp_path):
-    samples = [read_sample(lidar_data / scan) for scan in KITTI_SCANS]
-    report = export_checkpoint(detection_checkpoint, tmp_path / "art", samples, ExportOptions(flavour))
+@pytest.mark.parametrize("flavour", ["portable", "autoware", pytest.param("fused", marks=pytest.mark.fused)])
+def test_detector_exports_box_for_box(flavour, parity_scans, detection_checkpoint, tmp_path):
+    report = export_checkpoint(detection_checkpoint, tmp_path / "art", parity_scans, ExportOptions(flavour))
 
     assert report.passed and len(report.checks) == 2
     for check in report.checks:
@@ -31,15 +29,12 @@ def test_detector_exports_box_for_box(flavour, detection_checkpoint, lidar_data,
     ops = {(node.domain, node.op_type) for node in onnx.load(str(artifact.model_path)).graph.node}
     assert ("", "ScatterND") in ops and ("", "Conv") in ops  # the BEV densify and the 2-D head
     assert (("autoware", "ImplicitGemm") in ops) == (flavour == "autoware")
+    assert (("spot.fused", "SparseConv") in ops) == (flavour == "fused")
 
 
-@pytest.mark.realdata
-def test_runtime_detects_boxes_without_labels(detection_checkpoint, lidar_data, tmp_path):
-    scan = read_sample(lidar_data / KITTI_SCANS[0]).scan
-    export_checkpoint(detection_checkpoint, tmp_path / "art", [read_sample(lidar_data / KITTI_SCANS[0])],
-                      ExportOptions("portable"))  # fmt: skip
-    perception = Perception.load(tmp_path / "art", num_threads=1)
-    result = perception(scan)
+def test_runtime_detects_boxes_without_labels(detection_artifact, simulated_scans):
+    perception = Perception.load(detection_artifact, num_threads=1)
+    result = perception(simulated_scans[1].scan)  # the artifact was verified on the first scan
     assert perception.box_class_names == ("car", "truck", "pedestrian", "cyclist") and perception.class_names == ()
     assert result.labels is None and result.scores is None
     boxes = result.boxes

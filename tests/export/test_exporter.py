@@ -11,18 +11,16 @@ import pytest
 from spot.export import exporter
 from spot.export.exporter import ExportOptions, VerificationFailed, export_checkpoint
 from spot.export.verify import ScanCheck, VerificationReport
+from spot.runtime import Perception
 from spot.runtime.artifact import Artifact
 from spot.runtime.errors import SpotInputError
-from spot.runtime.io import read_sample
 
 REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "semantickitti/sequences/00/velodyne/000000.bin")
 
 
-@pytest.mark.realdata
-@pytest.mark.parametrize("flavour", ["portable", "autoware"])
-def test_export_matches_pytorch_on_real_scans(flavour, segmentation_checkpoint, lidar_data, tmp_path):
-    samples = [read_sample(lidar_data / scan) for scan in REAL_SCANS]
-    report = export_checkpoint(segmentation_checkpoint, tmp_path / "art", samples, ExportOptions(flavour))
+@pytest.mark.parametrize("flavour", ["portable", "autoware", pytest.param("fused", marks=pytest.mark.fused)])
+def test_export_matches_pytorch(flavour, parity_scans, segmentation_checkpoint, tmp_path):
+    report = export_checkpoint(segmentation_checkpoint, tmp_path / "art", parity_scans, ExportOptions(flavour))
 
     assert report.passed and len(report.checks) == 2
     for check in report.checks:
@@ -37,27 +35,25 @@ def test_export_matches_pytorch_on_real_scans(flavour, segmentation_checkpoint, 
         assert {("autoware", "GetIndicePairsImplicitGemm"), ("autoware", "ImplicitGemm")} <= ops
         assert ("", "ScatterElements") in ops  # the inverse convolutions' tables, turned around
         assert [spec.name for spec in artifact.inputs] == ["voxel_features", "coords.input"]
+    elif flavour == "fused":
+        assert {op for domain, op in ops if domain == "spot.fused"} == {"SparseConv"} and ("", "ScatterND") not in ops
+        assert {spec.feed for spec in artifact.inputs} == {"voxel_features", "neighbors", "inverse_neighbors"}
     else:
         assert all(domain in ("", "ai.onnx") for domain, _ in ops) and ("", "ScatterND") in ops
         assert {spec.feed for spec in artifact.inputs} == {"voxel_features", "coords", "pairs", "counts"}
 
 
-@pytest.mark.realdata
-def test_predictions_are_not_one_class(segmentation_artifact, lidar_data):
+def test_predictions_are_not_one_class(segmentation_artifact, simulated_scans):
     """The parity above means something only if the random model separates classes."""
-    from spot.runtime import Perception
-
-    labels = Perception.load(segmentation_artifact, num_threads=1)(read_sample(lidar_data / REAL_SCANS[0]).scan).labels
+    labels = Perception.load(segmentation_artifact, num_threads=1)(simulated_scans[0].scan).labels
     assert len(np.unique(labels[labels >= 0])) >= 3
 
 
-@pytest.mark.realdata
-def test_refuses_to_write_an_artifact_that_fails(segmentation_checkpoint, lidar_data, tmp_path, monkeypatch):
+def test_refuses_to_write_an_artifact_that_fails(segmentation_checkpoint, simulated_scans, tmp_path, monkeypatch):
     failing = VerificationReport([ScanCheck("scan", 10, 5, 0.9, None, 0.5, 1.0)])
     monkeypatch.setattr(exporter, "verify", lambda *args: failing)
     with pytest.raises(VerificationFailed, match="does not match PyTorch"):
-        export_checkpoint(segmentation_checkpoint, tmp_path / "art", [read_sample(lidar_data / REAL_SCANS[0])],
-                          ExportOptions())  # fmt: skip
+        export_checkpoint(segmentation_checkpoint, tmp_path / "art", simulated_scans[:1], ExportOptions())
     assert not (tmp_path / "art").exists() and list(tmp_path.iterdir()) == []
 
 
@@ -68,12 +64,9 @@ def test_options_are_checked():
         ExportOptions(flavour="fast")
 
 
-@pytest.mark.realdata
-def test_portable_graph_gives_the_same_sums_on_two_threads(segmentation_artifact, lidar_data):
+def test_portable_graph_gives_the_same_sums_on_two_threads(segmentation_artifact, simulated_scans):
     """Each ScatterND adds rows that are distinct within it: onnxruntime's threads never race on a row."""
-    from spot.runtime import Perception
-
-    scan = read_sample(lidar_data / REAL_SCANS[0]).scan
+    scan = simulated_scans[0].scan
     single = Perception.load(segmentation_artifact, num_threads=1)
     prepared = single.prepare(scan)
     expected = single.run_network(prepared)["voxel_logits"]

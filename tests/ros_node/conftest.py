@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from spot.runtime.ros.environment import apply_local_ros_defaults
+from spot_ros.environment import apply_local_ros_defaults
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "ros_node"))  # the in-process unit tests import spot_ros from the source tree
 
 
 @pytest.fixture(scope="session")
@@ -66,17 +65,19 @@ def perception_node_executable(ros_env) -> Path:
 
 @pytest.fixture
 def launch_node(ros_env, tmp_path):
-    """launch(argv, namespace) -> (NodeProcess, connected Probe) for a node started as `argv` + ROS args under
-    `namespace`; both are stopped after the test."""
+    """launch(argv, namespace, env=ros_env, connect=True) -> (NodeProcess, Probe) for a node started as `argv`
+    + ROS args under `namespace`; with `connect`, once it subscribes and publishes (an active node), else once its
+    lifecycle services answer. Both are stopped after the test."""
     from .harness import NodeProcess, Probe
 
     started = []
 
-    def launch(argv: list[str], namespace: str):
-        node = NodeProcess(argv, ros_env, tmp_path / f"{namespace.strip('/')}.log")
+    def launch(argv: list[str], namespace: str, env: dict[str, str] | None = None, connect: bool = True):
+        node = NodeProcess(argv, env or ros_env, tmp_path / f"{namespace.strip('/')}.log")
         probe = Probe(namespace)
         started.append((node, probe))
-        assert probe.wait_connected(60.0), f"node did not come up:\n{node.log()}"
+        up = probe.wait_connected(60.0) if connect else probe.lifecycle_state(60.0) is not None
+        assert up, f"node did not come up:\n{node.log()}"
         return node, probe
 
     yield launch
@@ -84,3 +85,25 @@ def launch_node(ros_env, tmp_path):
         probe.close()
         if node.alive():
             node.stop()
+
+
+SMALL_BOUND = 30_000  # max_points of `bounded_artifact`
+
+
+@pytest.fixture(scope="session")
+def bounded_artifact(segmentation_checkpoint, tmp_path_factory) -> Path:
+    """The portable export of `segmentation_checkpoint` with `--max-points` 30,000, verified on a simulated-size
+    random scan (no real data needed)."""
+    pytest.importorskip("torch", reason="exporting an artifact needs the train and export extras")
+    import numpy as np
+
+    from spot.export.exporter import ExportOptions, export_checkpoint
+    from spot.runtime import Sample, Scan
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-40, -40, -2.5, 0], [40, 40, 1.5, 1], (20_000, 4)).astype(np.float32)
+    output = tmp_path_factory.mktemp("artifact") / "bounded"
+    export_checkpoint(
+        segmentation_checkpoint, output, [Sample(Scan(points))], ExportOptions("portable", max_points=SMALL_BOUND)
+    )
+    return output

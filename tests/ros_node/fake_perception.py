@@ -1,8 +1,9 @@
 """A stand-in with `spot.runtime.Perception`'s interface, so the node's plumbing is tested without an artifact.
 
 Labels are a fixed function of each point (known to the test), points beyond 60 m get IGNORE_INDEX as points
-outside a voxel grid would, and `delay_s` (artifact "fake:<seconds>") makes inference slower than the sensor.
-Run as a script it is the node's entry point with this fake injected.
+outside a voxel grid would, and `delay_s` (artifact "fake:<seconds>") makes inference slower than the sensor;
+artifact "unloadable" fails to load as a bad artifact folder does. Run as a script it is the node's entry point
+with this fake injected.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spot.runtime import IGNORE_INDEX, Boxes, Scan
+from spot.runtime import IGNORE_INDEX, Boxes, Scan, SpotInputError
 
 CLASS_NAMES = ("road", "car", "vegetation", "building")
 BOX_CLASS_NAMES = ("car", "pedestrian")
@@ -52,6 +53,8 @@ class FakePerception:
 
     @classmethod
     def load(cls, artifact: str, engine: str = "onnxruntime", num_threads: int | None = None) -> FakePerception:
+        if artifact == "unloadable":
+            raise SpotInputError("is not a spot artifact (no spot.json)", source=artifact)
         _, _, delay = artifact.partition(":")
         return cls(float(delay or 0.0))
 

@@ -19,6 +19,10 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -26,10 +30,16 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Float64, Header
 from visualization_msgs.msg import MarkerArray
 
-from spot.runtime.ros.messages import cloud_message
-from spot.runtime.ros.pointcloud2 import CloudData, read_points
+from spot.runtime.io.pointcloud2 import CloudData, read_points
+from spot_ros.messages import cloud_message
 
 NODE_NAME = "spot_perception"
+TRANSITIONS = {
+    "configure": Transition.TRANSITION_CONFIGURE,
+    "activate": Transition.TRANSITION_ACTIVATE,
+    "deactivate": Transition.TRANSITION_DEACTIVATE,
+    "cleanup": Transition.TRANSITION_CLEANUP,
+}
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
@@ -185,7 +195,8 @@ class Probe:
         for status in message.status:
             if status.name.startswith(f"{self.fully_qualified}:"):
                 with self._lock:
-                    self.received.diagnostics.append({v.key: v.value for v in status.values})
+                    level = int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else status.level
+                    self.received.diagnostics.append({"level": str(level), **{v.key: v.value for v in status.values}})
 
     def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -231,10 +242,16 @@ class Probe:
             return next((o for o in self.received.segmentation if o.stamp_ns == key), None)
 
     def latest_diagnostics(self) -> dict[str, float]:
-        """The node's last /diagnostics values (received, processed, dropped_stale, rejected_malformed, ...)."""
+        """The node's last /diagnostics numbers (level 0 OK / 1 WARN, received, processed, dropped_stale,
+        rejected_malformed, ...)."""
         with self._lock:
             latest = self.received.diagnostics[-1] if self.received.diagnostics else {}
-        return {key: float(value) for key, value in latest.items()}
+        return {key: float(value) for key, value in latest.items() if key != "state"}
+
+    def latest_state(self) -> str | None:
+        """The lifecycle state the node last reported on /diagnostics."""
+        with self._lock:
+            return self.received.diagnostics[-1]["state"] if self.received.diagnostics else None
 
     def settled_diagnostics(self, timeout: float = 10.0) -> dict[str, int]:
         """Counters once the node has processed every output we received (diagnostics come at 1 Hz)."""
@@ -242,6 +259,36 @@ class Probe:
             lambda: self.latest_diagnostics().get("processed", -1) >= len(self.received.segmentation), timeout
         )
         return self.latest_diagnostics()
+
+    def call(self, service_type, name: str, request, timeout: float = 10.0):
+        """The response of the node's service `name` (relative to the node), or None on timeout."""
+        client = self.node.create_client(service_type, f"{self.fully_qualified}/{name}")
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                return None
+            future = client.call_async(request)
+            self.wait_for(future.done, timeout)
+            return future.result() if future.done() else None
+        finally:
+            self.node.destroy_client(client)
+
+    def transition(self, name: str) -> bool:
+        """Ask the node for a lifecycle transition (configure, activate, deactivate, cleanup); True on success."""
+        request = ChangeState.Request(transition=Transition(id=TRANSITIONS[name]))
+        response = self.call(ChangeState, "change_state", request)
+        return response is not None and response.success
+
+    def lifecycle_state(self, timeout: float = 10.0) -> str | None:
+        response = self.call(GetState, "get_state", GetState.Request(), timeout)
+        return None if response is None else response.current_state.label
+
+    def set_double_parameter(self, name: str, value: float) -> tuple[bool, str]:
+        """(successful, reason) of setting a double parameter on the node."""
+        parameter = Parameter(name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value))
+        response = self.call(SetParameters, "set_parameters", SetParameters.Request(parameters=[parameter]))
+        return (
+            (False, "no response") if response is None else (response.results[0].successful, response.results[0].reason)
+        )
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -15,7 +15,7 @@ import pytest
 import spot.runtime
 from spot.runtime import IGNORE_INDEX
 from spot.runtime.io import read_sample
-from spot.runtime.ros.pointcloud2 import scan_to_cloud
+from spot.runtime.io.pointcloud2 import scan_to_cloud
 
 pytestmark = [pytest.mark.ros, pytest.mark.realdata]
 pytest.importorskip("rclpy")

@@ -4,6 +4,7 @@ rclpy's conversion to Python objects: check it against rclpy's own serialization
 import pytest
 
 pytestmark = pytest.mark.ros
+pytest.importorskip("rclpy")
 
 from rclpy.serialization import serialize_message  # noqa: E402
 from sensor_msgs.msg import PointCloud2  # noqa: E402

@@ -22,3 +22,15 @@ def test_close_releases_a_waiting_taker():
     slot.close()
     worker.join(timeout=2)
     assert not worker.is_alive() and taken == [None]
+
+
+def test_a_closed_slot_lets_go_of_its_item_and_refuses_new_ones_until_reopened():
+    slot = NewestSlot()
+    slot.put("2 MB cloud")
+    slot.close()  # deactivate: the waiting cloud is not kept
+    slot.put("arrived while inactive")
+    assert (slot.received, slot.dropped) == (1, 0)
+    slot.reopen()
+    assert slot.take(timeout=0) is None  # neither the cloud from before nor the one sent while closed
+    slot.put("next")
+    assert slot.take(timeout=0) == "next" and slot.received == 2

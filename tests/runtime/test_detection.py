@@ -135,10 +135,27 @@ def test_decode_with_bev_iou_nms():
     assert decode_center_heatmaps(heatmap, regression, s).scores.tolist() == pytest.approx([0.9, 0.7])
 
 
-def test_spec_round_trips_through_a_dict():
+def test_spec_round_trips_through_a_dict_without_its_grid():
     s = spec(with_velocity=True, nms="bev_iou")
-    assert CenterHeadSpec.from_dict(s.to_dict()) == s
+    assert "voxelization" not in s.to_dict() and CenterHeadSpec.from_dict(s.to_dict(), GRID) == s
     assert s.regression_channels == 10 and s.map_shape == (20, 20)
+    layout = s.to_dict() | {"regression_layout": {"offset": [0, 2]}}
+    with pytest.raises(SpotInputError, match=r"regression_layout .* differs from this runtime's"):
+        CenterHeadSpec.from_dict(layout, GRID)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pre_nms_top_k": 0}, "pre_nms_top_k=0"),
+        ({"max_detections": "10"}, "max_detections='10'"),
+        ({"score_threshold": 2.0}, r"score_threshold=2.0; expected a number in \[0, 1\]"),
+        ({"nms_radius": (1.0, -1.0)}, "nms_radius"),
+    ],
+)
+def test_nonsense_head_settings_are_refused(options, message):
+    with pytest.raises(SpotInputError, match=message):
+        spec(**options)
 
 
 def test_bad_outputs_and_specs_are_input_errors():

@@ -71,7 +71,14 @@ def test_voxel_centers_round_trip():
 
 @pytest.mark.parametrize(
     ("pcr", "size"),
-    [((0, 0, 0, 1, 1), (0.1, 0.1, 0.1)), ((0, 0, 0, 1, 1, 1), (0.1, 0, 0.1)), ((0, 0, 0, -1, 1, 1), (1, 1, 1))],
+    [
+        ((0, 0, 0, 1, 1), (0.1, 0.1, 0.1)),
+        ((0, 0, 0, 1, 1, 1), (0.1, 0, 0.1)),
+        ((0, 0, 0, -1, 1, 1), (1, 1, 1)),
+        ((0, 0, 0, 1, 1, 1), (0.1, float("nan"), 0.1)),
+        ((-50, -50, -3, 50, 50, 2), (1e-6, 1e-6, 1e-6)),  # 1e23 cells: int64 keys overflow (issue 14.13)
+        ((0, 0, 0, 1, 1, 0.2), (0.1, 0.1, 0.5)),  # no whole voxel along z
+    ],
 )
 def test_bad_grid_is_refused(pcr, size):
     with pytest.raises(SpotInputError, match="voxel grid"):

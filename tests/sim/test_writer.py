@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from spot.runtime.cli.data import main
 from spot.runtime.io.binary import read_kitti_bin
 from spot.runtime.io.semantickitti import LabelMap, read_label_file
 from spot.runtime.voxelize import VoxelGrid
-from spot.trainer.cli.data import main
 
 ARGS = ["simulate", "--sensor", "vlp16", "--frames", "2", "--seed", "7", "--sequence", "3"]
 

@@ -11,22 +11,24 @@ whatever order the sensor numbers its lasers in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from spot.runtime import Sample, Scan
 from spot.runtime.rings import estimate_rings
 
+from ..schema import bounded
+
 RING_COLUMN = "ring"
 
 
 @dataclass
 class BeamResampleConfig:
-    probability: float = 0.7
-    downsample_factors: list[int] = field(default_factory=lambda: [2, 4])
-    azimuth_bins: int = 2048  # range-image width for up-sampling; ~0.18 deg, about a 64-beam sensor's step
-    max_range_gap: float = 0.5  # metres; neighbours further apart in range lie on different surfaces
+    probability: float = bounded(0.7, ge=0, le=1)
+    downsample_factors: list[int] = bounded(default_factory=lambda: [2, 4], ge=1, min_length=1)
+    azimuth_bins: int = bounded(2048, ge=1)  # range-image width for up-sampling; ~0.18 deg, a 64-beam sensor's step
+    max_range_gap: float = bounded(0.5, gt=0)  # metres; neighbours further apart in range lie on different surfaces
 
 
 def elevation_order(xyz: np.ndarray, rings: np.ndarray) -> np.ndarray:

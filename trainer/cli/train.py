@@ -14,6 +14,7 @@ import click
 from spot.runtime.cli.common import reports_input_errors, setup_logging
 
 CONFIG_HELP = "YAML config (see configs/); OVERRIDES are section.key=value."
+# The commands import the engine (torch, every component) when they run, not at import: `--help` stays instant.
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,113 +1,190 @@
-"""Training datasets: the simulator on the fly, and SemanticKITTI-layout folders (real or simulated).
+"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), KITTI object
+splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled: for pre-training).
 
-Both yield `TrainingFrame`s: the (augmented) `Sample`, plus, when `aggregate_frames` > 0, the points of the
-neighbouring frames brought into this frame's sensor frame with the poses, and the sensor positions they were
-seen from; SPOT aggregates them to densify its occupancy targets. Augmentations draw from the global numpy
+A dataset is built for the experiment's `DatasetInfo` (its declared voxelization and classes) and checks its data
+against it: a labelled dataset's label map must give exactly the experiment's classes. All yield
+`TrainingFrame`s: the (augmented) `Sample`, plus, when `aggregate_frames` > 0, the points of the neighbouring
+frames brought into this frame's sensor frame with the poses, and the sensor positions they were seen from;
+SPOT aggregates them to densify its occupancy targets. Augmentations draw from the global numpy
 generator, which the engine seeds per (seed, epoch, index), so a frame's augmentation is reproducible.
+
+Bad files: a dataset on disk checks every file it will read when it is built, from the files' sizes alone (no
+read: a few `stat` calls per frame), and refuses with one line listing every file that cannot be used
+(missing, truncated, a label count other than the point count). A file whose size is right but whose content
+is not (all points non-finite, a label_2 line that does not parse) is found only when it is read; the engine
+then skips that sample (`engine.sampling.SeededSamples`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from spot.runtime import IGNORE_INDEX, Sample, SpotInputError, VoxelGrid
+from spot.runtime import IGNORE_INDEX, Sample, SpotInputError
+from spot.runtime.io.binary import float32_row_count
 from spot.runtime.io.kitti import read_kitti_object
+from spot.runtime.io.label_maps import LABEL_MAPS, LabelMapName, check_label_set, named_label_map
+from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
+    check_label_file,
     find_label_map,
     label_path_for,
     read_label_file,
     read_semantickitti,
 )
-from spot.sim import SimulatedSequence, label_map
+from spot.runtime.scan import require_points
+from spot.runtime.sensors import SENSORS
+from spot.sim import SimulatedSequence
 
 from ..augment import BeamResample, BeamResampleConfig
-from ..config import existing_path
 from ..engine.sampling import balanced_sampling_weights
 from ..engine.seeding import sample_seed
-from ..engine.task import DatasetInfo
+from ..engine.task import AUGMENTATION, DatasetInfo, TrainingFrame
+from ..registry import existing_path
+from ..schema import BOX_LABELS, POINT_LABELS, Invalid, bounded
 
-AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
 SUBSET_DATA, SUBSET_LABELS = 0, 1  # streams of `subset_seed`: frames used, frames labelled
-THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
+BAD_FILES_SHOWN = 3  # in the refusal's one line; the count says how many there are
 
 
-@dataclass(frozen=True)
-class TrainingFrame:
-    """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
-    seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
-    (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
-    (augmentation here, queries or ray subsets in a task's collate)."""
-
-    sample: Sample
-    context_xyz: np.ndarray
-    context_origins: np.ndarray
-    context_labels: np.ndarray
-    seed: int
-
-    def rng(self, purpose: int) -> np.random.Generator:
-        """An independent generator per purpose (0 = augmentation, 1 = the task's targets)."""
-        return np.random.default_rng([self.seed, purpose])
+SensorName = StrEnum("SensorName", {key: key for key in SENSORS})  # the simulator's sensor catalogue
 
 
 @dataclass
 class FrameDataConfig:
-    """What every frame dataset shares: voxelization, label use, augmentation and sampling."""
+    """What every frame dataset shares: label use, subsets, augmentation and sampling. `LABELS`: what its
+    labelled frames carry (objectives check it against what they train on)."""
 
-    point_cloud_range: list[float] = field(default_factory=lambda: [-25.6, -25.6, -3.0, 25.6, 25.6, 1.8])
-    voxel_size: list[float] = field(default_factory=lambda: [0.2, 0.2, 0.2])
+    LABELS: ClassVar[frozenset[str]] = frozenset({POINT_LABELS})
+
     use_labels: bool = True  # False: pre-train as if unlabeled (SPOT's geometric occupancy, ALSO)
-    fraction: float = 1.0  # share of the frames used, a fixed seed-determined subset (data-scaling studies)
-    label_fraction: float = 1.0  # share of the frames whose labels fine-tuning may use (label-efficiency studies)
-    subset_seed: int = 0  # draws both subsets: the same seed gives the same frames in every run
-    aggregate_frames: int = 0  # neighbours on each side whose points densify the targets
+    fraction: float = bounded(1.0, gt=0, le=1)  # share of the frames used, a fixed seeded subset (data scaling)
+    label_fraction: float = bounded(1.0, gt=0, le=1)  # share of the frames whose labels fine-tuning may use
+    subset_seed: int = bounded(0, ge=0)  # draws both subsets: the same seed gives the same frames in every run
+    aggregate_frames: int = bounded(0, ge=0)  # neighbours on each side whose points densify the targets
     beam_resample: BeamResampleConfig = field(default_factory=lambda: BeamResampleConfig(probability=0.0))
     class_balanced: bool = False  # SPOT's class-balanced frame sampling
+
+    def check(self) -> None:
+        if self.label_fraction < 1 and not self.use_labels:
+            raise Invalid("label_fraction", "needs use_labels: true (it picks the frames whose labels are used)",
+                          self.label_fraction)  # fmt: skip
+        if self.class_balanced and not self.use_labels:
+            raise Invalid("class_balanced", "needs labels: set use_labels: true or class_balanced: false", True)
+
+    def check_experiment(self, experiment, key: str) -> None:
+        if self.class_balanced and experiment.classes is None:
+            raise Invalid(f"{key}.class_balanced", "weights frames by their classes: declare the experiment's "
+                                                   "`classes`", True)  # fmt: skip
 
 
 @dataclass
 class SimDataConfig(FrameDataConfig):
-    sensor: str = "hdl64"
-    seeds: list[int] = field(default_factory=lambda: [0])  # one simulated sequence per seed
-    frames: int = 8  # per sequence
-    horizontal_resolution_deg: float | None = None  # coarser than the sensor's for faster CPU runs
+    LABELS: ClassVar[frozenset[str]] = frozenset({POINT_LABELS, BOX_LABELS})
+
+    sensor: SensorName = SensorName.hdl64
+    seeds: list[int] = bounded(default_factory=lambda: [0], ge=0, lt=2**63, min_length=1)  # a sequence per seed
+    frames: int = bounded(8, ge=1)  # per sequence
+    horizontal_resolution_deg: float | None = bounded(None, gt=0)  # coarser than the sensor's for faster CPU runs
+    label_map: LabelMapName = LabelMapName.semantickitti  # how the simulator's raw ids become classes
 
 
 @dataclass
 class FolderDataConfig(FrameDataConfig):
     root: str = existing_path()  # a folder with sequences/SS/velodyne/*.bin (+ labels/, poses.txt)
-    sequences: list[str] = field(default_factory=lambda: ["00"])
+    sequences: list[str] = bounded(default_factory=lambda: ["00"], min_length=1)
+    # a shipped label map's name, or a label-map YAML; default: the dataset's own (semantic-kitti.yaml at its root)
+    label_map: str | None = None
+
+    def check(self) -> None:
+        super().check()
+        if self.label_map is not None and self.label_map not in LABEL_MAPS and not Path(self.label_map).is_file():
+            raise Invalid("label_map", f"is neither a shipped label map ({', '.join(LABEL_MAPS)}) nor a YAML file",
+                          self.label_map)  # fmt: skip
 
 
 @dataclass
 class KittiObjectDataConfig(FrameDataConfig):
+    LABELS: ClassVar[frozenset[str]] = frozenset({BOX_LABELS})
+
     root: str = existing_path()  # a KITTI object split: velodyne/*.bin, label_2/*.txt, calib/*.txt
+
+
+@dataclass
+class RosbagDataConfig(FrameDataConfig):
+    LABELS: ClassVar[frozenset[str]] = frozenset()  # a recording has no labels
+
+    path: str = existing_path()  # a rosbag2 folder, a bare .db3 / .mcap file or a ROS 1 .bag
+    topic: str | None = None  # its PointCloud2 topic, where it records several
+    use_labels: bool = False  # a recording has no per-point labels
+
+    def check(self) -> None:
+        super().check()
+        if self.use_labels:
+            raise Invalid("use_labels", "a recording has no per-point labels: set it false", True)
+        if self.aggregate_frames:
+            raise Invalid("aggregate_frames", "needs poses, which a recording lacks: set 0", self.aggregate_frames)
 
 
 class FrameDataset:
     """Index -> TrainingFrame over a list of (sequence, frame) pairs; subclasses say how to read a frame."""
 
-    def __init__(self, config: FrameDataConfig, frames: Sequence[tuple[int, int]], sequence_lengths: Sequence[int]):
-        for key in ("fraction", "label_fraction"):
-            if not 0 < getattr(config, key) <= 1:
-                raise SpotInputError(f"data {key}={getattr(config, key)}, expected a share in (0, 1]")
-        if config.label_fraction < 1 and not config.use_labels:
-            raise SpotInputError(f"data label_fraction={config.label_fraction} needs use_labels: true")
-        self.config = config
+    def __init__(
+        self,
+        config: FrameDataConfig,
+        info: DatasetInfo,
+        frames: Sequence[tuple[int, int]],
+        sequence_lengths: Sequence[int],
+    ):
+        self.config, self.info = config, info
         self.sequence_lengths = list(sequence_lengths)
         frames = _seeded_subset(frames, config.fraction, [config.subset_seed, SUBSET_DATA])
         # Supervised fine-tuning learns from labelled frames only, so the unlabelled rest is left out.
         self.frames = _seeded_subset(frames, config.label_fraction, [config.subset_seed, SUBSET_LABELS])
-        self.grid = VoxelGrid(tuple(config.point_cloud_range), tuple(config.voxel_size))
-        self.info = DatasetInfo(class_names=label_map().class_names, grid=self.grid)
         self.augment = BeamResample(config.beam_resample)
+        self._refuse_bad_files()
+
+    def check_labels(self, label_map: LabelMap, source: str | Path) -> None:
+        """Labelled frames must be labelled in the experiment's classes (unlabelled use, or an experiment that
+        declares none, has nothing to check)."""
+        if self.config.use_labels and self.info.class_names:
+            check_label_set(label_map.class_names, self.info.class_names, source)
 
     def read(self, sequence: int, frame: int) -> Sample:
         raise NotImplementedError
+
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Raise `SpotInputError` if the frame's files cannot be read, judging by what is cheap (sizes); the
+        default (frames not read from files) checks nothing."""
+
+    def frames_read(self) -> list[tuple[int, int]]:
+        """Every frame some sample reads: the frames used and, when aggregating, their neighbours."""
+        k = self.config.aggregate_frames
+        return sorted(
+            {(s, i) for s, f in self.frames for i in range(max(0, f - k), min(self.sequence_lengths[s], f + k + 1))}
+        )
+
+    def _refuse_bad_files(self) -> None:
+        frames = self.frames_read()
+        problems = []
+        for sequence, frame in frames:
+            try:
+                self.check_frame(sequence, frame)
+            except SpotInputError as problem:
+                problems.append(str(problem))
+        if problems:
+            more = f"; and {len(problems) - BAD_FILES_SHOWN} more" if len(problems) > BAD_FILES_SHOWN else ""
+            raise SpotInputError(
+                f"{len(problems)} of the {len(frames)} frames to read cannot be used: "
+                f"{'; '.join(problems[:BAD_FILES_SHOWN])}{more}. Restore or remove them (every file is checked "
+                "before training starts)"
+            )
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -145,8 +222,6 @@ class FrameDataset:
         """SPOT's class-balanced weights over the frames' labelled classes (None: uniform permutation)."""
         if not self.config.class_balanced:
             return None
-        if not self.config.use_labels:
-            raise SpotInputError("class_balanced sampling needs labels: set use_labels: true or class_balanced: false")
         groups = [self.frame_classes(s, f) for s, f in self.frames]
         return balanced_sampling_weights(groups, len(self.info.class_names))
 
@@ -167,15 +242,18 @@ def _seeded_subset(frames: Sequence[tuple[int, int]], share: float, seed: list[i
 class SimulatedDataset(FrameDataset):
     """Frames simulated on demand: nothing to download, and every frame is a pure function of the config."""
 
-    def __init__(self, config: SimDataConfig):
+    def __init__(self, config: SimDataConfig, info: DatasetInfo):
         self.sequences = [
             SimulatedSequence(
-                config.sensor, config.frames, seed, horizontal_resolution_deg=config.horizontal_resolution_deg
+                str(config.sensor), config.frames, seed, horizontal_resolution_deg=config.horizontal_resolution_deg
             )
             for seed in config.seeds
         ]
         pairs = [(s, f) for s, seq in enumerate(self.sequences) for f in range(len(seq))]
-        super().__init__(config, pairs, [len(seq) for seq in self.sequences])
+        super().__init__(config, info, pairs, [len(seq) for seq in self.sequences])
+        # The simulator labels with SemanticKITTI raw ids and maps them with `semantickitti`, the only map shipped
+        # so far; another label map will relabel `FrameTruth.raw_labels` here.
+        self.check_labels(named_label_map(str(config.label_map)), f"label map {str(config.label_map)!r}")
 
     def read(self, sequence: int, frame: int) -> Sample:
         return self.sequences[sequence].frame(frame)[0]
@@ -184,7 +262,7 @@ class SimulatedDataset(FrameDataset):
 class FolderDataset(FrameDataset):
     """SemanticKITTI layout: `root/sequences/SS/velodyne/NNNNNN.bin`, `labels/`, `poses.txt`, `calib.txt`."""
 
-    def __init__(self, config: FolderDataConfig):
+    def __init__(self, config: FolderDataConfig, info: DatasetInfo):
         root = Path(config.root)
         self.scans: list[list[Path]] = []
         self.poses: list[np.ndarray | None] = []
@@ -196,8 +274,12 @@ class FolderDataset(FrameDataset):
             self.scans.append(scans)
             self.poses.append(read_lidar_poses(folder, len(scans)))
         pairs = [(s, f) for s, scans in enumerate(self.scans) for f in range(len(scans))]
-        super().__init__(config, pairs, [len(scans) for scans in self.scans])
-        self.label_map = LabelMap.from_yaml(find_label_map(self.scans[0][0])) if config.use_labels else None
+        super().__init__(config, info, pairs, [len(scans) for scans in self.scans])
+        self.label_map = None
+        if config.use_labels:
+            source = config.label_map if config.label_map is not None else find_label_map(self.scans[0][0])
+            self.label_map = named_label_map(source) if source in LABEL_MAPS else LabelMap.from_yaml(source)
+            self.check_labels(self.label_map, source)
 
     def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
         """From the label file alone: class balancing reads every frame's labels once, never its points."""
@@ -205,8 +287,16 @@ class FolderDataset(FrameDataset):
         semantic, _ = read_label_file(label_path_for(path), path.stat().st_size // 16)
         return np.unique(self.label_map(semantic))
 
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Whole float32 x 4 rows, at least one, and one label per row (`read_semantickitti` reads the labels
+        whether or not training uses them)."""
+        path = self.scans[sequence][frame]
+        points = float32_row_count(path, 4)
+        require_points(points, path)
+        check_label_file(label_path_for(path), points)
+
     def read(self, sequence: int, frame: int) -> Sample:
-        sample = read_semantickitti(self.scans[sequence][frame])
+        sample = read_semantickitti(self.scans[sequence][frame], self.label_map)
         poses = self.poses[sequence]
         return sample if poses is None else replace(sample, pose=poses[frame])
 
@@ -215,14 +305,35 @@ class KittiObjectDataset(FrameDataset):
     """KITTI 3D object layout: `root/velodyne/ID.bin` with `label_2/ID.txt` + `calib/ID.txt`, boxes in the
     LiDAR frame (`spot.runtime.io.kitti`); single frames, no poses. Boxes exist only in the front camera's view."""
 
-    def __init__(self, config: KittiObjectDataConfig):
+    def __init__(self, config: KittiObjectDataConfig, info: DatasetInfo):
         self.scans = sorted((Path(config.root) / "velodyne").glob("*.bin"))
         if not self.scans:
             raise SpotInputError("no velodyne/*.bin scans (expected the KITTI object layout)", source=config.root)
-        super().__init__(config, [(0, i) for i in range(len(self.scans))], [len(self.scans)])
+        super().__init__(config, info, [(0, i) for i in range(len(self.scans))], [len(self.scans)])
+
+    def check_frame(self, sequence: int, frame: int) -> None:
+        """Whole float32 x 4 rows, at least one, and the frame's label_2 and calib files present."""
+        path = self.scans[frame]
+        require_points(float32_row_count(path, 4), path)
+        for kind in ("label_2", "calib"):
+            if not (path.parent.parent / kind / f"{path.stem}.txt").is_file():
+                raise SpotInputError(f"no such {kind} file", source=path.parent.parent / kind / f"{path.stem}.txt")
 
     def read(self, sequence: int, frame: int) -> Sample:
         return read_kitti_object(self.scans[frame])
+
+
+class RosbagDataset(FrameDataset):
+    """Every PointCloud2 of a recording, read by index (`spot.runtime.io.rosbag.BagIndex`): unlabelled frames
+    for the label-free objectives (SPOT's geometric occupancy, ALSO). A bag records no poses the frames could be
+    aggregated with, so `aggregate_frames` is refused at load rather than silently ignored."""
+
+    def __init__(self, config: RosbagDataConfig, info: DatasetInfo):
+        self.bag = BagIndex(config.path, config.topic)
+        super().__init__(config, info, [(0, i) for i in range(len(self.bag))], [len(self.bag)])
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return self.bag[frame]
 
 
 def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:

@@ -6,8 +6,10 @@ Modules, each with one job:
     trainer      the loop (`Trainer`) and `evaluate_task`
     hooks        scalar logging (TensorBoard, metrics.jsonl), progress bar, evaluation, checkpoints, loss curve
     checkpoint   atomic, verified checkpoints; `load_pretrained` for fine-tuning
+    run_folder   one training per run folder (an OS lock); write failures as one line
+    resume       what `--resume` checks: a checkpoint, and the run's own config
     optim        AdamW and the learning-rate schedules
-    sampling     seeded, resumable, rank-sharded data order
+    sampling     seeded, resumable, rank-sharded data order; unreadable samples substituted or left out
     seeding      seeds and RNG state
     distributed  the `torchrun` process group
 

@@ -8,25 +8,32 @@
         meta.json           schema version, step, stage, task class, class names and voxelization
         manifest.json       written last: size and sha256 of each file above
 
-The folder is filled under a hidden temporary name, every file fsync'ed, and renamed into place in one
-`os.replace`, so a run killed at any moment leaves either the whole checkpoint or none. Reading checks the
-manifest first: a missing manifest, a missing file, a wrong size or a wrong hash is a `CheckpointError` naming
-the file. `last` is a symlink, swapped atomically, to the newest checkpoint of a run.
+The files are serialized in memory, written under a hidden temporary folder name (`.step_N.tmp-PID`), every
+file fsync'ed, and the folder renamed into place in one `os.replace`, so a run killed at any moment leaves either
+the whole checkpoint or none. A write that fails (a full disk) removes its temporary folder before the error goes
+on, so it cannot keep the disk full for the next `--resume`. Reading checks the manifest first: a missing or
+malformed manifest, a missing file, a wrong size or a wrong hash is a `CheckpointError` naming the file; so is a
+train_state.pt holding anything but tensors and plain values. `last` is a symlink, swapped atomically, to the
+newest checkpoint of a run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import pickle
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from spot.runtime.errors import SpotInputError
@@ -67,18 +74,24 @@ def save_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({key: value.detach().cpu().contiguous().clone() for key, value in weights.items()}, tmp / WEIGHTS)
-    torch.save(train_state, tmp / TRAIN_STATE)
-    (tmp / CONFIG).write_text(config_yaml)
-    (tmp / META).write_text(json.dumps({"schema_version": SCHEMA_VERSION, **meta}, indent=2))
-    files = {file: {"bytes": (tmp / file).stat().st_size, "sha256": _sha256(tmp / file)} for file in _PAYLOAD}
-    (tmp / MANIFEST).write_text(json.dumps({"schema_version": SCHEMA_VERSION, "files": files}, indent=2))
-    for file in (*_PAYLOAD, MANIFEST):
-        _fsync(tmp / file)
-    _fsync(tmp)
+    payload = {
+        WEIGHTS: safetensors_bytes({key: value.detach().cpu().contiguous().clone() for key, value in weights.items()}),
+        TRAIN_STATE: _torch_bytes(train_state),
+        CONFIG: config_yaml.encode(),
+        META: json.dumps({"schema_version": SCHEMA_VERSION, **meta}, indent=2).encode(),
+    }
+    files = {file: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for file, data in payload.items()}
+    payload[MANIFEST] = json.dumps({"schema_version": SCHEMA_VERSION, "files": files}, indent=2).encode()
     final = folder / name
-    _replace_folder(tmp, final)
+    try:
+        tmp.mkdir()
+        for file, data in payload.items():  # the manifest last
+            _write_synced(tmp / file, data)
+        _fsync(tmp)
+        _replace_folder(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     _point_last(folder, name)
     return final
 
@@ -98,15 +111,21 @@ def verify_checkpoint(path: Path) -> dict:
         )
     try:
         manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"unreadable manifest ({error})", source=manifest_path) from error
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise CheckpointError(
+            f"malformed manifest: {problem}, expected {{schema_version: int, files: {{name: {{bytes, sha256}}}}}}",
+            source=manifest_path,
+        )
     if manifest.get("schema_version", 0) > SCHEMA_VERSION:
         raise CheckpointError(
             f"schema version {manifest['schema_version']} is newer than this spot reads ({SCHEMA_VERSION}): "
             "upgrade spot",
             source=path,
         )
+    files = manifest["files"]
     for file in _PAYLOAD:
         _verify_file(path / file, files.get(file))
     return manifest
@@ -118,10 +137,18 @@ def read_checkpoint(path: Path, with_train_state: bool = True) -> Checkpoint:
     verify_checkpoint(path)
     try:
         weights = load_file(path / WEIGHTS)
-        train_state = torch.load(path / TRAIN_STATE, weights_only=True) if with_train_state else None
+        train_state = _load_plain(path / TRAIN_STATE) if with_train_state else None
         meta = json.loads((path / META).read_text())
+    except pickle.UnpicklingError as error:
+        # torch's own text advises weights_only=False, i.e. running whatever the file holds: never.
+        raise CheckpointError(
+            "holds Python objects besides tensors and plain values, which a spot checkpoint never needs: refused",
+            source=path / TRAIN_STATE,
+        ) from error
     except (SafetensorError, RuntimeError, OSError, ValueError) as error:
         raise CheckpointError(f"cannot be read ({error})", source=path) from error
+    if with_train_state and not isinstance(train_state, dict):
+        raise CheckpointError("does not hold a training state (a dict)", source=path / TRAIN_STATE)
     return Checkpoint(path, weights, (path / CONFIG).read_text(), meta, train_state)
 
 
@@ -144,13 +171,43 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 
 def prune_checkpoints(folder: Path, keep: int, protect: tuple[Path, ...] = ()) -> None:
-    """Delete all but the newest `keep` checkpoints (never those in `protect`), and stale temporary folders."""
-    for stale in folder.glob(f".{PREFIX}*.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    """Delete all but the newest `keep` checkpoints (never those in `protect`), and this process's temporaries."""
+    remove_temporaries(folder, os.getpid())
     protected = {p.resolve() for p in protect}
     for old in list_checkpoints(folder)[:-keep]:
         if old.resolve() not in protected:
             shutil.rmtree(old)
+
+
+def remove_temporaries(folder: Path, pid: int | None = None) -> None:
+    """Delete the temporary folders of unfinished checkpoint writes: those of process `pid`, or all of them
+    (only for the holder of the run folder's lock, when any other writer must be dead)."""
+    for stale in folder.glob(f".{PREFIX}*.tmp-{'*' if pid is None else pid}"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
+    """`model.load_state_dict(weights)`, refusing with one line (counts and the first names) when the model
+    built from `source` (a config) has other tensors than the checkpoint holds."""
+    own = model.state_dict()
+    mismatches = {
+        "missing from the checkpoint": [key for key in own if key not in weights],
+        "not in the model": [key for key in weights if key not in own],
+        "of another shape": [key for key in own if key in weights and weights[key].shape != own[key].shape],
+    }
+    found = [f"{len(keys)} {what} ({_first_names(keys)})" for what, keys in mismatches.items() if keys]
+    if found:
+        raise CheckpointError(
+            f"builds a model whose tensors do not fit the checkpoint's ({len(own)} in the model, {len(weights)} in "
+            f"the checkpoint): {'; '.join(found)}",
+            source=source,
+        )
+    model.load_state_dict(weights)
+
+
+def _first_names(keys: list[str], shown: int = 3) -> str:
+    more = f", ... {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
 
 
 @dataclass
@@ -193,9 +250,21 @@ def load_pretrained(model: nn.Module, path: Path, prefix: str = "backbone.") -> 
     return report
 
 
+def _manifest_problem(manifest: Any) -> str | None:
+    if not isinstance(manifest, dict):
+        return f"a {type(manifest).__name__} at the top"
+    if not isinstance(manifest.get("files"), dict):
+        return f"`files` is a {type(manifest.get('files')).__name__}"
+    if not isinstance(manifest.get("schema_version", 0), int):
+        return f"`schema_version` is {manifest['schema_version']!r}"
+    return None
+
+
 def _verify_file(path: Path, expected: dict | None) -> None:
     if expected is None:
         raise CheckpointError("not listed in the manifest: the checkpoint is incomplete", source=path)
+    if not isinstance(expected, dict):
+        raise CheckpointError(f"the manifest's entry is {expected!r}, expected {{bytes, sha256}}", source=path)
     if not path.is_file():
         raise CheckpointError("missing: the checkpoint is incomplete", source=path)
     size = path.stat().st_size
@@ -211,6 +280,31 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 22), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _load_plain(path: Path) -> Any:
+    """torch.load of tensors and plain values only (an unpickler that refuses anything else)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")  # a foreign file: the refusal says it
+        return torch.load(path, weights_only=True)
+
+
+def _torch_bytes(value: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """Write and fsync one file; a full disk raises the OSError (ENOSPC, naming the file) `run_folder` reports."""
+    try:
+        with path.open("wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as error:
+        error.filename = error.filename or str(path)
+        raise
 
 
 def _fsync(path: Path) -> None:

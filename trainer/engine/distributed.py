@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from spot.runtime.errors import SpotInputError
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -30,6 +32,9 @@ class Distributed:
 
 def start(device: str) -> Distributed:
     """Pick the device (`auto`, `cpu`, `cuda`) and join the process group when launched by `torchrun`."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SpotInputError(f"`train.device` = 'cuda' but torch {torch.__version__} finds no CUDA device here "
+                             "(set train.device=auto or cpu)")  # fmt: skip
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))

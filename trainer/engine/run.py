@@ -1,11 +1,14 @@
 """Config -> components -> trainer: what `spot-train pretrain | finetune | eval` run.
 
 A run folder (`train.output_dir`, default runs/<name>) holds config.yaml (resolved), metrics.jsonl,
-tensorboard/, checkpoints/ (step_*/ and `last`) and loss_curve.png.
+tensorboard/, checkpoints/ (step_*/ and `last`), loss_curve.png and `.lock` (held by the training running
+there, `run_folder`). Everything a run could refuse is checked before step 1: the lock, the checkpoint and
+config of a resume (`resume`), the datasets' files (their constructors).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -16,11 +19,21 @@ import torch
 from spot.runtime.errors import SpotInputError
 
 from ..components import REGISTRIES
-from ..config import Component, ExperimentConfig, load_config
+from ..config import Component, ExperimentConfig, SpotConfigError, load_config
 from ..registry import Registries
 from . import distributed
-from .checkpoint import LAST, Checkpoint, list_checkpoints, load_pretrained, read_checkpoint
-from .hooks import Checkpointing, Evaluation, LossCurve, ProgressBar, ScalarLog
+from .checkpoint import list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
+from .hooks import (
+    Checkpointing,
+    Evaluation,
+    LossCurve,
+    ProgressBar,
+    ScalarLog,
+    SkippedSamplesReport,
+    restore_hook_states,
+)
+from .resume import checkpoint_to_resume, refuse_changed_config
+from .run_folder import claim_run_folder, writes_into
 from .seeding import seed_everything
 from .task import DatasetInfo, Task
 from .trainer import Trainer, evaluation_totals
@@ -29,8 +42,14 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 
 
-def build_dataset(component: Component, registries: Registries = REGISTRIES) -> Any:
-    return registries.datasets[component.name].build(component.config)
+def experiment_info(config: ExperimentConfig) -> DatasetInfo:
+    """What the task is built for and every dataset is checked against: the declared voxelization and classes."""
+    return DatasetInfo(config.classes.class_names if config.classes else (), config.voxelization.grid)
+
+
+def build_dataset(component: Component, info: DatasetInfo, registries: Registries = REGISTRIES) -> Any:
+    """The dataset of a `data.*` section, checked against the experiment's `info`."""
+    return registries.datasets[component.name].build(component.config, info)
 
 
 def build_task(config: ExperimentConfig, info: DatasetInfo, registries: Registries = REGISTRIES) -> Task:
@@ -44,32 +63,50 @@ def train(config: ExperimentConfig, stage: str, resume: bool = False, registries
     context = distributed.start(config.train.device)
     try:
         run_dir = config.output_dir
-        checkpoint = _checkpoint_to_resume(run_dir / CHECKPOINTS) if resume else None
-        if not resume:
-            _refuse_overwrite(run_dir)
-        torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
-        train_set = build_dataset(config.data.train, registries)
-        val_set = None if config.data.val is None else build_dataset(config.data.val, registries)
-        seed_everything(config.train.seed)  # the same initial weights on every rank and in every rerun
-        task = build_task(config, train_set.info, registries)
-        if checkpoint is None and config.pretrained.path:
-            report = load_pretrained(task, Path(config.pretrained.path), config.pretrained.prefix)
-            log.info("pre-trained weights from %s: %s", config.pretrained.path, report.summary())
-        trainer = Trainer(config, task, train_set, val_set, context, stage, resume_from=checkpoint)
-        trainer.hooks = [
-            ScalarLog(run_dir),
-            ProgressBar(),
-            Evaluation(config.train.eval_every),
-            Checkpointing(config.train.ckpt_every, config.train.keep_checkpoints, run_dir / CHECKPOINTS),
-            LossCurve(run_dir),
-        ]
-        if context.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(trainer.config_yaml)
-        trainer.fit()
+        with claim_run_folder(run_dir) if context.is_main else contextlib.nullcontext():
+            _train(config, stage, resume, registries, context)
         return run_dir
     finally:
         distributed.stop(context)
+
+
+def _train(
+    config: ExperimentConfig, stage: str, resume: bool, registries: Registries, context: distributed.Distributed
+) -> None:
+    run_dir = config.output_dir
+    checkpoint = checkpoint_to_resume(run_dir / CHECKPOINTS) if resume else None
+    if checkpoint is not None:
+        refuse_changed_config(config, checkpoint)
+    else:
+        _refuse_overwrite(run_dir)
+    if context.is_main:
+        remove_temporaries(run_dir / CHECKPOINTS)  # what a killed writer left: this process holds the folder
+    torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
+    info = experiment_info(config)
+    train_set = build_dataset(config.data.train, info, registries)
+    val_set = None if config.data.val is None else build_dataset(config.data.val, info, registries)
+    seed_everything(config.train.seed)  # the same initial weights on every rank and in every rerun
+    task = build_task(config, info, registries)
+    if checkpoint is None and config.pretrained.path:
+        report = load_pretrained(task, Path(config.pretrained.path), config.pretrained.prefix)
+        log.info("pre-trained weights from %s: %s", config.pretrained.path, report.summary())
+    trainer = Trainer(config, task, train_set, val_set, context, stage, resume_from=checkpoint)
+    trainer.hooks = [
+        ScalarLog(run_dir),
+        ProgressBar(),
+        Evaluation(config.train.eval_every),  # before Checkpointing: a checkpoint follows its step's evaluation
+        Checkpointing(config.train.ckpt_every, config.train.keep_checkpoints, run_dir / CHECKPOINTS),
+        SkippedSamplesReport(),
+        LossCurve(run_dir),
+    ]
+    if checkpoint is not None:
+        restore_hook_states(trainer, checkpoint.train_state.get("hooks", {}))
+        if trainer.step >= trainer.total_steps:
+            log.info("%s finished at step %d: nothing left to train", run_dir, trainer.step)
+    if context.is_main:
+        with writes_into(run_dir):
+            (run_dir / "config.yaml").write_text(trainer.config_yaml)
+    trainer.fit()
 
 
 def evaluate(
@@ -82,15 +119,21 @@ def evaluate(
     """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides; or of the
     `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data)
+    recorded = checkpoint.meta["dataset_info"]
+    # The checkpoint's own config may predate `voxelization` / `classes`: it takes them from what was recorded.
+    own = config_path is None
+    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data,
+                         recorded=recorded if own else None)  # fmt: skip
     if config.data.val is None:
         raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
+    info = experiment_info(config)
+    require_recorded_spec(info, DatasetInfo.from_dict(recorded), config_path or checkpoint.path / "config.yaml")
     context = distributed.start(config.train.device)
     try:
-        task = build_task(config, DatasetInfo.from_dict(checkpoint.meta["dataset_info"]), registries)
-        task.load_state_dict(checkpoint.weights)
+        task = build_task(config, info, registries)
+        load_weights(task, checkpoint.weights, config_path or checkpoint.path / "config.yaml")
         task.to(context.device)
-        dataset = build_dataset(config.data.val, registries)
+        dataset = build_dataset(config.data.val, info, registries)
         totals = evaluation_totals(task, dataset, config, context)
         metrics = task.summarize(totals)
         if context.is_main:
@@ -98,20 +141,25 @@ def evaluate(
             other = val_data or config_path
             name = f"eval_{checkpoint.path.name}" + (f"_{Path(other).stem}" if other else "")
             folder = checkpoint.path.parent
-            (folder / f"{name}.json").write_text(json.dumps(metrics, indent=2))
-            for picture in task.write_report(totals, dataset, folder / name):
-                log.info("wrote %s", picture)
+            with writes_into(folder):
+                (folder / f"{name}.json").write_text(json.dumps(metrics, indent=2))
+                for picture in task.write_report(totals, dataset, folder / name):
+                    log.info("wrote %s", picture)
     finally:
         distributed.stop(context)
     return metrics
 
 
-def _checkpoint_to_resume(folder: Path) -> Checkpoint:
-    if not (folder / LAST).exists():
-        raise SpotInputError(f"--resume: no checkpoint to resume from in {folder}")
-    checkpoint = read_checkpoint(folder / LAST)
-    log.info("resuming from %s (step %d)", checkpoint.path, checkpoint.train_state["step"])
-    return checkpoint
+def require_recorded_spec(info: DatasetInfo, recorded: DatasetInfo, source: Path) -> None:
+    """A model runs on the grid and classes it was trained for: a config declaring others is refused (a detector
+    declares no classes: it is checked on the grid alone)."""
+    if info.grid != recorded.grid:
+        raise SpotConfigError(f"`voxelization` {info.grid.to_dict()} differs from the checkpoint's "
+                              f"{recorded.grid.to_dict() if recorded.grid else None}", source=source)  # fmt: skip
+    if info.class_names and recorded.class_names and info.class_names != recorded.class_names:
+        raise SpotConfigError(f"`classes` ({len(info.class_names)}: {', '.join(info.class_names)}) differ from the "
+                              f"checkpoint's ({len(recorded.class_names)}: {', '.join(recorded.class_names)})",
+                              source=source)  # fmt: skip
 
 
 def _refuse_overwrite(run_dir: Path) -> None:

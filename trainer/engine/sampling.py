@@ -8,12 +8,20 @@ sample exactly once (rank r takes samples r, r + W, ...; ranks may get different
 
 Class balancing (SPOT): a dataset may offer per-frame sampling weights (`balanced_sampling_weights`); the
 epoch's order is then a seeded weighted draw with replacement instead of a permutation, same length.
+
+A sample that cannot be read (a `SpotInputError` or `OSError` from `dataset[i]`: a file whose size passed the
+dataset's up-front check but whose content does not) never stops a run. Training reads the next sample in
+index order in its place, up to `MAX_SUBSTITUTES` of them (as mmdetection's `_rand_another`, but not random),
+so every step keeps its global batch; evaluation leaves it out. Which samples fail depends on the files alone,
+so a resumed run substitutes exactly as the uninterrupted one. The loader yields `LoadedBatch`es that carry
+the reasons (each naming its file) to a `SkippedSamples` tally: a warning the first time, a summary at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,19 +31,83 @@ from spot.runtime.errors import SpotInputError
 
 from .seeding import derive_seed, isolated_rng
 
+log = logging.getLogger(__name__)
+UNREADABLE = (SpotInputError, OSError)  # what reading a bad file raises
+MAX_SUBSTITUTES = 8  # more unreadable samples in a row than this is a broken dataset or config: stop
+
+
+class LoadedSample(NamedTuple):
+    sample: Any  # None when neither it nor a substitute could be read
+    problems: tuple[str, ...]  # why the samples tried before could not be read
+
+
+class LoadedBatch(NamedTuple):
+    batch: Any  # the task's collated batch of the samples read; None when there are none
+    problems: tuple[str, ...]
+    complete: bool  # every sample of the batch (or its substitute) was read
+
 
 class SeededSamples(Dataset):
-    """Wraps a dataset so that sample i of epoch e is drawn with the generators seeded from (seed, e, i)."""
+    """Wraps a dataset so that sample i of epoch e is drawn with the generators seeded from (seed, e, i), and a
+    sample that cannot be read is replaced by the next of up to `substitutes` samples (0: left out)."""
 
-    def __init__(self, dataset: Any, seed: int, epoch: int):
-        self.dataset, self.seed, self.epoch = dataset, seed, epoch
+    def __init__(self, dataset: Any, seed: int, epoch: int, substitutes: int = 0):
+        self.dataset, self.seed, self.epoch, self.substitutes = dataset, seed, epoch, substitutes
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> Any:
-        with isolated_rng(derive_seed(self.seed, "sample", self.epoch, index)):
-            return self.dataset[index]
+    def __getitem__(self, index: int) -> LoadedSample:
+        problems = []
+        for attempt in range(self.substitutes + 1):
+            try:
+                with isolated_rng(derive_seed(self.seed, "sample", self.epoch, index)):
+                    return LoadedSample(self.dataset[(index + attempt) % len(self.dataset)], tuple(problems))
+            except UNREADABLE as problem:
+                problems.append(str(problem))
+        return LoadedSample(None, tuple(problems))
+
+
+class CollateLoaded:
+    """The task's `collate` over the samples that were read, with the reasons of those that were not."""
+
+    def __init__(self, collate: Callable[[Sequence[Any]], Any]):
+        self.collate = collate
+
+    def __call__(self, loaded: Sequence[LoadedSample]) -> LoadedBatch:
+        samples = [item.sample for item in loaded if item.sample is not None]
+        problems = tuple(problem for item in loaded for problem in item.problems)
+        return LoadedBatch(self.collate(samples) if samples else None, problems, len(samples) == len(loaded))
+
+
+class SkippedSamples:
+    """How many samples could not be read, by reason (each names its file); warns once per reason."""
+
+    def __init__(self, purpose: str):
+        self.purpose = purpose
+        self.counts: dict[str, int] = {}
+
+    def add(self, problems: Iterable[str]) -> None:
+        for problem in problems:
+            if problem not in self.counts:
+                log.warning("%s: skipped a sample that cannot be read: %s", self.purpose, problem)
+            self.counts[problem] = self.counts.get(problem, 0) + 1
+
+    def summary(self, counts: dict[str, int] | None = None) -> str:
+        """One line: how many, how many files, each reason with its count (of `counts`, default this tally's)."""
+        counts = self.counts if counts is None else counts
+        listed = "; ".join(f"{problem} ({count}x)" for problem, count in sorted(counts.items()))
+        total = sum(counts.values())
+        return f"{self.purpose} skipped {total} samples that could not be read ({len(counts)} files): {listed}"
+
+
+def merge_counts(tallies: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Skip counts summed over tallies (every rank's, or a checkpoint's and this run's)."""
+    merged: dict[str, int] = {}
+    for tally in tallies:
+        for problem, count in tally.items():
+            merged[problem] = merged.get(problem, 0) + count
+    return merged
 
 
 class TrainBatches(Sampler[list[int]]):
@@ -126,15 +198,16 @@ def make_loader(
     epoch: int,
     num_workers: int,
     pin_memory: bool,
+    substitutes: int = 0,
 ) -> DataLoader:
-    """A DataLoader over `batches` whose samples are seeded per (seed, epoch, index).
+    """A DataLoader of `LoadedBatch`es over `batches` whose samples are seeded per (seed, epoch, index).
 
     It gets its own generator, so starting an epoch never draws from the training generators.
     """
     return DataLoader(
-        SeededSamples(dataset, seed, epoch),
+        SeededSamples(dataset, seed, epoch, substitutes),
         batch_sampler=batches,
-        collate_fn=collate,
+        collate_fn=CollateLoaded(collate),
         num_workers=num_workers,
         pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(derive_seed(seed, "loader", epoch)),

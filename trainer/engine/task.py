@@ -1,22 +1,33 @@
-"""The contract between the training engine and what it trains: datasets, `DatasetInfo` and `Task`.
+"""The contract between the training engine and what it trains: datasets, `DatasetInfo`, `TrainingFrame`, `Task`.
 
-Dataset (built by `registry.datasets[name].build(config)`)
-    A map-style dataset: `len(ds)` and `ds[i] -> sample` (any picklable object, usually a
-    `spot.runtime.sample.Sample`), plus `ds.info -> DatasetInfo`. Random augmentations must draw from the
-    global generators (`random`, `numpy.random`, `torch`): the engine seeds them for every sample from
-    (seed, epoch, index), so a sample's augmentation does not depend on worker count, rank or resume point.
+Dataset (built by `registry.datasets[name].build(config, info)`)
+    A map-style dataset: `len(ds)` and `ds[i] -> sample` (any picklable object; the frame datasets of
+    `spot.trainer.data` yield the `TrainingFrame`s every objective reads). `info` is the experiment's
+    `DatasetInfo` (its declared voxelization and classes, `engine.run.experiment_info`): the dataset checks its
+    data against it (a labelled dataset's label map must give exactly `info.class_names`) and raises a
+    `SpotInputError` naming what differs. Random augmentations must draw from the global generators (`random`,
+    `numpy.random`, `torch`): the engine seeds them for every sample from (seed, epoch, index), so a sample's
+    augmentation does not depend on worker
+    count, rank or resume point.
     Optional `ds.sampling_weights() -> (len(ds),) weights` switches the epoch order to a seeded weighted draw
     (SPOT's class-balanced sampling; see `engine.sampling.balanced_sampling_weights`).
 
 Task (built by `registry.objectives[name].build(config, backbone, info)`), a `torch.nn.Module`:
     backbone                 the pre-trainable part; fine-tuning loads it by name (`load_pretrained`, prefix
                              "backbone.") and its weights are saved under that prefix.
-    info                     the `DatasetInfo` it was built for (saved in checkpoints; export reads it).
+    info                     the `DatasetInfo` it was built for, from the experiment's `voxelization` and
+                             `classes` (saved in checkpoints' meta.json; export and evaluation read it).
     collate(samples) -> batch
                              list of samples -> a dict of tensors (and plain values). Runs in DataLoader worker
                              processes, so it must not touch the module's parameters or CUDA. A sparse batch
                              holds `coords` int32 (V, 4) (batch, z, y, x) and `features` float32 (V, C) from
                              `spot.runtime.voxelize`, plus whatever targets the loss needs.
+    network_input(batch) -> SparseTensor
+                             the batch's voxels as the backbone's input (given; coordinates checked once here).
+    infer(x) -> tuple[Tensor, ...], output_specs() -> tuple[TensorSpec, ...]
+                             deployable tasks only: the network input -> exactly the outputs a deployed model
+                             returns, and their specs in spot.json. Training, evaluation and `spot-export` all
+                             run `infer`, so what is exported is what was evaluated.
     forward(batch) -> dict   training step: {"loss": scalar tensor, **other scalar tensors to log}. The engine
                              moves the batch to the device first, averages every scalar over `log_every` steps
                              and over ranks, and logs them under `train/<key>`.
@@ -42,18 +53,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from spot.runtime.artifact import TensorSpec
+from spot.runtime.sample import Sample
 from spot.runtime.voxelize import VoxelGrid
+
+from ..sparse import SparseTensor
 
 Batch = dict[str, Any]
 COUNT_KEY = "num_batches"
+AUGMENTATION, TASK_TARGETS = 0, 1  # purposes of `TrainingFrame.rng`
+# SemanticKITTI's thing classes (countable objects, by name): the foreground SPOT's loss weights up by default.
+THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "person", "bicyclist", "motorcyclist")
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model and a deployed artifact must know about the data: class names and voxelization."""
+    """What a model and a deployed artifact must know about the data: class names and voxelization. Declared
+    once per experiment (`voxelization`, `classes`); a task that predicts no classes has none."""
 
     class_names: tuple[str, ...] = ()
     grid: VoxelGrid | None = None
@@ -67,6 +87,24 @@ class DatasetInfo:
         return cls(tuple(data.get("class_names", ())), VoxelGrid.from_dict(grid) if grid else None)
 
 
+@dataclass(frozen=True)
+class TrainingFrame:
+    """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
+    seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
+    (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
+    (augmentation in the dataset, queries or ray subsets in a task's collate)."""
+
+    sample: Sample
+    context_xyz: np.ndarray
+    context_origins: np.ndarray
+    context_labels: np.ndarray
+    seed: int
+
+    def rng(self, purpose: int) -> np.random.Generator:
+        """An independent generator per purpose (`AUGMENTATION`, `TASK_TARGETS`)."""
+        return np.random.default_rng([self.seed, purpose])
+
+
 class Task(nn.Module):
     """Backbone + heads + loss, trained by the engine. Subclasses implement `collate` and `forward`."""
 
@@ -77,6 +115,19 @@ class Task(nn.Module):
 
     def collate(self, samples: Sequence[Any]) -> Batch:
         raise NotImplementedError(f"{type(self).__name__} must implement collate(samples) -> dict of tensors")
+
+    def network_input(self, batch: Batch) -> SparseTensor:
+        """The collated voxels (`coords`, `features`, `batch_size`) on the task's grid, as the backbone reads them."""
+        grid_shape = self.info.grid.grid_shape
+        return SparseTensor.from_voxels(batch["features"], batch["coords"], grid_shape, int(batch["batch_size"]))
+
+    def infer(self, x: SparseTensor) -> tuple[torch.Tensor, ...]:
+        """The network input -> the outputs a deployed model returns, in `output_specs` order."""
+        raise NotImplementedError(f"{type(self).__name__} is not deployable: it has no inference outputs")
+
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        """Name, dtype, shape and meaning of each `infer` output, as spot.json lists them."""
+        raise NotImplementedError(f"{type(self).__name__} is not deployable: it has no inference outputs")
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward(batch) -> {{'loss': ...}}")

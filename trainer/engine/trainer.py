@@ -25,8 +25,8 @@ from .checkpoint import Checkpoint
 from .distributed import Distributed, gather_objects
 from .hooks import Hook
 from .optim import build_optimizer, build_scheduler
-from .sampling import EvalBatches, TrainBatches, batches_per_epoch, make_loader
-from .seeding import derive_seed, isolated_rng, restore_rng, seed_everything
+from .sampling import MAX_SUBSTITUTES, EvalBatches, SkippedSamples, TrainBatches, batches_per_epoch, make_loader
+from .seeding import capture_rng, derive_seed, isolated_rng, restore_rng, seed_everything
 from .task import Task, move_to_device
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Trainer:
         self.config_yaml = to_yaml(config)
         self.hooks: list[Hook] = []
         self.latest_scalars: dict[str, float] = {}
+        self.skipped = SkippedSamples("training")  # this rank's unreadable samples (hooks.SkippedSamplesReport)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.batches_per_epoch = batches_per_epoch(len(train_set), config.train.batch_size)
         self.sampling_weights = train_set.sampling_weights() if hasattr(train_set, "sampling_weights") else None
@@ -105,7 +106,10 @@ class Trainer:
             return evaluate_task(self.task, self.val_set, self.config, self.context)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything but the weights and RNG needed to continue exactly from here."""
+        """Everything but the weights needed to continue exactly from here, every rank's RNG state included.
+
+        A collective (it gathers the RNG states): every rank calls it, the main rank saves it.
+        """
         return {
             "step": self.step,
             "epoch": self.epoch,
@@ -115,6 +119,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "rng": gather_objects(capture_rng(), self.context),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -162,8 +167,17 @@ class Trainer:
             weights=self.sampling_weights,
         )
         pin = self.context.device.type == "cuda"
-        loader = make_loader(self.train_set, batches, self.task.collate, train.seed, self.epoch, train.num_workers, pin)
-        return iter(loader)
+        loader = make_loader(
+            self.train_set, batches, self.task.collate, train.seed, self.epoch, train.num_workers, pin, MAX_SUBSTITUTES
+        )
+        for loaded in loader:
+            self.skipped.add(loaded.problems)
+            if not loaded.complete:
+                raise SpotInputError(
+                    f"step {self.step + 1}: {MAX_SUBSTITUTES + 1} training samples in a row cannot be read (a broken "
+                    f"dataset or config), the last: {loaded.problems[-1]}"
+                )
+            yield loaded.batch
 
     def _wrap(self, task: Task) -> torch.nn.Module:
         if not self.context.active:
@@ -203,15 +217,21 @@ def evaluation_totals(
     batch_size = max(1, (train.eval_batch_size or train.batch_size) // context.world_size)
     batches = EvalBatches(len(dataset), batch_size, context.rank, context.world_size)
     loader = make_loader(dataset, batches, task.collate, train.seed, 0, train.num_workers, False)
+    skipped = SkippedSamples("evaluation")  # left out, never substituted: every sample counts once
     was_training = task.training
     task.eval()
     totals: dict[str, torch.Tensor] = {}
     try:
-        for batch in loader:
-            for key, value in task.evaluate_step(move_to_device(batch, context.device)).items():
+        for loaded in loader:
+            skipped.add(loaded.problems)
+            if loaded.batch is None:
+                continue
+            for key, value in task.evaluate_step(move_to_device(loaded.batch, context.device)).items():
                 totals[key] = totals[key] + value.detach() if key in totals else value.detach()
     finally:
         task.train(was_training)
+    if skipped.counts:
+        log.warning(skipped.summary())
     summed: dict[str, torch.Tensor] = {}
     for rank_totals in gather_objects({k: v.cpu() for k, v in totals.items()}, context):
         for key, value in rank_totals.items():

@@ -160,4 +160,5 @@ def detection_metrics(totals: Mapping[str, np.ndarray], config: DetectionEvalCon
 
 
 def sum_statistics(frames: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The `frame_statistics` of several frames (at least one) added up: they are additive by design."""
     return {key: np.sum([frame[key] for frame in frames], axis=0) for key in frames[0]}

@@ -3,15 +3,16 @@
 from spot.trainer.sparse import SparseTensor, SubMConv3d, SparseConv3d, SparseInverseConv3d
 """
 
-from .backends import BACKENDS, get_backend, set_backend
-from .conv import SparseConv3d, SparseConvolution, SparseInverseConv3d, SubMConv3d
-from .functional import sparse_conv, sparse_conv_traceable
+from .backends import BACKENDS, get_backend
+from .conv import SparseConv3d, SparseConvolution, SparseInverseConv3d, SubMConv3d, set_backend
+from .functional import sparse_conv
 from .kernel_map import build_kernel_map, inverse_kernel_map
-from .modules import SparseModule, SparseSequential, SubMResidualBlock, conv_norm_act
+from .modules import ConvKind, SparseModule, SparseSequential, SubMResidualBlock, conv_norm_act
 from .tensor import SparseTensor
 
 __all__ = [
     "BACKENDS",
+    "ConvKind",
     "SparseConv3d",
     "SparseConvolution",
     "SparseInverseConv3d",
@@ -26,5 +27,4 @@ __all__ = [
     "inverse_kernel_map",
     "set_backend",
     "sparse_conv",
-    "sparse_conv_traceable",
 ]

@@ -15,27 +15,38 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from enum import StrEnum
 from types import ModuleType
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 
 from spot.runtime.errors import SpotInputError
-from spot.runtime.kernel_map import KernelMap
+from spot.runtime.kernel_map import ConvGeometry, KernelMap
 
 from . import spconv_shim
 from .functional import sparse_conv
 from .kernel_map import build_kernel_map, inverse_kernel_map
 from .tensor import SparseTensor
 
-if TYPE_CHECKING:
-    from .conv import SparseConvolution
+
+class ConvLayer(Protocol):
+    """What a backend reads from a layer (`spot.trainer.sparse.conv.SparseConvolution` is the one kind)."""
+
+    in_channels: int
+    out_channels: int
+    geometry: ConvGeometry
+    inverse: bool
+    indice_key: str | None
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    backend_state: dict  # a backend's per-layer helpers, kept out of the state dict
 
 
 class SparseBackend(Protocol):
     name: str
 
-    def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor: ...
+    def convolve(self, layer: ConvLayer, x: SparseTensor) -> SparseTensor: ...
 
 
 def _cached(x: SparseTensor, key: str | None, build) -> KernelMap:
@@ -47,14 +58,15 @@ def _cached(x: SparseTensor, key: str | None, build) -> KernelMap:
     return x.kernel_maps[key]
 
 
-def layer_kernel_map(layer: SparseConvolution, x: SparseTensor) -> KernelMap:
+def layer_kernel_map(layer: ConvLayer, x: SparseTensor) -> KernelMap:
     """The kernel map `layer` runs on for input `x` (cached per indice key on the tensor)."""
     if layer.inverse:
         forward = x.kernel_maps.get(layer.indice_key)
-        if forward is None or forward.geometry.subm or forward.geometry.kernel_size != layer.kernel_size:
+        kernel_size = layer.geometry.kernel_size
+        if forward is None or forward.geometry.subm or forward.geometry.kernel_size != kernel_size:
             raise SpotInputError(
                 f"SparseInverseConv3d(indice_key={layer.indice_key!r}) needs an earlier SparseConv3d with that "
-                f"key and kernel size {layer.kernel_size} in the same forward pass; found "
+                f"key and kernel size {kernel_size} in the same forward pass; found "
                 f"{forward.geometry if forward else 'no map'}"
             )
         kernel_map = _cached(x, f"{layer.indice_key}/inverse", lambda: inverse_kernel_map(forward))
@@ -76,7 +88,7 @@ def layer_kernel_map(layer: SparseConvolution, x: SparseTensor) -> KernelMap:
 class NativeBackend:
     name = "native"
 
-    def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor:
+    def convolve(self, layer: ConvLayer, x: SparseTensor) -> SparseTensor:
         kernel_map = layer_kernel_map(layer, x)
         features = sparse_conv(x.features, layer.weight, kernel_map)
         if layer.bias is not None:
@@ -90,7 +102,7 @@ class SpconvBackend:
     def __init__(self, name: str, load: Callable[[], ModuleType], gpu_only: bool):
         self.name, self.load, self.gpu_only = name, load, gpu_only
 
-    def convolve(self, layer: SparseConvolution, x: SparseTensor) -> SparseTensor:
+    def convolve(self, layer: ConvLayer, x: SparseTensor) -> SparseTensor:
         spconv = self.load()
         on_cpu = x.features.device.type == "cpu"
         if on_cpu and self.gpu_only:
@@ -106,7 +118,7 @@ class SpconvBackend:
         indice_dict.update(out.indice_dict)  # spconv records new pairs on a copy of the dict
         return x.with_coords(out.features, out.indices, tuple(out.spatial_shape))
 
-    def _twin(self, layer: SparseConvolution, spconv):
+    def _twin(self, layer: ConvLayer, spconv):
         """A module of the library that shares `layer`'s parameters (kept out of the state dict).
 
         It stays in training mode, where spconv adds the bias after the convolution: in eval mode it fuses the
@@ -159,12 +171,5 @@ def get_backend(name: str) -> SparseBackend:
     return backend
 
 
-def set_backend(model: torch.nn.Module, name: str) -> torch.nn.Module:
-    """Switch every sparse convolution of `model` to backend `name` (weights unchanged); returns `model`."""
-    from .conv import SparseConvolution  # the layers import this module
 
-    backend = get_backend(name)
-    for module in model.modules():
-        if isinstance(module, SparseConvolution):
-            module.backend = backend.name
-    return model
+BackendName = StrEnum("BackendName", {name: name for name in BACKENDS})  # for config fields that pick one

@@ -3,7 +3,7 @@
 `SubMConv3d`, `SparseConv3d` and `SparseInverseConv3d` hold `weight` [C_out, k_z, k_y, k_x, C_in] and `bias`
 [C_out] exactly as spconv 2.x does, so a state dict saved from an spconv model loads without conversion. The
 arithmetic is delegated to a backend (`spot.trainer.sparse.backends`): `native` by default, `spconv` where
-installed and selected.
+installed and selected, per layer or for a whole model with `set_backend`.
 """
 
 from __future__ import annotations
@@ -105,3 +105,12 @@ class SparseInverseConv3d(SparseConvolution):
     def __init__(self, in_channels, out_channels, kernel_size, indice_key, bias=True, *, backend="native"):
         super().__init__(in_channels, out_channels, kernel_size, 1, 0, 1, bias, indice_key, inverse=True,
                          backend=backend)  # fmt: skip
+
+
+def set_backend(model: nn.Module, name: str) -> nn.Module:
+    """Switch every sparse convolution of `model` to backend `name` (weights unchanged); returns `model`."""
+    backend = get_backend(name)
+    for module in model.modules():
+        if isinstance(module, SparseConvolution):
+            module.backend = backend.name
+    return model

@@ -158,17 +158,3 @@ def _accumulator_dtype(features: torch.Tensor) -> torch.dtype:
 def sparse_conv(features: torch.Tensor, weight: torch.Tensor, kernel_map: KernelMap) -> torch.Tensor:
     """(V_in, C_in) features through `weight` [C_out, k_z, k_y, k_x, C_in] along `kernel_map` -> (V_out, C_out)."""
     return SparseConvFunction.apply(features, weight, conv_plan(kernel_map))
-
-
-def sparse_conv_traceable(features: torch.Tensor, weight: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
-    """The same convolution in plain tensor ops that trace and export (the kernel map is an input):
-    gather every offset's neighbour (a zero row where there is none), one batched GEMM, a sum over offsets.
-
-    features (V_in, C_in), weight [C_out, k_z, k_y, k_x, C_in], neighbors int64 (K, V_out) -> (V_out, C_out).
-    Holds K x V_out x C_in gathered values, so it is for export and checks, not for training.
-    """
-    c_out, c_in = weight.shape[0], weight.shape[-1]
-    padded = torch.cat([features, features.new_zeros(1, c_in)])  # row V_in is the missing neighbour
-    gathered = padded[torch.where(neighbors >= 0, neighbors, features.shape[0])]  # (K, V_out, C_in)
-    kernel = weight.reshape(c_out, -1, c_in).permute(1, 2, 0)  # (K, C_in, C_out)
-    return torch.bmm(gathered, kernel).sum(0)

@@ -3,6 +3,8 @@ activations) on its features, like `spconv.SparseSequential`, so a block's state
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from torch import nn
 
 from .conv import SparseConv3d, SparseConvolution, SparseInverseConv3d, SubMConv3d
@@ -26,21 +28,23 @@ class SparseModule(nn.Module):
     """Base of modules that take and return a `SparseTensor` (blocks built from the layers here)."""
 
 
-def conv_norm_act(kind: str, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                  indice_key: str | None = None, backend: str = "native") -> SparseSequential:  # fmt: skip
-    """Convolution (no bias) + BatchNorm1d(eps=1e-3, momentum=0.01) + ReLU, OpenPCDet's block.
+class ConvKind(StrEnum):
+    subm = "subm"  # submanifold: the output voxels are the input's
+    conv = "conv"  # strided: coarser output voxels
+    inverse = "inverse"  # the transpose of the strided convolution under the same indice key
 
-    kind: "subm", "conv" (strided) or "inverse".
-    """
-    if kind == "subm":
+
+def conv_norm_act(kind: ConvKind, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                  indice_key: str | None = None, backend: str = "native") -> SparseSequential:  # fmt: skip
+    """Convolution (no bias) + BatchNorm1d(eps=1e-3, momentum=0.01) + ReLU, OpenPCDet's block."""
+    kind = ConvKind(kind)
+    if kind is ConvKind.subm:
         conv = SubMConv3d(in_channels, out_channels, kernel_size, bias=False, indice_key=indice_key, backend=backend)
-    elif kind == "conv":
+    elif kind is ConvKind.conv:
         conv = SparseConv3d(in_channels, out_channels, kernel_size, stride, padding, bias=False,
                             indice_key=indice_key, backend=backend)  # fmt: skip
-    elif kind == "inverse":
-        conv = SparseInverseConv3d(in_channels, out_channels, kernel_size, indice_key, bias=False, backend=backend)
     else:
-        raise ValueError(f"conv_norm_act kind must be 'subm', 'conv' or 'inverse', got {kind!r}")
+        conv = SparseInverseConv3d(in_channels, out_channels, kernel_size, indice_key, bias=False, backend=backend)
     return SparseSequential(conv, nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
 
 

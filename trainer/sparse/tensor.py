@@ -1,8 +1,8 @@
 """`SparseTensor`, the one sparse data type of the trainer (DESIGN §3: voxel coordinates contract).
 
 features     float (V, C)   one row per active voxel
-coords       int32 (V, 4)   (batch, z, y, x); from voxelization unique and sorted by linear key (the
-                            native backend keeps that order through every layer)
+coords       int32 (V, 4)   (batch, z, y, x), unique and sorted by linear key: voxelization gives that
+                            order, `from_voxels` checks it, the native backend keeps it through every layer
 spatial_shape (Z, Y, X)     the grid the coordinates live in
 batch_size   int
 kernel_maps  dict           kernel maps by indice key, shared by every tensor derived from this one, so
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from spot.runtime.errors import SpotInputError
+from spot.runtime.kernel_map import check_coords
 
 
 @dataclass
@@ -45,9 +46,13 @@ class SparseTensor:
 
     @classmethod
     def from_voxels(cls, features, coords, spatial_shape: Sequence[int], batch_size: int, device=None):
-        """From numpy/tensor voxelization output (`spot.runtime.voxelize.Voxels`)."""
+        """The network input from voxels made outside the sparse layers (numpy or tensors, e.g.
+        `spot.runtime.voxelize.Voxels` or a collated batch): their coordinates are checked against the order
+        the kernel-map search relies on (`spot.runtime.kernel_map.check_coords`), once, here."""
         features = torch.as_tensor(features, device=device)
-        return cls(features, torch.as_tensor(coords, device=features.device), tuple(spatial_shape), batch_size)
+        x = cls(features, torch.as_tensor(coords, device=features.device), tuple(spatial_shape), batch_size)
+        check_coords(x.coords, x.spatial_shape)
+        return x
 
     def __len__(self) -> int:
         return self.features.shape[0]

@@ -2,12 +2,13 @@
 
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spot.runtime import SpotInputError
-from spot.runtime.io import read_sample
+from spot.runtime import Scan, SpotInputError
+from spot.runtime.io import iter_samples, read_sample, write_scan
 from spot.runtime.io.semantickitti import write_label_file
 
 LABEL_MAP = """labels: {0: unlabeled, 10: car, 40: road}
@@ -93,12 +94,54 @@ def test_unknown_pcd_field_type(tmp_path):
         read_sample(path)
 
 
-def test_truncated_binary_pcd(tmp_path):
-    path = tmp_path / "short.pcd"
-    header = "VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 10\nHEIGHT 1\nPOINTS 10\n"
-    path.write_bytes((header + "DATA binary\n").encode() + np.zeros(7, "<f4").tobytes())
-    with pytest.raises(SpotInputError, match=r"short.pcd: cannot decode the binary PCD data"):
+def _pcd(path, body: bytes, data="ascii", points=10, width=None, fields="x y z", size="4 4 4", type_="F F F",
+         count="1 1 1"):
+    width = points if width is None else width
+    header = (f"VERSION 0.7\nFIELDS {fields}\nSIZE {size}\nTYPE {type_}\nCOUNT {count}\nWIDTH {width}\nHEIGHT 1\n"
+              f"VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {points}\nDATA {data}\n")  # fmt: skip
+    path.write_bytes(header.encode() + body)
+    return path
+
+
+ROWS = b"1 2 3\n" * 10
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [  # issue 14.10: the header is checked against itself and against the body
+        ({"body": ROWS, "points": 100}, "header says POINTS 100 but the body holds 10 points"),
+        ({"body": ROWS, "points": 5}, "header says POINTS 5 but the body holds 10 points"),
+        ({"body": ROWS, "width": 7}, "header says WIDTH 7 x HEIGHT 1 but POINTS 10"),
+        ({"body": ROWS, "size": "4 4"}, r"header has 2 SIZE entries for 3 FIELDS"),
+        ({"body": ROWS, "type_": "F F"}, r"header has 2 TYPE entries for 3 FIELDS"),
+        ({"body": ROWS, "count": "1 1"}, r"header has 2 COUNT entries for 3 FIELDS"),
+        ({"body": np.zeros((1000, 3), "<f4").tobytes(), "data": "binary", "points": 500},
+         r"header says POINTS 500 \(6000 bytes of 12-byte rows\) but the binary body has 12000 bytes"),
+        ({"body": np.zeros(7, "<f4").tobytes(), "data": "binary"}, "header says POINTS 10 .* body has 28 bytes"),
+        ({"body": b"1 2 3\n" * 9 + b"1 2\n"}, "cannot decode the ascii PCD data"),
+    ],
+)
+def test_pcd_header_disagreeing_with_itself_or_its_body(tmp_path, options, message):
+    path = _pcd(tmp_path / "bad.pcd", **options)
+    with pytest.raises(SpotInputError, match=rf"bad\.pcd: {message}"):
         read_sample(path)
+
+
+def test_binary_compressed_pcd_checked_against_its_header(tmp_path):
+    path = tmp_path / "scan.pcd"
+    write_scan(path, Scan(np.tile(np.arange(4, dtype=np.float32) / 4, (100, 1))))  # compressible: stays compressed
+    data = path.read_bytes()
+    assert b"DATA binary_compressed" in data and len(read_sample(path).scan) == 100
+    path.write_bytes(data.replace(b"POINTS 100", b"POINTS 50").replace(b"WIDTH 100", b"WIDTH 50"))
+    with pytest.raises(SpotInputError, match="POINTS 50 \\(800 bytes\\) but the compressed body decompresses to 1600"):
+        read_sample(path)
+    path.write_bytes(data[:-10])
+    with pytest.raises(SpotInputError, match="binary_compressed body is truncated: 30 of 40 compressed bytes"):
+        read_sample(path)
+
+
+def test_one_row_ascii_pcd(tmp_path):
+    assert len(read_sample(_pcd(tmp_path / "one.pcd", b"1 2 3\n", points=1)).scan) == 1
 
 
 def test_missing_calib(tmp_path):
@@ -152,3 +195,79 @@ def test_label_file_of_another_scan(lidar_data, tmp_path):
     scan.write_bytes(scan.read_bytes()[:-16])  # one point fewer than its labels
     with pytest.raises(SpotInputError, match="has 122626 labels but the scan has 122625 points"):
         read_sample(scan)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [  # issues 14.13 and 14.16: every field must hold numbers
+        (np.array([["a", "b", "c", "d"]] * 3), r"field 'x' holds <U1 values; expected numbers"),
+        (np.ones((3, 4), np.complex64), "field 'x' holds complex64 values"),
+        (np.ones((3, 4), bool), "field 'x' holds bool values"),
+        (np.array([(1.0, 2.0, 3.0, "i")], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "U1")]),
+         "intensity holds <U1 values"),
+    ],
+)
+def test_npy_that_is_not_numbers(tmp_path, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(SpotInputError, match=rf"bad\.npy: {message}"):
+        read_sample(tmp_path / "bad.npy")
+
+
+def test_npz_whose_columns_do_not_match_its_points_names_the_file(tmp_path):  # issue 14.17
+    np.savez(tmp_path / "x.npz", points=np.zeros((5, 7), np.float32), columns=np.array(["x", "y", "z", "intensity"]))
+    with pytest.raises(SpotInputError, match=r"x\.npz: scan has 7 columns but 4 names"):
+        read_sample(tmp_path / "x.npz")
+
+
+def _kitti_object(tmp_path, label: str, calib: str = CALIB):
+    root = tmp_path / "training"
+    for folder in ("velodyne", "label_2", "calib"):
+        (root / folder).mkdir(parents=True)
+    _kitti_rows().tofile(root / "velodyne/000000.bin")
+    (root / "label_2/000000.txt").write_text(label)
+    (root / "calib/000000.txt").write_text(calib)
+    return root / "velodyne/000000.bin"
+
+
+def test_kitti_label_and_calib_with_text_where_numbers_belong(tmp_path):  # issue 14.13
+    path = _kitti_object(tmp_path, "Car 0 0 0 0 0 10 10 1.5 wide 3.9 0 1.7 10 0\n")
+    with pytest.raises(SpotInputError, match=r"label_2/000000.txt: line 1 \(h w l x y z rotation_y\) must hold num"):
+        read_sample(path)
+    label = "Car 0 0 0 0 0 10 10 1.5 1.6 3.9 0 1.7 10 0\n"
+    path = _kitti_object(tmp_path / "b", label, CALIB.replace("0 -1 0", "0 x 0"))
+    with pytest.raises(SpotInputError, match=r"calib/000000.txt: calib entry Tr_velo_to_cam must hold numbers"):
+        read_sample(path)
+
+
+def test_label_map_with_ids_beyond_16_bits(tmp_path):  # issue 14.13
+    path = _semantickitti(tmp_path, _kitti_rows(3), np.full(3, 40))
+    (tmp_path / "semantic-kitti.yaml").write_text(LABEL_MAP.replace("40: 2}", "70000: 2}"))
+    with pytest.raises(SpotInputError, match=r"semantic-kitti.yaml: learning_map holds ids \[70000\] outside 0-65535"):
+        read_sample(path)
+    (tmp_path / "semantic-kitti.yaml").write_text(LABEL_MAP.replace("40: 2}", "road: 2}"))
+    with pytest.raises(SpotInputError, match="learning_map must map whole numbers to whole numbers"):
+        read_sample(path)
+
+
+def test_kitti_intensity_outside_its_scale_is_clipped_and_counted(tmp_path, caplog):  # issue 14.16
+    rows = _kitti_rows(6)
+    rows[2, 3], rows[4, 3] = 1e30, -5.0
+    rows.tofile(tmp_path / "000000.bin")
+    with caplog.at_level(logging.WARNING):
+        scan = read_sample(tmp_path / "000000.bin").scan
+    assert "2 of 6 intensities lie outside the format's [0, 1]" in caplog.text
+    np.testing.assert_array_equal(scan.intensity[[2, 4]], [1.0, 0.0])
+    np.testing.assert_array_equal(np.delete(scan.intensity, [2, 4]), np.delete(rows[:, 3], [2, 4]))
+
+
+def test_a_folder_can_be_read_past_its_bad_files(tmp_path):  # issue 14.9
+    for name in ("a", "c"):
+        _kitti_rows().tofile(tmp_path / f"{name}.bin")
+    for name in ("b", "d"):
+        (tmp_path / f"{name}.bin").write_bytes(b"123")
+    errors = []
+    samples = list(iter_samples(tmp_path, on_error=errors.append))
+    assert [Path(s.source).name for s in samples] == ["a.bin", "c.bin"]
+    assert [Path(e.source).name for e in errors] == ["b.bin", "d.bin"]
+    with pytest.raises(SpotInputError, match=r"b\.bin: size 3 bytes"):
+        list(iter_samples(tmp_path))

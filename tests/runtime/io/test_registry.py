@@ -29,7 +29,7 @@ def test_suffix_dispatch_prefers_the_longest_suffix():
     assert format_of("a/000001.BIN") == ".bin"
     assert format_of("cloud.ply") == ".ply"
     assert format_of("notes.txt") is None
-    assert set(READERS) == {".pcd.bin", ".bin", ".pcd", ".ply", ".npy", ".npz"}
+    assert set(READERS) == {".pcd.bin", ".bin", ".pcd", ".ply", ".npy", ".npz", ".db3", ".mcap", ".bag"}
     with pytest.raises(SpotInputError, match="unknown scan format"):
         read_sample("notes.txt")
 

@@ -47,9 +47,9 @@ def test_samples_are_seeded_by_epoch_and_index_and_leave_the_global_generator_al
     np.random.seed(7)  # noqa: NPY002
     before = np.random.get_state()[1].copy()  # noqa: NPY002
     data = SeededSamples(RandomDraw(), seed=0, epoch=0)
-    first = [data[i] for i in range(5)]
-    assert [data[i] for i in reversed(range(5))] == first[::-1]
-    assert SeededSamples(RandomDraw(), seed=0, epoch=1)[0] != first[0]
+    first = [data[i].sample for i in range(5)]
+    assert [data[i].sample for i in reversed(range(5))] == first[::-1]
+    assert SeededSamples(RandomDraw(), seed=0, epoch=1)[0].sample != first[0]
     assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,30 +19,36 @@ import torch
 import yaml
 from torch import nn
 
-from spot.runtime.voxelize import VoxelGrid
-from spot.trainer.config import existing_path, load_config
+from spot.runtime.errors import SpotInputError
+from spot.runtime.io.label_maps import check_label_set
+from spot.trainer.config import load_config
 from spot.trainer.engine.run import train
 from spot.trainer.engine.task import DatasetInfo, Task
-from spot.trainer.registry import Entry, Registries
+from spot.trainer.registry import Entry, Registries, existing_path
+from spot.trainer.schema import bounded
 
 
 @dataclass
 class ToyPointsConfig:
-    num_samples: int = 24
-    num_points: int = 32
+    num_samples: int = bounded(24, ge=1)
+    num_points: int = bounded(32, ge=1)
     root: str | None = existing_path(default=None)  # unused by the data; exercises the path check
+    unreadable: list[int] = field(default_factory=list)  # samples whose "file" fails to read, as a corrupt scan
 
 
 class ToyPoints:
-    info = DatasetInfo(("near", "far"), VoxelGrid((-2, -2, -1, 2, 2, 1), (0.5, 0.5, 0.5)))
+    CLASS_NAMES = ("near", "far")
 
-    def __init__(self, config: ToyPointsConfig):
-        self.config = config
+    def __init__(self, config: ToyPointsConfig, info: DatasetInfo):
+        check_label_set(self.CLASS_NAMES, info.class_names, "toy_points")
+        self.config, self.info = config, info
 
     def __len__(self) -> int:
         return self.config.num_samples
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        if index in self.config.unreadable:
+            raise SpotInputError("scan holds no points", source=f"toy/{index:06d}.bin")
         rng = np.random.default_rng(index)
         points = rng.uniform(-2, 2, size=(self.config.num_points, 4)).astype(np.float32)
         yaw = np.random.uniform(0, 2 * np.pi)  # noqa: NPY002 (the augmentation: the per-sample seeded generator)
@@ -105,6 +111,12 @@ class PointClassifier(Task):
         return {"miou": float(iou.mean()), "accuracy": float(confusion.diag().sum() / confusion.sum())}
 
 
+# The experiment-level sections every toy config declares: its grid and its two classes.
+SPEC = {
+    "voxelization": {"point_cloud_range": [-2, -2, -1, 2, 2, 1], "voxel_size": [0.5, 0.5, 0.5]},
+    "classes": {"names": list(ToyPoints.CLASS_NAMES)},
+}
+
 REGISTRIES = Registries(
     datasets={"toy_points": Entry(ToyPoints, ToyPointsConfig)},
     models={"point_mlp": Entry(PointMLP, PointMLPConfig)},
@@ -116,6 +128,7 @@ def write_config(folder: Path, **train) -> Path:
     """A complete toy experiment config in `folder`; `train` entries override the train section."""
     values = {
         "name": "toy",
+        **SPEC,
         "data": {"train": {"name": "toy_points"}, "val": {"name": "toy_points", "num_samples": 10}},
         "model": {"name": "point_mlp"},
         "objective": {"name": "point_classifier"},

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import yaml
 
-DATA = {
-    "name": "sim",
-    "sensor": "vlp16",
-    "frames": 4,
-    "horizontal_resolution_deg": 0.6,
-    "point_cloud_range": [-19.2, -19.2, -3.2, 19.2, 19.2, 1.6],
-    "voxel_size": [0.3, 0.3, 0.3],
-}
+DATA = {"name": "sim", "sensor": "vlp16", "frames": 4, "horizontal_resolution_deg": 0.6}
+GRID = {"point_cloud_range": [-19.2, -19.2, -3.2, 19.2, 19.2, 1.6], "voxel_size": [0.3, 0.3, 0.3]}
+SEMANTIC_KITTI = {"label_map": "semantickitti"}
 
 
 UNET = {"name": "sparse_unet", "channels": [16, 32, 64], "encoder_blocks": 1, "decoder_blocks": 1}
@@ -28,11 +23,15 @@ def write_experiment(
     model: dict = UNET,
     train_seeds: tuple[int, ...] = (0, 1),
     val_seeds: tuple[int, ...] = (50,),
+    classes: dict | None = SEMANTIC_KITTI,
     **extra,
 ) -> Path:
-    """A config whose run folder is `folder / "run"`; `extra` adds top-level sections (e.g. `pretrained`)."""
+    """A config whose run folder is `folder / "run"`, on `GRID`; `extra` adds top-level sections (e.g.
+    `pretrained`)."""
     values = {
         "name": objective["name"],
+        "voxelization": GRID,
+        "classes": classes,
         "data": {
             "train": {**data, "seeds": list(train_seeds), "use_labels": use_labels},
             "val": {**data, "seeds": list(val_seeds), "frames": 2, "use_labels": use_labels},

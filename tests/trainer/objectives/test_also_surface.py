@@ -2,18 +2,11 @@ import numpy as np
 import torch
 
 from spot.runtime import VoxelGrid, voxelize
-from spot.trainer.objectives.also.loss import ImplicitSurfaceDecoder, neighbour_rows, surface_loss
+from spot.trainer.models.heads import ImplicitSurfaceDecoder
+from spot.trainer.objectives.also.loss import surface_loss
 from spot.trainer.objectives.also.queries import SurfaceQueryConfig, sample_surface_queries
 
 GRID = VoxelGrid((-8.0, -8.0, -2.0, 8.0, 8.0, 2.0), (0.5, 0.5, 0.5))
-
-
-def test_neighbour_rows_find_exactly_the_existing_voxels():
-    coords = torch.tensor([[0, 1, 1, 1], [0, 1, 1, 2], [0, 2, 2, 2], [1, 1, 1, 1]])  # sorted by key
-    query = torch.tensor([[0, 1, 1, 1]])
-    rows = neighbour_rows(coords, query, (4, 4, 4), reach=1)[0]
-    assert sorted(rows[rows >= 0].tolist()) == [0, 1, 2]  # batch 1's voxel is not a neighbour
-    assert (rows >= 0).sum() == 3
 
 
 def _plane_scene(rng):

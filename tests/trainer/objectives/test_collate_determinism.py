@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from spot.runtime import VoxelGrid
 from spot.trainer.data.datasets import SimDataConfig, SimulatedDataset
 from spot.trainer.engine.seeding import isolated_rng
+from spot.trainer.engine.task import DatasetInfo
 from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig
 from spot.trainer.objectives.also.task import AlsoSurfaceConfig, build_also_task
 from spot.trainer.objectives.spot.task import SpotOccupancyConfig, build_spot_task
@@ -23,10 +25,12 @@ from spot.trainer.objectives.spot.task import SpotOccupancyConfig, build_spot_ta
     ],
 )
 def test_collate_depends_on_the_sample_not_the_global_generators(build, config, key):
-    dataset = SimulatedDataset(SimDataConfig(sensor="vlp16", frames=2, horizontal_resolution_deg=0.8, use_labels=False))
+    info = DatasetInfo((), VoxelGrid((-25.6, -25.6, -3.0, 25.6, 25.6, 1.8), (0.2, 0.2, 0.2)))
+    data = SimDataConfig(sensor="vlp16", frames=2, horizontal_resolution_deg=0.8, use_labels=False)
+    dataset = SimulatedDataset(data, info)
     with isolated_rng(1):  # what the engine does around dataset[i]
         frame = dataset[0]
-    task = build(config, SparseUNet(SparseUNetConfig(channels=(8, 16))), dataset.info)
+    task = build(config, SparseUNet(SparseUNetConfig(channels=(8, 16))), info)
     batches = []
     for ambient in (2, 3):
         with isolated_rng(ambient):

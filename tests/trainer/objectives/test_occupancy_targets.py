@@ -6,7 +6,6 @@ from spot.trainer.objectives.spot.targets import (
     GEOMETRIC_OCCUPIED,
     geometric_occupancy,
     semantic_occupancy,
-    to_current_frame,
 )
 
 GRID = VoxelGrid((0.0, -2.0, -1.0, 8.0, 2.0, 1.0), (1.0, 1.0, 1.0))  # (Z, Y, X) = (2, 4, 8)
@@ -30,14 +29,3 @@ def test_geometric_occupancy_carves_free_space_along_rays():
     # Carving stops one voxel (1 m) short of the return at x = 7.5, so x in [0, 6.5) is free.
     np.testing.assert_array_equal(target[1, 2, :7], GEOMETRIC_FREE)
     assert (target == IGNORE_INDEX).sum() == 64 - 8
-
-
-def test_frames_are_brought_into_the_current_sensor_frame():
-    pose_a = np.eye(4)
-    pose_b = np.eye(4)
-    pose_b[:3, 3] = [2.0, 0.0, 0.0]  # the sensor moved 2 m forward
-    world_point = np.array([[5.0, 1.0, 0.0]])
-    seen_from_b = world_point - [2.0, 0.0, 0.0]
-    moved = to_current_frame([world_point, seen_from_b], [pose_a, pose_b], current=1)
-    np.testing.assert_allclose(moved[0], seen_from_b, atol=1e-6)
-    np.testing.assert_allclose(moved[1], seen_from_b, atol=1e-6)

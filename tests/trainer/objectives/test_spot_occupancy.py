@@ -2,23 +2,13 @@ import torch
 
 from spot.runtime import IGNORE_INDEX
 from spot.trainer.losses import lovasz_softmax
-from spot.trainer.objectives.spot.loss import (
-    OccupancyDecoder,
-    OccupancyLoss,
-    OccupancyLossConfig,
-    occupancy_class_weights,
-)
+from spot.trainer.models.heads import OccupancyDecoder
+from spot.trainer.objectives.spot.loss import OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
 
 
 def test_class_weights_follow_spot():
     config = OccupancyLossConfig(foreground_classes=[0, 2])
     assert occupancy_class_weights(4, config) == [2.0, 1.0, 2.0, 1.0, 0.01]
-
-
-def test_decoder_shapes_with_upsampling():
-    decoder = OccupancyDecoder(in_channels=16, num_outputs=5, z_bins=8, hidden=8, upsample=2)
-    logits = decoder(torch.randn(2, 16, 10, 12))
-    assert logits.shape == (2, 5, 8, 20, 24)
 
 
 def test_loss_matches_its_definition_and_ignores_unknown():

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from spot.runtime import SpotInputError
 from spot.trainer.objectives.also.queries import (
     QUERY_BEHIND,
     QUERY_FAR,
@@ -37,5 +38,5 @@ def test_queries_lie_on_rays_with_the_right_side_and_labels():
 
 
 def test_no_usable_ray_is_a_clear_error():
-    with pytest.raises(ValueError, match="no return is further"):
-        sample_surface_queries(np.zeros((4, 3)), np.zeros(4), np.random.default_rng(0))
+    with pytest.raises(SpotInputError, match=r"^scan.bin: no return is further than 1.0 m from the sensor"):
+        sample_surface_queries(np.zeros((4, 3)), np.zeros(4), np.random.default_rng(0), source="scan.bin")

@@ -13,7 +13,6 @@ from spot.trainer.sparse import (
     SparseSequential,
     SparseTensor,
     SubMConv3d,
-    sparse_conv_traceable,
 )
 
 from .grids import random_coords
@@ -101,12 +100,21 @@ def test_inverse_matches_dense_transpose(rng, kernel_size, stride, padding):
     check_gradients(y, up, out.features, at(dense, x.coords))
 
 
-def test_traceable_form_matches_the_native_kernel(rng):
+def gather_every_offset(features: torch.Tensor, weight: torch.Tensor, neighbors: torch.Tensor) -> torch.Tensor:
+    """The convolution written straight from the kernel map's table: gather every offset's neighbour (a zero
+    row where there is none), one batched GEMM, a sum over offsets. (V_in, C_in) -> (V_out, C_out)."""
+    c_out, c_in = weight.shape[0], weight.shape[-1]
+    padded = torch.cat([features, features.new_zeros(1, c_in)])  # row V_in is the missing neighbour
+    gathered = padded[torch.where(neighbors >= 0, neighbors, features.shape[0])]  # (K, V_out, C_in)
+    return torch.bmm(gathered, weight.reshape(c_out, -1, c_in).permute(1, 2, 0)).sum(0)
+
+
+def test_native_kernel_matches_a_gather_of_every_offset(rng):
     x = sparse_input(rng)
     layer = SparseConv3d(3, 5, 3, 2, 1, bias=False, indice_key="down").double()
     out = layer(x)
     kernel_map = x.kernel_maps["down"]
-    assert_close(sparse_conv_traceable(x.features, layer.weight, kernel_map.neighbors), out.features)
+    assert_close(gather_every_offset(x.features, layer.weight, kernel_map.neighbors), out.features)
 
 
 def test_layers_chain_and_share_kernel_maps(rng):

@@ -9,11 +9,15 @@ densified and its height folded into channels: (B, C * Z', Y', X').
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from spot.runtime.kernel_map import ConvGeometry, output_spatial_shape
-from spot.trainer.sparse import SparseModule, SparseSequential, SparseTensor, conv_norm_act
+from spot.trainer.sparse import ConvKind, SparseModule, SparseSequential, SparseTensor, conv_norm_act
+from spot.trainer.sparse.backends import BackendName
+
+from ...schema import BEV_MAP, Invalid, bounded
 
 
 @dataclass(frozen=True)
@@ -22,16 +26,19 @@ class SparseBEVEncoderConfig:
     last_padding: padding of the last stride-2 stage (OpenPCDet uses (0, 1, 1) so 41 height cells end as 2);
     out_channels: width before the height fold."""
 
-    in_channels: int = 4
-    channels: tuple[int, ...] = (16, 32, 64, 64)
-    blocks: tuple[int, ...] = (2, 3, 3, 3)
-    last_padding: tuple[int, int, int] = (0, 1, 1)
-    out_channels: int = 128
-    backend: str = "native"
+    FEATURES: ClassVar[str] = BEV_MAP
 
-    def __post_init__(self) -> None:
-        if len(self.channels) != len(self.blocks) or len(self.channels) < 2 or min(self.blocks) < 1:
-            raise ValueError(f"SparseBEVEncoderConfig needs one block count per stage (>= 2 stages), got {self}")
+    in_channels: int = bounded(4, ge=1)
+    channels: tuple[int, ...] = bounded((16, 32, 64, 64), ge=1, min_length=2)
+    blocks: tuple[int, ...] = bounded((2, 3, 3, 3), ge=1)
+    last_padding: tuple[int, int, int] = bounded((0, 1, 1), ge=0, length=3)
+    out_channels: int = bounded(128, ge=1)
+    backend: BackendName = BackendName.native
+
+    def check(self) -> None:
+        if len(self.blocks) != len(self.channels):
+            raise Invalid("blocks", f"expected one block count per stage ({len(self.channels)} channels)",
+                          list(self.blocks))  # fmt: skip
 
     def stage_geometry(self, stage: int) -> ConvGeometry:
         padding = self.last_padding if stage == len(self.channels) - 1 else (1, 1, 1)
@@ -56,16 +63,16 @@ class SparseBEVEncoder(SparseModule):
         stages = []
         for stage, width in enumerate(c):
             if stage == 0:
-                first = self._block("subm", config.in_channels, width, ConvGeometry.make(3, subm=True), "subm0")
+                first = self._block(ConvKind.subm, config.in_channels, width, ConvGeometry.make(3, subm=True), "subm0")
             else:
-                first = self._block("conv", c[stage - 1], width, config.stage_geometry(stage), f"down{stage}")
-            refine = [self._block("subm", width, width, ConvGeometry.make(3, subm=True), f"subm{stage}")
+                first = self._block(ConvKind.conv, c[stage - 1], width, config.stage_geometry(stage), f"down{stage}")
+            refine = [self._block(ConvKind.subm, width, width, ConvGeometry.make(3, subm=True), f"subm{stage}")
                       for _ in range(config.blocks[stage] - 1)]  # fmt: skip
             stages.append(SparseSequential(first, *refine))
         self.stages = torch.nn.ModuleList(stages)
-        self.height_conv = self._block("conv", c[-1], config.out_channels, config.height_geometry, "height")
+        self.height_conv = self._block(ConvKind.conv, c[-1], config.out_channels, config.height_geometry, "height")
 
-    def _block(self, kind: str, c_in: int, c_out: int, g: ConvGeometry, key: str) -> SparseSequential:
+    def _block(self, kind: ConvKind, c_in: int, c_out: int, g: ConvGeometry, key: str) -> SparseSequential:
         return conv_norm_act(kind, c_in, c_out, g.kernel_size, g.stride, g.padding, key, self.config.backend)
 
     def output_grid(self, spatial_shape) -> tuple[int, int, int]:

@@ -8,11 +8,15 @@ by a concatenation with the skip features of the level. Every convolution is fol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from spot.trainer.sparse import SparseModule, SparseSequential, SparseTensor, conv_norm_act
+from spot.trainer.sparse import ConvKind, SparseModule, SparseSequential, SparseTensor, conv_norm_act
+from spot.trainer.sparse.backends import BackendName
+
+from ...schema import VOXEL_FEATURES, bounded
 
 
 @dataclass(frozen=True)
@@ -20,15 +24,13 @@ class SparseUNetConfig:
     """in_channels: voxel feature width; channels: widths per level (its length is the number of levels);
     encoder_blocks / decoder_blocks: submanifold conv blocks per level; backend: sparse backend name."""
 
-    in_channels: int = 4
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    encoder_blocks: int = 2
-    decoder_blocks: int = 1
-    backend: str = "native"
+    FEATURES: ClassVar[str] = VOXEL_FEATURES
 
-    def __post_init__(self) -> None:
-        if len(self.channels) < 2 or min(self.channels) < 1 or self.encoder_blocks < 1 or self.decoder_blocks < 1:
-            raise ValueError(f"SparseUNetConfig needs >= 2 levels, positive widths and >= 1 block, got {self}")
+    in_channels: int = bounded(4, ge=1)
+    channels: tuple[int, ...] = bounded((16, 32, 64, 128), ge=1, min_length=2)
+    encoder_blocks: int = bounded(2, ge=1)
+    decoder_blocks: int = bounded(1, ge=1)
+    backend: BackendName = BackendName.native
 
 
 class SparseUNet(SparseModule):
@@ -38,22 +40,24 @@ class SparseUNet(SparseModule):
         super().__init__()
         self.config = config
         c = config.channels
-        self.stem = self._block("subm", config.in_channels, c[0], 3, "subm0")
+        self.stem = self._block(ConvKind.subm, config.in_channels, c[0], 3, "subm0")
         self.encoder = nn.ModuleList()
         for level, width in enumerate(c):
-            down = [] if level == 0 else [self._block("conv", c[level - 1], width, 2, f"down{level}", stride=2)]
-            refine = [self._block("subm", width, width, 3, f"subm{level}") for _ in range(config.encoder_blocks)]
+            down = [] if level == 0 else [self._block(ConvKind.conv, c[level - 1], width, 2, f"down{level}", stride=2)]
+            refine = [self._block(ConvKind.subm, width, width, 3, f"subm{level}") for _ in range(config.encoder_blocks)]
             self.encoder.append(SparseSequential(*down, *refine))
         self.up = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for level in range(len(c) - 2, -1, -1):
-            self.up.append(self._block("inverse", c[level + 1], c[level], 2, f"down{level + 1}"))
+            self.up.append(self._block(ConvKind.inverse, c[level + 1], c[level], 2, f"down{level + 1}"))
             widths = [2 * c[level]] + [c[level]] * (config.decoder_blocks - 1)  # the first block takes the skip too
             self.decoder.append(
-                SparseSequential(*(self._block("subm", w, c[level], 3, f"subm{level}") for w in widths))
+                SparseSequential(*(self._block(ConvKind.subm, w, c[level], 3, f"subm{level}") for w in widths))
             )
 
-    def _block(self, kind: str, c_in: int, c_out: int, kernel: int, key: str, stride: int = 1) -> SparseSequential:
+    def _block(
+        self, kind: ConvKind, c_in: int, c_out: int, kernel: int, key: str, stride: int = 1
+    ) -> SparseSequential:
         return conv_norm_act(kind, c_in, c_out, kernel, stride, indice_key=key, backend=self.config.backend)
 
     @property

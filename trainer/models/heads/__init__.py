@@ -1,7 +1,17 @@
-"""Dense heads on a backbone's output, one file per family."""
+"""Heads on a backbone's output, one file per family: what each objective puts on top of the backbone.
+
+Modules:
+    occupancy         SPOT's occupancy decoder (BEV map -> voxel-column logits)
+    implicit_surface  ALSO's implicit surface decoder (voxel features -> occupancy and intensity at queries)
+    segmentation      the per-voxel classifier of semantic segmentation
+    center_head       CenterPoint's heatmap and box-regression head (BEV map)
+"""
 
 from __future__ import annotations
 
 from .center_head import CenterHead
+from .implicit_surface import ImplicitSurfaceDecoder
+from .occupancy import OccupancyDecoder
+from .segmentation import VoxelClassifier
 
-__all__ = ["CenterHead"]
+__all__ = ["CenterHead", "ImplicitSurfaceDecoder", "OccupancyDecoder", "VoxelClassifier"]

@@ -14,15 +14,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spot.runtime import SpotInputError
+
+from ...schema import Invalid, bounded
+
 QUERY_FRONT, QUERY_BEHIND, QUERY_FAR = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class SurfaceQueryConfig:
-    queries_per_scan: int = 6000
-    front_min: float = 0.05  # metres
-    front_max: float = 0.5
-    behind_max: float = 0.1
+    queries_per_scan: int = bounded(6000, ge=1)
+    front_min: float = bounded(0.05, ge=0)  # metres
+    front_max: float = bounded(0.5, gt=0)
+    behind_max: float = bounded(0.1, gt=0)
+
+    def check(self) -> None:
+        if self.front_max <= self.front_min:
+            raise Invalid("front_max", f"expected more than front_min ({self.front_min})", self.front_max)
 
 
 @dataclass(frozen=True)
@@ -41,16 +49,18 @@ def sample_surface_queries(
     intensity: np.ndarray,
     rng: np.random.Generator,
     config: SurfaceQueryConfig = SurfaceQueryConfig(),
+    source: str | None = None,
     origin: np.ndarray | None = None,
 ) -> SurfaceQueries:
-    """Queries for one scan (sensor at `origin`, default the frame's origin)."""
+    """Queries for one scan (sensor at `origin`, default the frame's origin); `source` names it in errors."""
     origin = np.zeros(3) if origin is None else np.asarray(origin, np.float64)
     xyz = np.asarray(xyz, np.float64)
     ray = xyz - origin
     length = np.linalg.norm(ray, axis=1)
     usable = np.flatnonzero(length > 2 * config.front_max)  # far queries need room in front of the return
     if len(usable) == 0:
-        raise ValueError(f"no return is further than {2 * config.front_max} m from the sensor: no rays to query")
+        raise SpotInputError(f"no return is further than {2 * config.front_max} m from the sensor: no rays to query",
+                             source=source)  # fmt: skip
     chosen = rng.choice(usable, size=config.queries_per_scan, replace=len(usable) < config.queries_per_scan)
     kind = rng.integers(0, 3, size=len(chosen))
     direction = ray[chosen] / length[chosen, None]

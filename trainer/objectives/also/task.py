@@ -15,21 +15,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from spot.trainer.sparse import SparseTensor
-
-from ...data.datasets import TASK_TARGETS, TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import TASK_TARGETS, DatasetInfo, Task, TrainingFrame
+from ...models.heads import ImplicitSurfaceDecoder
+from ...schema import VOXEL_FEATURES, bounded, require_features
 from ..batching import voxel_batch
-from .loss import ImplicitSurfaceDecoder, surface_loss
+from .loss import surface_loss
 from .queries import SurfaceQueryConfig, sample_surface_queries
 
 
 @dataclass
 class AlsoSurfaceConfig:
     queries: SurfaceQueryConfig = field(default_factory=SurfaceQueryConfig)
-    radius: float = 0.4  # metres around a query whose voxels inform it
-    decoder_hidden: int = 64
-    intensity_weight: float = 1.0
+    radius: float = bounded(0.4, gt=0)  # metres around a query whose voxels inform it
+    decoder_hidden: int = bounded(64, ge=1)
+    intensity_weight: float = bounded(1.0, ge=0)
+
+    def check_experiment(self, experiment, key: str) -> None:
+        require_features(experiment, VOXEL_FEATURES)  # the decoder reads the voxel features around each query
 
 
 class AlsoSurfaceTask(Task):
@@ -42,7 +44,9 @@ class AlsoSurfaceTask(Task):
         samples = [frame.sample for frame in frames]
         batch = voxel_batch(samples, self.info.grid)
         queries = [
-            sample_surface_queries(f.sample.scan.xyz, f.sample.scan.intensity, f.rng(TASK_TARGETS), self.config.queries)
+            sample_surface_queries(
+                f.sample.scan.xyz, f.sample.scan.intensity, f.rng(TASK_TARGETS), self.config.queries, f.sample.source
+            )
             for f in frames
         ]
         batch_index = np.concatenate([np.full(len(q.xyz), b, np.float32) for b, q in enumerate(queries)])
@@ -53,8 +57,7 @@ class AlsoSurfaceTask(Task):
         return batch
 
     def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        features = self.backbone(x)
+        features = self.backbone(self.network_input(batch))
         support = batch["features"][:, :3]  # voxel features start with the mean x y z of the voxel's points
         return self.decoder(features.coords, features.features, support, batch["queries"])
 

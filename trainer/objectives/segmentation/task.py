@@ -16,40 +16,61 @@ import numpy as np
 import torch
 from torch import nn
 
-from spot.runtime import IGNORE_INDEX
+from spot.runtime import IGNORE_INDEX, SpotInputError
+from spot.runtime.artifact import TensorSpec
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TrainingFrame
-from ...engine.task import DatasetInfo, Task
+from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses import CrossEntropyLovasz
+from ...models.heads import VoxelClassifier
+from ...schema import POINT_LABELS, VOXEL_FEATURES, Invalid, bounded, require_classes, require_features, require_labels
 from ..batching import voxel_batch
+from .report import write_segmentation_report
+
+VOXEL_LOGITS = "voxel_logits"  # the deployed model's output
 
 
 @dataclass
 class SegmentationConfig:
-    lovasz_weight: float = 1.0
-    class_weights: list[float] | None = None  # one per class; None = uniform
+    lovasz_weight: float = bounded(1.0, ge=0)
+    class_weights: list[float] | None = bounded(None, ge=0)  # one per class; None = uniform
+
+    def check_experiment(self, experiment, key: str) -> None:
+        """Labelled points in the experiment's classes, and a backbone with a feature per voxel to classify."""
+        classes = require_classes(experiment)
+        require_labels(experiment, POINT_LABELS)
+        require_features(experiment, VOXEL_FEATURES)
+        if self.class_weights is not None and len(self.class_weights) != len(classes):
+            raise Invalid(f"{key}.class_weights", f"expected one weight per class ({len(classes)})",
+                          self.class_weights)  # fmt: skip
 
 
 class SegmentationTask(Task):
     def __init__(self, backbone: nn.Module, info: DatasetInfo, config: SegmentationConfig):
         super().__init__(backbone, info)
         num_classes = len(info.class_names)
-        self.head = nn.Linear(backbone.out_channels, num_classes)
+        self.head = VoxelClassifier(backbone.out_channels, num_classes)
         self.loss = CrossEntropyLovasz(num_classes, config.class_weights, config.lovasz_weight)
 
     def collate(self, frames: Sequence[TrainingFrame]) -> dict[str, torch.Tensor]:
         samples = [frame.sample for frame in frames]
         for sample in samples:
             if sample.labels is None:
-                raise ValueError(f"{sample.source}: segmentation needs labelled frames (data.use_labels: true)")
+                raise SpotInputError("segmentation needs labelled frames", source=sample.source)
         batch = voxel_batch(samples, self.info.grid)
         batch["point_labels"] = torch.from_numpy(np.concatenate([sample.labels for sample in samples]).astype(np.int64))
         return batch
 
+    def infer(self, x: SparseTensor) -> tuple[torch.Tensor]:
+        """Class logits (V, C) of every input voxel: what the exported graph returns."""
+        return (self.head(self.backbone(x)),)
+
+    def output_specs(self) -> tuple[TensorSpec]:
+        shape = ("V_input", len(self.info.class_names))
+        return (TensorSpec(VOXEL_LOGITS, "float32", shape, meaning="class logits per input voxel"),)
+
     def voxel_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        return self.head(self.backbone(x).features)  # (V, C)
+        return self.infer(self.network_input(batch))[0]  # (V, C)
 
     def point_logits(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (N_in, C) of the points inside the grid, and their labels (N_in,)."""
@@ -85,8 +106,6 @@ class SegmentationTask(Task):
 
     def write_report(self, totals: dict[str, torch.Tensor], dataset: Any, folder: Path) -> list[Path]:
         """The confusion matrix, and the first evaluation frame's truth beside its prediction."""
-        from .report import write_segmentation_report
-
         return write_segmentation_report(self, totals, dataset, folder)
 
 

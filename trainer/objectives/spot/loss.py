@@ -1,15 +1,12 @@
-"""SPOT's occupancy decoder and loss: from a BEV feature map, predict a column of voxel classes per BEV cell.
-
-The backbone's BEV map (B, C, H, W) is upsampled to the occupancy grid's (Y, X) and a light conv head predicts,
-for every BEV cell, K logits for each of the Z voxels above it: K = C semantic classes + empty, or
-(free, occupied) for geometric occupancy. Predicting a whole column from one BEV feature forces the
-feature to encode the 3-D structure of the scene, which is what makes it transfer.
+"""SPOT's occupancy loss and its class weights, on the logits of the occupancy decoder
+(`spot.trainer.models.heads.occupancy`): K = C semantic classes + empty, or (free, occupied) for geometric
+occupancy, per voxel of the occupancy grid.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,16 +15,17 @@ from torch import nn
 from spot.runtime import IGNORE_INDEX
 
 from ...losses import lovasz_softmax
+from ...schema import bounded
 
 
 @dataclass
 class OccupancyLossConfig:
-    foreground_weight: float = 2.0  # thing classes (cars, people, ...)
-    background_weight: float = 1.0  # stuff classes (road, building, vegetation, ...)
-    empty_weight: float = 0.01  # empty voxels vastly outnumber occupied ones
-    lovasz_weight: float = 1.0
-    lovasz_max_voxels: int = 60000  # Lovász sorts per class: a random subset keeps it cheap on big grids
-    foreground_classes: list[int] = field(default_factory=list)  # empty: the dataset's thing classes
+    foreground_weight: float = bounded(2.0, ge=0)  # thing classes (cars, people, ...)
+    background_weight: float = bounded(1.0, ge=0)  # stuff classes (road, building, vegetation, ...)
+    empty_weight: float = bounded(0.01, ge=0)  # empty voxels vastly outnumber occupied ones
+    lovasz_weight: float = bounded(1.0, ge=0)
+    lovasz_max_voxels: int = bounded(60000, ge=1)  # Lovász sorts per class: a random subset keeps it cheap
+    foreground_classes: list[int] = bounded(default_factory=list, ge=0)  # empty: the dataset's thing classes
 
 
 def occupancy_class_weights(
@@ -41,35 +39,6 @@ def occupancy_class_weights(
     for c in config.foreground_classes or default_foreground:
         weights[c] = config.foreground_weight
     return weights
-
-
-class OccupancyDecoder(nn.Module):
-    """(B, C_in, H, W) BEV features -> (B, K, Z, H * upsample, W * upsample) occupancy logits."""
-
-    def __init__(self, in_channels: int, num_outputs: int, z_bins: int, hidden: int = 64, upsample: int = 1):
-        super().__init__()
-        self.num_outputs, self.z_bins = num_outputs, z_bins
-        layers: list[nn.Module] = []
-        if upsample > 1:
-            layers += [
-                nn.ConvTranspose2d(in_channels, hidden, upsample, stride=upsample, bias=False),
-                nn.BatchNorm2d(hidden),
-                nn.ReLU(inplace=True),
-            ]
-            in_channels = hidden
-        layers += [
-            nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, num_outputs * z_bins, 1),
-        ]
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, bev: torch.Tensor) -> torch.Tensor:
-        """Reads the BEV map; returns logits (B, K, Z, Y, X)."""
-        logits = self.layers(bev)  # (B, K * Z, Y, X)
-        b, _, y, x = logits.shape
-        return logits.view(b, self.num_outputs, self.z_bins, y, x)
 
 
 class OccupancyLoss(nn.Module):

@@ -9,24 +9,12 @@ the targets the way SPOT does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, VoxelGrid
 from spot.runtime.voxelize import linear_keys
 
 GEOMETRIC_FREE, GEOMETRIC_OCCUPIED = 0, 1
-
-
-def to_current_frame(points_xyz: Sequence[np.ndarray], poses: Sequence[np.ndarray], current: int) -> list[np.ndarray]:
-    """Each frame's xyz (sensor frame, pose = sensor -> world) expressed in frame `current`'s sensor frame."""
-    world_to_current = np.linalg.inv(np.asarray(poses[current], dtype=np.float64))
-    moved = []
-    for xyz, pose in zip(points_xyz, poses, strict=True):
-        transform = world_to_current @ np.asarray(pose, dtype=np.float64)
-        moved.append((np.asarray(xyz, np.float64) @ transform[:3, :3].T + transform[:3, 3]).astype(np.float32))
-    return moved
 
 
 def _flat_index(grid: VoxelGrid, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,29 +10,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spot.runtime import IGNORE_INDEX
+from spot.runtime import IGNORE_INDEX, SpotInputError
 from spot.trainer.sparse import SparseTensor
 
-from ...data.datasets import TASK_TARGETS, THING_CLASSES, TrainingFrame
-from ...engine.task import DatasetInfo, Task
-from ..batching import coarser_grid, voxel_batch
-from .loss import OccupancyDecoder, OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
+from ...engine.task import TASK_TARGETS, THING_CLASSES, DatasetInfo, Task, TrainingFrame
+from ...models.heads import OccupancyDecoder
+from ...schema import POINT_LABELS, Invalid, bounded, require_classes, require_labels
+from ..batching import coarser_grid, grid_stride, voxel_batch
+from .loss import OccupancyLoss, OccupancyLossConfig, occupancy_class_weights
 from .targets import geometric_occupancy, semantic_occupancy
+
+
+class OccupancyTarget(StrEnum):
+    semantic = "semantic"  # labelled frames: the class of each occupied voxel, or empty
+    geometric = "geometric"  # unlabeled frames: ray-carved free / occupied
 
 
 @dataclass
 class SpotOccupancyConfig:
-    occupancy_voxel_size: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.4])
-    target: str = "semantic"  # semantic (labelled frames) | geometric (unlabeled: ray-carved free / occupied)
-    decoder_hidden: int = 64
-    carve_rays: int = 20000  # rays carved per frame for geometric targets
+    occupancy_voxel_size: list[float] = bounded(default_factory=lambda: [0.4, 0.4, 0.4], gt=0, length=3)
+    target: OccupancyTarget = OccupancyTarget.semantic
+    decoder_hidden: int = bounded(64, ge=1)
+    carve_rays: int = bounded(20000, ge=1)  # rays carved per frame for geometric targets
     loss: OccupancyLossConfig = field(default_factory=OccupancyLossConfig)
+
+    def check_experiment(self, experiment, key: str) -> None:
+        """The occupancy grid coarsens the input grid by whole voxels; semantic targets need labelled classes."""
+        fine = experiment.voxelization.voxel_size
+        if grid_stride(self.occupancy_voxel_size, fine) is None:
+            raise Invalid(f"{key}.occupancy_voxel_size", f"expected a whole multiple of voxelization.voxel_size {fine}",
+                          self.occupancy_voxel_size)  # fmt: skip
+        if self.target is OccupancyTarget.semantic:
+            require_labels(experiment, POINT_LABELS)
+            classes = require_classes(experiment)
+            outside = [c for c in self.loss.foreground_classes if c >= len(classes)]
+            if outside:
+                raise Invalid(f"{key}.loss.foreground_classes", f"expected class ids below {len(classes)}", outside)
 
 
 def pool_to_bev(features: SparseTensor, stride_yx: tuple[int, int], shape_yx: tuple[int, int]) -> torch.Tensor:
@@ -77,9 +97,7 @@ class SpotOccupancyTask(Task):
         xyz = np.concatenate([sample.scan.xyz, frame.context_xyz])
         if self.semantic:
             if sample.labels is None:
-                raise ValueError(
-                    f"{sample.source}: semantic occupancy needs labels; use objective.target=geometric without them"
-                )
+                raise SpotInputError("semantic occupancy needs labelled frames", source=sample.source)
             labels = np.concatenate([sample.labels, frame.context_labels])
             return semantic_occupancy(self.occupancy_grid, xyz, labels, len(self.info.class_names))
         origins = np.concatenate([np.zeros((len(sample.scan), 3), np.float32), frame.context_origins])
@@ -88,8 +106,7 @@ class SpotOccupancyTask(Task):
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Occupancy logits (B, K, Z, Y, X) on the occupancy grid."""
-        x = SparseTensor(batch["features"], batch["coords"], self.info.grid.grid_shape, int(batch["batch_size"]))
-        out = self.backbone(x)
+        out = self.backbone(self.network_input(batch))
         _, y, x_size = self.occupancy_grid.grid_shape
         if isinstance(out, SparseTensor):  # sparse UNet: per-voxel features at the input resolution
             bev = pool_to_bev(out, self.stride[1:], (y, x_size))
@@ -130,6 +147,4 @@ class SpotOccupancyTask(Task):
 
 
 def build_spot_task(config: SpotOccupancyConfig, backbone: nn.Module, info: DatasetInfo) -> Task:
-    if config.target not in ("semantic", "geometric"):
-        raise ValueError(f"objective.target={config.target!r}, expected semantic or geometric")
-    return SpotOccupancyTask(backbone, info, config, semantic=config.target == "semantic")
+    return SpotOccupancyTask(backbone, info, config, semantic=config.target == OccupancyTarget.semantic)

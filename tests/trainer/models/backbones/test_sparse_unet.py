@@ -11,6 +11,7 @@ import torch
 from spot.runtime import VoxelGrid, voxelize
 from spot.runtime.io.binary import read_kitti_bin
 from spot.trainer.components import MODELS
+from spot.trainer.config import SpotConfigError, validate_section
 from spot.trainer.models.backbones import SparseUNet, SparseUNetConfig
 from spot.trainer.sparse import SparseTensor, set_backend
 
@@ -44,8 +45,10 @@ def test_unet_trains_every_parameter():
 def test_backbone_is_built_by_its_registry_name():
     model = MODELS["sparse_unet"].build(SparseUNetConfig(in_channels=3, channels=(4, 8)), None)
     assert isinstance(model, SparseUNet) and model.config.in_channels == 3 and model.out_channels == 4
-    with pytest.raises(ValueError, match=">= 2 levels"):
-        SparseUNetConfig(channels=(16,))
+    with pytest.raises(SpotConfigError, match=r"`model.channels` = \[16\]: expected at least 2 values"):
+        validate_section({"channels": [16]}, SparseUNetConfig, "model")
+    with pytest.raises(SpotConfigError, match=r"`model.backend`: Invalid value 'cuda', expected one of"):
+        validate_section({"backend": "cuda"}, SparseUNetConfig, "model")
 
 
 @pytest.mark.realdata

@@ -1,0 +1,56 @@
+"""spot-data stats / show: what is in a scan or a dataset folder, as a JSON line or a picture."""
+
+import json
+from itertools import islice
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from ..io import read_sample
+from ..stats import scan_statistics
+from ..viz import COLOR_MODES, save_bev_png
+from .common import InputFiles, reports_input_errors
+
+LABEL_MAP_OPTION = click.option(
+    "--label-map", type=click.Path(exists=True, dir_okay=False), help="SemanticKITTI label-map YAML to use."
+)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True))
+@LABEL_MAP_OPTION
+@reports_input_errors
+def stats(path: str, label_map: str | None) -> None:
+    """Print one JSON line about the scan(s) at PATH: points, columns, ranges, rings, labels.
+
+    In a folder every file is read: unreadable ones are reported (exit code 2) and left out of the line."""
+    files = InputFiles([path], label_map)
+    progress = tqdm(files.samples(), desc="samples", unit="scan", disable=not Path(path).is_dir(), leave=False)
+    click.echo(json.dumps(scan_statistics(progress)))
+    files.finish()
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--frame", default=0, show_default=True, help="Frame of a multi-frame file; index in a folder.")
+@click.option("--color-by", type=click.Choice(COLOR_MODES), default="auto", show_default=True)
+@click.option("--extent", default=50.0, show_default=True, help="Half-width of the view in metres.")
+@click.option("--resolution", default=0.1, show_default=True, help="Metres per pixel.")
+@LABEL_MAP_OPTION
+@reports_input_errors
+def show(
+    path: str, output: str, frame: int, color_by: str, extent: float, resolution: float, label_map: str | None
+) -> None:
+    """Draw a bird's-eye view of the scan at PATH, coloured by label or intensity, with boxes."""
+    files = InputFiles([path], label_map)
+    if Path(path).is_dir():  # frame = index among the readable samples; unreadable files are reported
+        sample = next(islice(files.samples(), frame, None), None)
+        if sample is None:
+            raise click.BadParameter(f"the folder holds fewer than {frame + 1} samples", param_hint="--frame")
+    else:
+        sample = read_sample(path, frame, label_map)
+    image = save_bev_png(output, sample, extent_m=extent, resolution_m=resolution, color_by=color_by)
+    click.echo(f"wrote {output} ({image.width}x{image.height}) from {sample.source}")
+    files.finish()
