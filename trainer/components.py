@@ -21,6 +21,7 @@ from .data.datasets import (
 from .data.multi_domain import MultiDomainDataConfig, MultiDomainDataset
 from .models.backbones import SparseBEVEncoder, SparseBEVEncoderConfig, SparseUNet, SparseUNetConfig
 from .objectives.also.task import AlsoSurfaceConfig, build_also_task
+from .objectives.clap.task import ClapConfig, build_clap_task
 from .objectives.detection.task import CenterPointConfig, build_detection_task
 from .objectives.ppt.task import PPTSegmentationConfig, build_ppt_task
 from .objectives.segmentation.task import SegmentationConfig, build_segmentation_task
@@ -48,6 +49,7 @@ MODELS: dict[str, Entry] = {
 OBJECTIVES: dict[str, Entry] = {
     "spot_occupancy": Entry(build_spot_task, SpotOccupancyConfig),
     "also_surface": Entry(build_also_task, AlsoSurfaceConfig),
+    "clap_prototypes": Entry(build_clap_task, ClapConfig),
     "semantic_segmentation": Entry(build_segmentation_task, SegmentationConfig),
     "centerpoint_detection": Entry(build_detection_task, CenterPointConfig),
     "ppt_segmentation": Entry(build_ppt_task, PPTSegmentationConfig),

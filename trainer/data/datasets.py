@@ -28,6 +28,7 @@ import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError
 from spot.runtime.io.binary import float32_row_count
+from spot.runtime.io.cameras import CameraFrame, image_path, read_camera_frames, read_rig, rig_path_for
 from spot.runtime.io.kitti import read_kitti_object
 from spot.runtime.io.label_maps import (
     LABEL_MAPS,
@@ -50,7 +51,7 @@ from spot.runtime.io.semantickitti import (
 )
 from spot.runtime.scan import require_points
 from spot.runtime.sensors import SENSORS
-from spot.sim import SimulatedSequence
+from spot.sim import CAMERA_RIGS, SimulatedSequence
 
 from ..augment import BeamResample, BeamResampleConfig
 from ..engine.sampling import balanced_sampling_weights
@@ -64,6 +65,7 @@ BAD_FILES_SHOWN = 3  # in the refusal's one line; the count says how many there 
 
 
 SensorName = StrEnum("SensorName", {key: key for key in SENSORS})  # the simulator's sensor catalogue
+CameraRigName = StrEnum("CameraRigName", {key: key for key in CAMERA_RIGS})  # the simulator's camera rigs
 
 
 @dataclass
@@ -103,6 +105,7 @@ class SimDataConfig(FrameDataConfig):
     frames: int = bounded(8, ge=1)  # per sequence
     horizontal_resolution_deg: float | None = bounded(None, gt=0)  # coarser than the sensor's for faster CPU runs
     label_map: LabelMapName = LabelMapName.semantickitti  # how the simulator's raw ids become classes
+    cameras: CameraRigName | None = None  # also render this camera rig at each sweep (camera-aware pre-training)
 
     def check(self) -> None:
         super().check()
@@ -123,6 +126,7 @@ class FolderDataConfig(FrameDataConfig):
     sequences: list[str] = bounded(default_factory=lambda: ["00"], min_length=1)
     # a shipped label map's name, or a label-map YAML; default: the dataset's own (semantic-kitti.yaml at its root)
     label_map: str | None = None
+    cameras: bool = False  # read each scan's images (cameras.json + cameras/<name>/NNNNNN.png, runtime.io.cameras)
 
     def check(self) -> None:
         super().check()
@@ -203,6 +207,10 @@ class FrameDataset:
     def read(self, sequence: int, frame: int) -> Sample:
         raise NotImplementedError
 
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        """The images taken with the frame's scan (default: none; datasets with cameras read them when asked)."""
+        return ()
+
     def check_frame(self, sequence: int, frame: int) -> None:
         """Raise `SpotInputError` if the frame's files cannot be read, judging by what is cheap (sizes); the
         default (frames not read from files) checks nothing."""
@@ -240,7 +248,10 @@ class FrameDataset:
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
             context_labels = np.full(len(context_xyz), IGNORE_INDEX, np.int32)
-        unaugmented = TrainingFrame(sample, context_xyz, context_origins, context_labels, sample_seed())
+        cameras = self.read_cameras(sequence, frame)
+        unaugmented = TrainingFrame(
+            sample, context_xyz, context_origins, context_labels, sample_seed(), cameras=cameras
+        )
         return replace(unaugmented, sample=self.augment(sample, unaugmented.rng(AUGMENTATION)))
 
     def _context(self, sequence: int, frame: int, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,7 +300,11 @@ class SimulatedDataset(FrameDataset):
     def __init__(self, config: SimDataConfig, info: DatasetInfo):
         self.sequences = [
             SimulatedSequence(
-                str(config.sensor), config.frames, seed, horizontal_resolution_deg=config.horizontal_resolution_deg
+                str(config.sensor),
+                config.frames,
+                seed,
+                horizontal_resolution_deg=config.horizontal_resolution_deg,
+                cameras=None if config.cameras is None else str(config.cameras),
             )
             for seed in config.seeds
         ]
@@ -331,6 +346,9 @@ class NuScenesDataset(FrameDataset):
         scan = self.tables.scenes[sequence][frame]
         return np.unique(self.label_map(self.tables.raw_labels(scan, scan.label_path.stat().st_size)))
 
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        return tuple(image for image, _ in self.sequences[sequence].camera_frames(frame))
+
 
 class FolderDataset(FrameDataset):
     """SemanticKITTI layout: `root/sequences/SS/velodyne/NNNNNN.bin`, `labels/`, `poses.txt`, `calib.txt`."""
@@ -346,6 +364,8 @@ class FolderDataset(FrameDataset):
                 raise SpotInputError(f"no velodyne/*.bin scans in sequence {name!r}", source=folder)
             self.scans.append(scans)
             self.poses.append(read_lidar_poses(folder, len(scans)))
+        # Each sequence's camera rig (none unless `cameras`), read once: the file check looks for every image.
+        self.rigs = [read_rig(rig_path_for(scans[0])) if config.cameras else () for scans in self.scans]
         pairs = [(s, f) for s, scans in enumerate(self.scans) for f in range(len(scans))]
         super().__init__(config, info, pairs, [len(scans) for scans in self.scans])
         self.label_map = None
@@ -367,6 +387,13 @@ class FolderDataset(FrameDataset):
         points = float32_row_count(path, 4)
         require_points(points, path)
         check_label_file(label_path_for(path), points)
+        for camera in self.rigs[sequence]:
+            image = image_path(path.parent.parent, camera.name, path.stem)
+            if not image.is_file():
+                raise SpotInputError(f"no image of camera {camera.name!r}", source=image)
+
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        return read_camera_frames(self.scans[sequence][frame]) if self.config.cameras else ()
 
     def read(self, sequence: int, frame: int) -> Sample:
         sample = read_semantickitti(self.scans[sequence][frame], self.label_map)

@@ -61,6 +61,7 @@ from torch import nn
 
 from spot.runtime.artifact import TensorSpec
 from spot.runtime.errors import SpotInputError
+from spot.runtime.io.cameras import CameraFrame
 from spot.runtime.sample import Sample
 from spot.runtime.voxelize import VoxelGrid
 
@@ -117,7 +118,9 @@ class TrainingFrame:
     seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
     (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
     (augmentation in the dataset, queries or ray subsets in a task's collate); domain: its index in
-    `DatasetInfo.domains` (0 when the data has one domain)."""
+    `DatasetInfo.domains` (0 when the data has one domain); cameras: the images taken with the scan and their
+    calibration (`spot.runtime.io.cameras.CameraFrame`, empty for LiDAR-only data), which camera-aware
+    pre-training (CLAP) reads; the runtime's `Sample` stays LiDAR-only."""
 
     sample: Sample
     context_xyz: np.ndarray
@@ -125,6 +128,7 @@ class TrainingFrame:
     context_labels: np.ndarray
     seed: int
     domain: int = 0
+    cameras: tuple[CameraFrame, ...] = ()
 
     def rng(self, purpose: int) -> np.random.Generator:
         """An independent generator per purpose (`AUGMENTATION`, `TASK_TARGETS`)."""
