@@ -323,6 +323,9 @@ class SimulatedDataset(FrameDataset):
         return replace(sample, labels=self.label_map(truth.raw_labels), boxes=boxes, class_names=names,
                        box_class_names=names)  # fmt: skip
 
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        return tuple(image for image, _ in self.sequences[sequence].camera_frames(frame))
+
 
 class NuScenesDataset(FrameDataset):
     """nuScenes-lidarseg keyframes in the dataset's own layout (`spot.runtime.io.nuscenes_lidarseg`), a sequence
@@ -345,9 +348,6 @@ class NuScenesDataset(FrameDataset):
         """From the label file alone (class balancing reads every frame's labels once, never its points)."""
         scan = self.tables.scenes[sequence][frame]
         return np.unique(self.label_map(self.tables.raw_labels(scan, scan.label_path.stat().st_size)))
-
-    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
-        return tuple(image for image, _ in self.sequences[sequence].camera_frames(frame))
 
 
 class FolderDataset(FrameDataset):
