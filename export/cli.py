@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import click
 
-from spot.runtime.cli.common import NotAvailableYet, UsageFailure, reports_input_errors, setup_logging
+from spot.runtime.cli.common import UsageFailure, reports_input_errors, setup_logging
 from spot.runtime.io import iter_samples
 from spot.sim import SimulatedSequence
 
 SIMULATED_SCANS = 2
-TRT_MISSING = (
-    "--trt needs TensorRT >= 10.9, which is not installed here: `pip install tensorrt` on the machine with the "
-    "NVIDIA GPU that will run the engine (x86 + RTX), or use the TensorRT of JetPack on a Jetson Orin; the engine "
-    "must be built on the kind of GPU it runs on"
-)
 
 
 class VerificationError(click.ClickException):
@@ -29,42 +23,50 @@ class VerificationError(click.ClickException):
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Artifact folder to write.")
 @click.option(
     "--flavour",
-    type=click.Choice(["portable", "plugin", "fused"]),
+    type=click.Choice(["portable", "fused", "autoware"]),
     default=None,
-    help="portable: standard ONNX ops; plugin: sparse layers as custom ops in the 'spot' domain; fused: sparse "
-    "layers run by spot's compiled CPU kernels (needs the cpu extra where it runs). Default: fused where the cpu "
-    "extra is installed, else portable.",
+    help="portable: standard ONNX ops; fused: sparse layers run by spot's compiled CPU kernels (needs the cpu extra "
+    "where it runs); autoware: sparse layers as the ops of Autoware's TensorRT plugins. Default: fused where the cpu "
+    "extra is installed (portable with --trt), else portable.",
 )
 @click.option("--opset", default=17, show_default=True, help="ONNX opset (16 to 20).")
 @click.option("--verify", "verify_paths", multiple=True, type=click.Path(exists=True),
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
-@click.option("--trt", is_flag=True, help="Also build a TensorRT engine (needs TensorRT and a GPU).")
+@click.option("--domain", help="The domain to export, for a checkpoint trained on several (PPT).")
+@click.option("--trt", is_flag=True, help="Also build model.engine with TensorRT >= 10 (on the GPU that will run it).")
+@click.option("--fp16", is_flag=True, help="With --trt: let TensorRT 10.x use fp16 (TensorRT 11 keeps the graph's).")
+@click.option("--plugin-lib", "plugin_libs", multiple=True, type=click.Path(dir_okay=False),
+              help="With --trt: a TensorRT plugin library to load (the autoware flavour needs "
+                   "libautoware_tensorrt_plugins.so); repeatable.")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @reports_input_errors
-def main(checkpoint, output, flavour, opset, verify_paths, max_points, trt, verbose) -> None:
+def main(checkpoint, output, flavour, opset, verify_paths, max_points, domain, trt, fp16, plugin_libs, verbose) -> None:
     """Export CHECKPOINT to an ONNX artifact, verified against PyTorch before it is written.
 
     Prints the verification report as one JSON line; exit code 1 (and no artifact) when the graph does not
-    compute what PyTorch computes.
+    compute what PyTorch computes or TensorRT cannot build it.
     """
     setup_logging(verbose)
-    if trt:
-        if importlib.util.find_spec("tensorrt") is None:
-            raise UsageFailure(TRT_MISSING)
-        raise NotAvailableYet("building a TensorRT engine (spot-export --trt)")
+    if (fp16 or plugin_libs) and not trt:
+        raise UsageFailure("--fp16 and --plugin-lib only apply with --trt")
     from spot.trainer.engine.checkpoint import resolve_checkpoint
 
     from .exporter import ExportOptions, VerificationFailed, default_flavour, export_checkpoint, refuse_non_artifact
+    from .tensorrt import EngineBuildFailed, TensorRTOptions
 
-    # wrong options, output or path: refused before any scan
-    options = ExportOptions(flavour or default_flavour(), opset, max_points)
+    # wrong options (TensorRT's absence included), output or path: refused before any scan
+    tensorrt = TensorRTOptions(fp16, tuple(Path(p) for p in plugin_libs)) if trt else None
+    flavour = flavour or ("portable" if trt else default_flavour())  # TensorRT runs no fused nodes
+    options = ExportOptions(flavour, opset, max_points, domain, tensorrt)
     refuse_non_artifact(Path(output))
     resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)
     try:
         report = export_checkpoint(Path(checkpoint), Path(output), samples, options)
     except VerificationFailed as failure:
+        raise VerificationError(f"{failure}; no artifact was written") from failure
+    except EngineBuildFailed as failure:
         raise VerificationError(f"{failure}; no artifact was written") from failure
     click.echo(json.dumps({"artifact": str(output), **report.to_dict()}))
 
@@ -73,3 +75,7 @@ def _verification_samples(paths: tuple[str, ...]) -> list:
     if paths:
         return [sample for path in paths for sample in iter_samples(path)]
     return SimulatedSequence("hdl64", frames=SIMULATED_SCANS, seed=0).samples()
+
+
+if __name__ == "__main__":
+    main()

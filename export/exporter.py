@@ -1,9 +1,10 @@
-"""Checkpoint -> verified artifact folder (model.onnx + spot.json + verification.json).
+"""Checkpoint -> verified artifact folder (model.onnx + spot.json + verification.json [+ model.engine]).
 
 The task is rebuilt from the checkpoint alone (its config, weights and dataset info), run once on an example
 scan to record its sparse-layer plan, traced into ONNX in the chosen flavour, and verified against PyTorch on
 the given scans. The folder is written under a temporary name and renamed into place only when verification
-passes: an artifact that does not match PyTorch is never written.
+passes (and, with `ExportOptions.tensorrt`, TensorRT has built the engine): an artifact that does not match
+PyTorch is never written.
 
 Tracing uses torch's TorchScript-based ONNX exporter: each sparse layer is written by a `symbolic` function
 (`export.sparse_ops`) whose sizes depend on the data (pairs per kernel offset), which that exporter takes as
@@ -25,7 +26,7 @@ import onnx
 import torch
 
 from spot.runtime import Sample, fused, voxelize
-from spot.runtime.artifact import ARTIFACT_FILE, MODEL_FILE, Artifact, TensorSpec
+from spot.runtime.artifact import ARTIFACT_FILE, FLAVOURS, MODEL_FILE, Artifact, TensorSpec
 from spot.runtime.engines import create_engine
 from spot.runtime.errors import SpotInputError
 from spot.runtime.kernel_map import transpose_neighbors
@@ -35,19 +36,21 @@ from spot.trainer.config import load_config
 from spot.trainer.engine.checkpoint import load_weights, read_checkpoint
 from spot.trainer.engine.run import build_task
 from spot.trainer.engine.task import DatasetInfo
+from spot.trainer.objectives.segmentation.task import SEGMENTATION_OBJECTIVE
 from spot.trainer.sparse import SparseTensor, set_backend
 
+from . import autoware_ops
 from .graph import FEATURES, GraphContext, GraphModel, export_copy, input_names, record_plan
-from .plugin_ops import ReferenceEngine, register_schemas
-from .sparse_ops import DOMAIN, FUSED_DOMAIN
+from .sparse_ops import FUSED_DOMAIN
 from .tasks import TASK_SECTIONS
+from .tensorrt import TensorRTOptions, build_engine, engine_profile
 from .verify import Reference, VerificationReport, verify
 
 log = logging.getLogger(__name__)
-FLAVOURS = ("portable", "plugin", "fused")
 MIN_OPSET = 16  # ScatterND with reduction
 MAX_OPSET = 20  # the newest torch's TorchScript exporter writes (torch.onnx._constants, tested)
 VERIFICATION_FILE = "verification.json"
+CUSTOM_OPSETS = {"autoware": {autoware_ops.DOMAIN: autoware_ops.OPSET_VERSION}, "fused": {FUSED_DOMAIN: 1}}
 _DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64"}
 
 
@@ -69,6 +72,8 @@ class ExportOptions:
     flavour: str = field(default_factory=default_flavour)
     opset: int = 17
     max_points: int = 500_000
+    domain: str | None = None  # the domain a multi-domain (PPT) checkpoint is exported for
+    tensorrt: TensorRTOptions | None = None  # also build model.engine (spot-export --trt)
 
     def __post_init__(self) -> None:
         """Checked before anything is read or traced: a bad option never costs an export."""
@@ -80,6 +85,8 @@ class ExportOptions:
             raise SpotInputError(f"opset {self.opset} is newer than torch's ONNX exporter writes (<= {MAX_OPSET})")
         if self.max_points < 1:
             raise SpotInputError(f"max_points {self.max_points}: expected a positive number of points")
+        if self.tensorrt is not None:
+            self.tensorrt.check(self.flavour)
 
 
 def refuse_non_artifact(output: Path) -> None:
@@ -88,17 +95,29 @@ def refuse_non_artifact(output: Path) -> None:
         raise SpotInputError("exists and is not a spot artifact: refusing to replace it", source=output)
 
 
-def load_task(checkpoint_path: Path) -> tuple[torch.nn.Module, str, dict]:
-    """(task in eval mode on the native backend, objective name, producer info) from a checkpoint."""
+def load_task(checkpoint_path: Path, domain: str | None = None) -> tuple[torch.nn.Module, str, dict]:
+    """(task in eval mode on the native backend, objective name, producer info) from a checkpoint.
+
+    A multi-domain (PPT) checkpoint deploys one domain at a time: `domain` picks it, and the task is that domain's
+    ordinary segmentation task (`for_domain`: its norms folded into plain BatchNorm, its classifier alone)."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
     recorded = checkpoint.meta["dataset_info"]
     config = load_config(checkpoint.path / "config.yaml", recorded=recorded)  # older configs take the recorded spec
     task = build_task(config, DatasetInfo.from_dict(recorded))
     load_weights(task, checkpoint.weights, checkpoint.path / "config.yaml")
+    objective = config.objective.name
+    producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"), "objective": objective}
+    if task.info.domains:
+        names = ", ".join(d.name for d in task.info.domains)
+        if domain is None:
+            raise SpotInputError(f"the checkpoint was trained on several domains ({names}): choose the one to "
+                                 "export with --domain NAME", source=checkpoint.path)  # fmt: skip
+        task, objective = task.for_domain(domain), SEGMENTATION_OBJECTIVE
+        producer["domain"] = domain
+    elif domain is not None:
+        raise SpotInputError(f"--domain {domain!r}: the checkpoint has no domains", source=checkpoint.path)
     set_backend(task, "native").eval()
-    producer = {"checkpoint": str(checkpoint.path), "step": checkpoint.meta.get("step"),
-                "objective": config.objective.name}  # fmt: skip
-    return task, config.objective.name, producer
+    return task, objective, producer
 
 
 def export_checkpoint(
@@ -109,7 +128,7 @@ def export_checkpoint(
         raise SpotInputError("export needs at least one scan to trace and verify on")
     output = Path(output)
     refuse_non_artifact(output)
-    task, objective, producer = load_task(Path(checkpoint_path))
+    task, objective, producer = load_task(Path(checkpoint_path), options.domain)
     if objective not in TASK_SECTIONS:
         raise SpotInputError(f"objective {objective!r} cannot be exported; exportable: {sorted(TASK_SECTIONS)}")
     if task.info.grid is None:
@@ -119,10 +138,15 @@ def export_checkpoint(
     staging.mkdir(parents=True)
     try:
         artifact = write_graph(task, TASK_SECTIONS[objective](task), samples[0], staging, options, producer)
-        report = verify(_perception(artifact), torch_reference(task), samples)
+        perception = _perception(artifact)
+        report = verify(perception, torch_reference(task), samples)
         (staging / VERIFICATION_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         if not report.passed:
             raise VerificationFailed(report)
+        if options.tensorrt is not None:  # the graph is right; the engine is TensorRT's build of it
+            trt = options.tensorrt
+            profile = engine_profile(artifact, perception.prepare(samples[0].scan).feeds)
+            build_engine(artifact.model_path, staging, profile, trt.fp16, trt.plugin_libraries)
         _replace(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -149,11 +173,11 @@ def write_graph(task, sections: dict, example: Sample, folder: Path, options: Ex
             graph, example_inputs, str(folder / MODEL_FILE), dynamo=False, input_names=names,
             output_names=[spec.name for spec in outputs], dynamic_axes=_dynamic_axes(names, outputs),
             opset_version=options.opset, do_constant_folding=True,
-            custom_opsets={"plugin": {DOMAIN: 1}, "fused": {FUSED_DOMAIN: 1}}.get(options.flavour),
+            custom_opsets=CUSTOM_OPSETS.get(options.flavour),
         )  # fmt: skip
     model = onnx.load(str(folder / MODEL_FILE))
-    if options.flavour == "plugin":
-        register_schemas()
+    if options.flavour == "autoware":
+        autoware_ops.register_schemas()
     onnx.checker.check_model(model)
     artifact = Artifact(
         flavour=options.flavour, opset=options.opset, input_columns=columns, max_points=options.max_points,
@@ -227,8 +251,8 @@ def _input_spec(value: onnx.ValueInfoProto) -> TensorSpec:
 
 
 def _perception(artifact: Artifact) -> Perception:
-    if artifact.flavour == "plugin":
-        return Perception(artifact, ReferenceEngine(artifact.model_path))
+    if artifact.flavour == "autoware":
+        return Perception(artifact, autoware_ops.ReferenceEngine(artifact.model_path))
     return Perception(artifact, create_engine("onnxruntime", artifact, num_threads=1), num_threads=1)
 
 

@@ -3,8 +3,8 @@
 `record_plan` runs the task once and reads the kernel maps its layers built (by indice key, in build order)
 into a `SparsePlan`. `export_copy` returns a copy of the model in which every sparse convolution is a
 `GraphSparseConv` (BatchNorm after it folded into its weights) that reads its kernel map from the graph
-inputs (portable: pairs; fused: neighbour tables, in a custom node) or emits a custom node (plugin).
-`GraphModel` is the module that is traced: graph inputs in, `task.infer`'s outputs out.
+inputs (portable: pairs; fused: neighbour tables, in a custom node) or builds it with Autoware's plugin ops
+(autoware). `GraphModel` is the module that is traced: graph inputs in, `task.infer`'s outputs out.
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from spot.runtime.kernel_map import KernelMap
 from spot.runtime.sparse_plan import ROOT_SET, MapSpec, SparsePlan
 from spot.trainer.sparse import SparseConvolution, SparseModule, SparseSequential, SparseTensor
 
-from .sparse_ops import FusedSparseConv, PluginSparseConv, PluginSparseInverseConv, PortableSparseConv
+from .sparse_ops import (
+    AutowareImplicitGemm,
+    AutowareIndicePairs,
+    AutowareInversePairs,
+    FusedSparseConv,
+    PortableSparseConv,
+)
 
 FEATURES = "voxel_features"
 
@@ -51,7 +57,7 @@ def record_plan(run: Callable[[SparseTensor], object], x: SparseTensor) -> Spars
 
 def input_names(plan: SparsePlan, flavour: str) -> list[str]:
     """Graph inputs in order (unused ones are dropped by the exporter; spot.json lists those kept)."""
-    if flavour == "plugin":
+    if flavour == "autoware":
         return [FEATURES, f"coords.{ROOT_SET}"]
     if flavour == "fused":
         tables = [f"neighbors.{spec.name}" for spec in plan.maps]
@@ -63,13 +69,14 @@ def input_names(plan: SparsePlan, flavour: str) -> list[str]:
 
 @dataclass
 class GraphContext:
-    """What graph sparse layers share during one traced forward: the plan, its graph tensors by name, and
-    each voxel set's coordinates and grid."""
+    """What graph sparse layers share during one traced forward: the plan, its graph tensors by name, each
+    voxel set's grid, and (autoware) the pair tables built so far, by indice key."""
 
     plan: SparsePlan
     flavour: str
     spatial_shapes: dict[str, tuple[int, int, int]]
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    pair_tables: dict[str, tuple[torch.Tensor, ...]] = field(default_factory=dict)
 
     def spec(self, key: str) -> MapSpec:
         for spec in self.plan.maps:
@@ -103,20 +110,31 @@ class GraphSparseConv(SparseModule):
             out_coords = tensors[f"coords.{out_set}"]
             table = tensors[f"{'inverse_' if self.inverse else ''}neighbors.{self.key}"]
             features = FusedSparseConv.apply(x.features, self.kernel, self.bias, table)
-        elif self.inverse:
-            out_coords = tensors[f"coords.{out_set}"]
-            features = PluginSparseInverseConv.apply(
-                x.features, x.coords, out_coords, self.weight, self.bias, spec.geometry, self.key, shape
-            )  # the strided conv's geometry
         else:
-            in_shape = self.context.spatial_shapes[spec.source]
-            features, out_coords = PluginSparseConv.apply(x.features, x.coords, self.weight, self.bias,
-                                                          self.geometry, self.key, in_shape)  # fmt: skip
+            features, out_coords = self._autoware(x, spec, tensors)
+        return x.with_coords(features, out_coords, shape)
+
+    def _autoware(self, x: SparseTensor, spec: MapSpec, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """ImplicitGemm on this layer's pair table (built by GetIndicePairsImplicitGemm at the key's first use,
+        turned around for an inverse convolution) + the bias; -> (features, out_coords)."""
+        tables = self.context.pair_tables
+        if self.inverse:
+            out_coords = tensors[f"coords.{spec.source}"]
+            key = f"{self.key}/inverse"
+            if key not in tables:
+                tables[key] = AutowareInversePairs.apply(tables[self.key][1], out_coords, self.geometry.volume)
+            pair_fwd, pair_mask, mask_argsort = tables[key]
+        else:
+            if self.key not in tables:
+                tables[self.key] = AutowareIndicePairs.apply(x.coords, self.geometry, x.spatial_shape)
+            out_coords, pair_fwd, pair_mask, mask_argsort, _ = tables[self.key]
             if self.geometry.subm:
                 out_coords = x.coords  # the node repeats its input coordinates
             else:
-                tensors[f"coords.{out_set}"] = out_coords
-        return x.with_coords(features, out_coords, shape)
+                tensors[f"coords.{spec.name}"] = out_coords
+        features = AutowareImplicitGemm.apply(x.features, self.weight, pair_fwd, pair_mask, mask_argsort,
+                                              self.geometry.subm)  # fmt: skip
+        return (features if self.bias is None else features + self.bias), out_coords
 
 
 def export_copy(model: nn.Module, context: GraphContext) -> nn.Module:
@@ -163,6 +181,7 @@ class GraphModel(nn.Module):
 
     def forward(self, *inputs: torch.Tensor):
         self.context.tensors = dict(zip(self.names, inputs, strict=True))
+        self.context.pair_tables = {}
         coords = self.context.tensors[f"coords.{ROOT_SET}"]
         x = SparseTensor(self.context.tensors[FEATURES], coords, self.context.spatial_shapes[ROOT_SET], 1)
         return self.task.infer(x)

@@ -17,8 +17,11 @@ portable  kernel maps are graph inputs (`pairs` (2, P) grouped by offset, `count
           place. An implicit GEMM over the dense (V_out, K) neighbour table (one Gather, one MatMul of depth
           K * C_in, no scatter) was measured 2-3x slower per layer on CPU: LiDAR neighbourhoods are 27-43 %
           occupied, so it moves and multiplies 2-4x more data.
-plugin    one custom node per layer in the `spot` domain, carrying features and coordinates, so an engine can
-          build the kernel maps where the data is (see `export.plugin_ops` for the schemas and a CPU reference).
+autoware  Autoware's sparse-convolution TensorRT plugins (`export.autoware_ops` has the table and its sources):
+          per kernel map one `autoware::GetIndicePairsImplicitGemm` on the voxel set's coordinates (the graph
+          builds its maps where the data is; layers with the same indice key share it), per convolution one
+          `autoware::ImplicitGemm` and a standard Add of its bias; an inverse convolution turns its strided map
+          around in standard ops. The graph takes only the voxel features and the input coordinates.
 fused     one `spot.fused::SparseConv` node per layer: features (V_in, C_in), the output-stationary neighbour
           table (K, V_out) of its kernel map (a graph input: `neighbors.<map>`, or `inverse_neighbors.<map>`
           for an inverse convolution), kernel (K, C_in, C_out), bias. `spot.runtime.fused` runs these nodes
@@ -27,12 +30,13 @@ fused     one `spot.fused::SparseConv` node per layer: features (V_in, C_in), th
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from spot.runtime.kernel_map import ConvGeometry, build_kernel_map, inverse_kernel_map
-from spot.runtime.sparse_conv import sparse_conv
+from spot.runtime.kernel_map import ConvGeometry
 
-DOMAIN = "spot"
+from . import autoware_ops
+
 FUSED_DOMAIN = "spot.fused"  # spot.runtime.fused.engine.FUSED_DOMAIN reads it
 
 
@@ -122,54 +126,90 @@ class FusedSparseConv(torch.autograd.Function):
         return out
 
 
-class PluginSparseConv(torch.autograd.Function):
-    """Computed by the runtime's numpy kernels (what the node means).
-    `spot::SparseConv3d`: features (V_in, C_in), coords int32 (V_in, 4), weight [C_out, kz, ky, kx, C_in],
-    bias -> features (V_out, C_out), out_coords int32 (V_out, 4) (the input coordinates when submanifold)."""
+class AutowareIndicePairs(torch.autograd.Function):
+    """`autoware::GetIndicePairsImplicitGemm`: coords int32 (V, 4) (batch, z, y, x) on grid `shape` ->
+    out_coords int32 (V_out, 4) (the input coordinates when submanifold), pair_fwd int32 (K, V_out), pair_mask
+    int32 (V_out, 1), mask_argsort int32 (V_out,), num_act_out int32 (); computed by the numpy reference."""
 
     @staticmethod
-    def forward(ctx, features, coords, weight, bias, geometry: ConvGeometry, key: str, shape: tuple):
-        kernel_map = build_kernel_map(coords.numpy(), shape, geometry)
-        out = torch.from_numpy(sparse_conv(features.numpy(), weight.numpy(), kernel_map))
-        return (out if bias is None else out + bias), torch.from_numpy(kernel_map.out_coords)
+    def forward(ctx, coords, geometry: ConvGeometry, shape: tuple):
+        return tuple(torch.from_numpy(a) for a in autoware_ops.indice_pairs(coords.numpy(), geometry, shape))
 
     @staticmethod
-    def symbolic(g, features, coords, weight, bias, geometry: ConvGeometry, key: str, shape: tuple):
-        inputs = [features, coords, weight] + ([] if _is_none(bias) else [bias])
-        out, out_coords = g.op(f"{DOMAIN}::SparseConv3d", *inputs, outputs=2, indice_key_s=key,
-                               spatial_shape_i=list(shape), subm_i=int(geometry.subm),
-                               **_geometry_attributes(geometry))  # fmt: skip
-        out.setType(features.type().with_sizes([None, weight.type().sizes()[0]]))
-        out_coords.setType(coords.type().with_sizes([None, 4]))
-        return out, out_coords
+    def symbolic(g, coords, geometry: ConvGeometry, shape: tuple):
+        spec = autoware_ops.GET_INDICE_PAIRS
+        attributes = autoware_ops.symbolic_attributes(spec, autoware_ops.indice_pairs_attributes(geometry, shape))
+        outputs = g.op(f"{autoware_ops.DOMAIN}::{spec.name}", coords, outputs=5, **attributes)
+        sizes = ([None, 4], [geometry.volume, None], [None, 1], [None], [])
+        for value, size in zip(outputs, sizes, strict=True):
+            value.setType(coords.type().with_sizes(size))
+        return outputs
 
 
-class PluginSparseInverseConv(torch.autograd.Function):
-    """`spot::SparseInverseConv3d`: features (V_in, C_in) on the coarse voxels `coords`, back to the fine voxels
-    `out_coords` (those the strided convolution `key` started from) -> (V_out, C_out)."""
-
-    @staticmethod
-    def forward(ctx, features, coords, out_coords, weight, bias, geometry: ConvGeometry, key: str, shape: tuple):
-        kernel_map = inverse_kernel_map(build_kernel_map(out_coords.numpy(), shape, geometry))
-        out = torch.from_numpy(sparse_conv(features.numpy(), weight.numpy(), kernel_map))
-        return out if bias is None else out + bias
+class AutowareImplicitGemm(torch.autograd.Function):
+    """`autoware::ImplicitGemm`: features (V_in, C_in), weight [C_out, k_z, k_y, k_x, C_in] and a map's pair_fwd,
+    pair_mask, mask_argsort -> (V_out, C_out); computed by the numpy reference."""
 
     @staticmethod
-    def symbolic(g, features, coords, out_coords, weight, bias, geometry: ConvGeometry, key: str, shape: tuple):
-        inputs = [features, coords, out_coords, weight] + ([] if _is_none(bias) else [bias])
-        out = g.op(f"{DOMAIN}::SparseInverseConv3d", *inputs, indice_key_s=key, spatial_shape_i=list(shape),
-                   **_geometry_attributes(geometry))  # fmt: skip
+    def forward(ctx, features, weight, pair_fwd, pair_mask, mask_argsort, subm: bool):
+        arrays = (t.numpy() for t in (features, weight, pair_fwd, pair_mask, mask_argsort))
+        return torch.from_numpy(autoware_ops.implicit_gemm(*arrays))
+
+    @staticmethod
+    def symbolic(g, features, weight, pair_fwd, pair_mask, mask_argsort, subm: bool):
+        spec = autoware_ops.IMPLICIT_GEMM
+        attributes = autoware_ops.symbolic_attributes(spec, autoware_ops.implicit_gemm_attributes(subm))
+        out = g.op(f"{autoware_ops.DOMAIN}::{spec.name}", features, weight, pair_fwd, pair_mask, mask_argsort,
+                   **attributes)  # fmt: skip
         out.setType(features.type().with_sizes([None, weight.type().sizes()[0]]))
         return out
 
 
-def _geometry_attributes(geometry: ConvGeometry) -> dict:
-    return {
-        "kernel_size_i": list(geometry.kernel_size),
-        "stride_i": list(geometry.stride),
-        "padding_i": list(geometry.padding),
-        "dilation_i": list(geometry.dilation),
-    }
+class AutowareInversePairs(torch.autograd.Function):
+    """The inverse convolution's (pair_fwd, pair_mask, mask_argsort) from its strided map's pair_fwd (K, V_coarse)
+    (K = `volume`) and the fine coordinates (V_fine, 4) it returns to, in standard ONNX: ScatterElements turns
+    the table around (empty entries land in a spare column that is sliced off), the mask is the sum of 2^k over
+    the linked offsets and the schedule an arange (spconv's `do_sort=0`)."""
+
+    @staticmethod
+    def forward(ctx, pair_fwd, fine_coords, volume: int):
+        table = autoware_ops.transposed_pairs(pair_fwd.numpy(), fine_coords.shape[0])
+        argsort = np.arange(table.shape[1], dtype=np.int32)
+        return tuple(torch.from_numpy(a) for a in (table, autoware_ops.offset_mask(table), argsort))
+
+    @staticmethod
+    def symbolic(g, pair_fwd, fine_coords, volume: int):
+        fine = g.op("Gather", g.op("Shape", fine_coords), _int64(g, [0]), axis_i=0)  # (1,) V_fine
+        coarse = g.op("Gather", g.op("Shape", pair_fwd), _int64(g, [1]), axis_i=0)  # (1,) V_coarse
+        padded = g.op("Concat", _int64(g, [volume]), g.op("Add", fine, _int64(g, [1])), axis_i=0)
+        empty = g.op("ConstantOfShape", padded, value_t=torch.tensor([-1], dtype=torch.int32))  # (K, V_fine + 1)
+        targets = g.op("Where", _linked(g, pair_fwd), g.op("Cast", pair_fwd, to_i=_INT64), fine)
+        rows = g.op("Unsqueeze", _range(g, coarse), _int64(g, [0]))  # (1, V_coarse)
+        updates = g.op("Expand", rows, g.op("Concat", _int64(g, [volume]), coarse, axis_i=0))
+        scattered = g.op("ScatterElements", empty, targets, updates, axis_i=1)
+        table = g.op("Slice", scattered, _int64(g, [0]), fine, _int64(g, [1]))  # (K, V_fine)
+        bits = g.op("Constant", value_t=torch.tensor([[1 << k] for k in range(volume)], dtype=torch.int32))
+        weighted = g.op("Mul", g.op("Cast", _linked(g, table), to_i=_INT32), bits)
+        mask = g.op("Unsqueeze", g.op("ReduceSum", weighted, _int64(g, [0]), keepdims_i=0), _int64(g, [1]))
+        argsort = _range(g, fine)
+        for value, size in ((table, [volume, None]), (mask, [None, 1]), (argsort, [None])):
+            value.setType(pair_fwd.type().with_sizes(size))
+        return table, mask, argsort
+
+
+_INT32, _INT64 = torch.onnx.TensorProtoDataType.INT32, torch.onnx.TensorProtoDataType.INT64
+
+
+def _linked(g, table):
+    """bool: the entries of an int32 pair table that hold a row (not -1)."""
+    return g.op("GreaterOrEqual", table, g.op("Constant", value_t=torch.tensor(0, dtype=torch.int32)))
+
+
+def _range(g, count):
+    """int32 (n,) 0 .. n-1 for a (1,) int64 count n."""
+    limit = g.op("Cast", g.op("Squeeze", count, _int64(g, [0])), to_i=_INT32)
+    zero, one = (g.op("Constant", value_t=torch.tensor(v, dtype=torch.int32)) for v in (0, 1))
+    return g.op("Range", zero, limit, one)
 
 
 def _is_none(value) -> bool:

@@ -2,8 +2,9 @@
 
 Both sides see the same voxels (the runtime's voxelization) and go through the runtime's post-processing, so
 the comparison isolates the graph: PyTorch eager (native sparse backend, BatchNorm unfused; the exporter passes
-it in as a `Reference`) against the artifact run by its engine (onnxruntime for portable graphs, the ONNX
-reference evaluator with the `spot` ops for plugin graphs). This module needs numpy and the runtime only.
+it in as a `Reference`) against the artifact run by its engine (onnxruntime for portable and fused graphs, the
+ONNX reference evaluator with the numpy kernels of Autoware's plugin ops for autoware graphs). This module needs
+numpy and the runtime only.
 """
 
 from __future__ import annotations

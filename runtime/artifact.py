@@ -4,9 +4,10 @@ spot.json (schema version 2):
 
     schema_version   2
     producer         {"spot_version", "checkpoint", "step", "objective"}: where it came from
-    model            {"file": "model.onnx", "flavour": "portable" | "plugin" | "fused", "opset"}: portable runs in
-                     any onnxruntime; fused runs its sparse layers (`spot.fused` nodes) with the compiled
-                     kernels of `spot.runtime.fused` (the `cpu` extra) and the rest in onnxruntime
+    model            {"file": "model.onnx", "flavour": "portable" | "fused" | "autoware", "opset"}: portable runs
+                     in any onnxruntime; fused runs its sparse layers (`spot.fused` nodes) with the compiled
+                     kernels of `spot.runtime.fused` (the `cpu` extra) and the rest in onnxruntime; autoware runs
+                     in TensorRT with Autoware's plugins (`spot-export --trt`)
     input            {"columns": ["x", "y", "z", "intensity"], "max_points"}: what a scan must hold; scans with
                      more points are refused (engines size their buffers by it)
     voxelization     {"point_cloud_range", "voxel_size", "features": "mean"}: `spot.runtime.voxelize.VoxelGrid`
@@ -47,7 +48,7 @@ from .voxelize import VoxelGrid
 SCHEMA_VERSION = 2
 ARTIFACT_FILE = "spot.json"
 MODEL_FILE = "model.onnx"
-FLAVOURS = ("portable", "plugin", "fused")
+FLAVOURS = ("portable", "fused", "autoware")
 FEEDS = ("voxel_features", "coords", "pairs", "counts", "neighbors", "inverse_neighbors")
 
 

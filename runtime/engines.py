@@ -1,4 +1,6 @@
-"""Inference engines behind one small interface, chosen by name from the explicit `ENGINES` registry.
+"""Inference engines behind one small interface, chosen by name from the explicit `ENGINES` registry:
+onnxruntime (portable artifacts, CPU or any onnxruntime provider) and tensorrt (the artifact's model.engine that
+`spot-export --trt` built, either flavour; `tensorrt_engine.py`).
 
 An engine runs the artifact's graph: `input_names`, `output_names`, `run(feeds) -> {output name: array}`.
 The runtime builds the feeds (voxels, kernel maps) itself, so an engine knows nothing about LiDAR.
@@ -101,15 +103,23 @@ def _onnxruntime(artifact: Artifact, providers, num_threads) -> Engine:
         return FusedEngine(artifact.model_path, providers, num_threads)
     if artifact.flavour != "portable":
         raise SpotInputError(
-            f"is a {artifact.flavour!r}-flavour artifact: its sparse layers are custom ops of the 'spot' domain that "
-            "onnxruntime has no kernels for; export with `spot-export --flavour portable` to run it in onnxruntime",
+            f"is a {artifact.flavour!r}-flavour artifact: its sparse layers are Autoware's TensorRT plugin ops, which "
+            "onnxruntime has no kernels for; run it with engine='tensorrt' (after `spot-export --trt`), or export "
+            "with `spot-export --flavour portable` to run it in onnxruntime",
             source=artifact.path,
         )
     return OnnxRuntimeEngine(artifact.model_path, providers, num_threads)
 
 
+def _tensorrt(artifact: Artifact, providers, num_threads) -> Engine:
+    from .tensorrt_engine import TensorRTEngine  # TensorRT and cuda-python are imported only when asked for
+
+    return TensorRTEngine(Path(artifact.path or "."))
+
+
 ENGINES: dict[str, Callable[[Artifact, Sequence[str] | None, int | None], Engine]] = {
     "onnxruntime": _onnxruntime,
+    "tensorrt": _tensorrt,
 }
 
 

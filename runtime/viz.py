@@ -144,15 +144,20 @@ class BevCanvas:
             self.draw.line([tuple(ends[0]), tuple(ends[1])], fill=color, width=width)
 
     def draw_legend(self, entries: list[tuple[str, tuple[int, int, int]]], title: str) -> None:
-        line = self.font.size + 6
-        height = line * (len(entries) + 1) + 8
-        width = max(self.draw.textlength(text, font=self.font) for text, _ in [(title, None), *entries]) + line + 16
-        self.draw.rectangle([4, 4, 4 + width, 4 + height], fill=(0, 0, 0), outline=GRID)
-        self.draw.text((10, 8), title, fill=TEXT, font=self.font)
-        for row, (text, color) in enumerate(entries, start=1):
-            top = 8 + row * line
-            self.draw.rectangle([10, top + 2, 10 + line - 6, top + line - 4], fill=color)
-            self.draw.text((10 + line, top), text, fill=TEXT, font=self.font)
+        draw_legend(self.draw, self.font, entries, title)
+
+
+def draw_legend(draw: ImageDraw.ImageDraw, font, entries: list[tuple[str, tuple[int, int, int]]], title: str) -> None:
+    """A title and colour swatches with their names in a box at the top left."""
+    line = font.size + 6
+    height = line * (len(entries) + 1) + 8
+    width = max(draw.textlength(text, font=font) for text, _ in [(title, None), *entries]) + line + 16
+    draw.rectangle([4, 4, 4 + width, 4 + height], fill=(0, 0, 0), outline=GRID)
+    draw.text((10, 8), title, fill=TEXT, font=font)
+    for row, (text, color) in enumerate(entries, start=1):
+        top = 8 + row * line
+        draw.rectangle([10, top + 2, 10 + line - 6, top + line - 4], fill=color)
+        draw.text((10 + line, top), text, fill=TEXT, font=font)
 
 
 def render_bev(
@@ -175,7 +180,7 @@ def render_bev(
     if by_label:
         order = np.argsort(np.asarray(sample.labels) == IGNORE_INDEX, kind="stable")[::-1]  # unlabeled drawn first
         canvas.draw_points(sample.scan.xyz[order, :2], label_colors(sample.labels[order], sample.class_names))
-        legend += _label_legend(sample.labels, sample.class_names)
+        legend += label_legend(sample.labels, sample.class_names)
     else:
         order = np.argsort(sample.scan.intensity, kind="stable")  # bright returns on top
         canvas.draw_points(sample.scan.xyz[order, :2], intensity_colors(sample.scan.intensity[order]))
@@ -201,7 +206,7 @@ def save_bev_png(path: str | Path, sample: Sample, **options) -> Image.Image:
     return image
 
 
-def _label_legend(labels: np.ndarray, names: tuple[str, ...]) -> list[tuple[str, tuple[int, int, int]]]:
+def label_legend(labels: np.ndarray, names: tuple[str, ...]) -> list[tuple[str, tuple[int, int, int]]]:
     present = [int(i) for i in np.unique(labels) if 0 <= i < len(names)]
     entries = [(names[i], class_color(names[i], i)) for i in present]
     return [*entries, ("unlabeled", IGNORED_COLOR)] if (np.asarray(labels) == IGNORE_INDEX).any() else entries

@@ -75,14 +75,22 @@ def car(rng: np.random.Generator, moving: bool) -> Thing:
     length, width, height = rng.uniform(3.7, 4.9), rng.uniform(1.65, 1.95), rng.uniform(1.4, 1.65)
     label = MOVING[CAR] if moving else CAR
     paint = Surface(label, 0, float(rng.uniform(0.0, 0.2)))
-    glass = Surface(label, 0, 0.08, porosity=0.35)
+    glass = Surface(label, 0, 0.08, porosity=0.35, material="glass")
     belt = 0.62 * height
     parts = [
         _box(0.0, 0.0, length, width, 0.3, belt, paint),
         _box(-0.06 * length, 0.0, 0.55 * length, 0.9 * width, belt, height, glass),
-        *_wheels(length, width, 0.32, 0.33 * length, Surface(label, 0, TYRE_REFLECTIVITY)),
+        *_wheels(length, width, 0.32, 0.33 * length, Surface(label, 0, TYRE_REFLECTIVITY, material="rubber")),
         *(
-            _box(s * (length / 2 - 0.01), 0.0, 0.02, 0.5, 0.4, 0.52, Surface(label, 0, PLATE_REFLECTIVITY))
+            _box(
+                s * (length / 2 - 0.01),
+                0.0,
+                0.02,
+                0.5,
+                0.4,
+                0.52,
+                Surface(label, 0, PLATE_REFLECTIVITY, material="plate"),
+            )
             for s in (-1, 1)
         ),
     ]
@@ -97,7 +105,7 @@ def truck(rng: np.random.Generator, moving: bool) -> Thing:
     parts = [
         _box(length / 2 - cab / 2, 0.0, cab, width, 0.5, 0.8 * height, body),
         _box(-cab / 2, 0.0, length - cab - 0.2, width, 0.9, height, body),
-        *_wheels(length, width, 0.5, 0.36 * length, Surface(label, 0, TYRE_REFLECTIVITY)),
+        *_wheels(length, width, 0.5, 0.36 * length, Surface(label, 0, TYRE_REFLECTIVITY, material="rubber")),
     ]
     return Thing(label, length, width, height, tuple(parts))
 
@@ -107,8 +115,8 @@ def bus(rng: np.random.Generator, moving: bool) -> Thing:
     label = MOVING[BUS] if moving else BUS
     parts = [
         _box(0.0, 0.0, length, width, 0.35, 0.45 * height, Surface(label, 0, REFLECTIVITY[BUS])),
-        _box(0.0, 0.0, length, width, 0.45 * height, height, Surface(label, 0, 0.15, porosity=0.3)),
-        *_wheels(length, width, 0.5, 0.32 * length, Surface(label, 0, TYRE_REFLECTIVITY)),
+        _box(0.0, 0.0, length, width, 0.45 * height, height, Surface(label, 0, 0.15, porosity=0.3, material="glass")),
+        *_wheels(length, width, 0.5, 0.32 * length, Surface(label, 0, TYRE_REFLECTIVITY, material="rubber")),
     ]
     return Thing(label, length, width, height, tuple(parts))
 
@@ -120,7 +128,7 @@ def person(rng: np.random.Generator, moving: bool) -> Thing:
     parts = (
         _box(0.0, 0.0, 0.24, 0.34, 0.0, 0.47 * height, cloth),
         _box(0.0, 0.0, 0.26, 0.46, 0.47 * height, 0.82 * height, cloth),
-        Ellipsoid(0.0, 0.0, 0.93 * height, 0.1, 0.07 * height, Surface(label, 0, 0.45)),
+        Ellipsoid(0.0, 0.0, 0.93 * height, 0.1, 0.07 * height, Surface(label, 0, 0.45, material="skin")),
     )
     return Thing(label, 0.6, 0.6, height, parts)
 

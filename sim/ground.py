@@ -19,12 +19,15 @@ DASH_PERIOD, DASH_LENGTH = 9.0, 3.0
 
 @dataclass(frozen=True)
 class GroundHits:
-    """Per ray (b, c): horizontal distance (inf = no ground), raw label, reflectivity, |cos incidence|."""
+    """Per ray (b, c): horizontal distance (inf = no ground), raw label, reflectivity, |cos incidence|, the
+    strip hit and whether on its curb face rather than its plane."""
 
     t: np.ndarray
     label: np.ndarray
     reflectivity: np.ndarray
     cos_inc: np.ndarray
+    strip: np.ndarray
+    face: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,15 @@ class GroundProfile:
         normal_dot = np.abs(tan_e - slope * lateral) * cos_e / np.sqrt(1 + slope**2)
         cos_inc = np.where(is_face, cos_e * np.abs(lateral), normal_dot)
         label = self._paint(label, best, origin, yaw, azimuth)
-        return GroundHits(best, label, REFLECTIVITY_TABLE[label], cos_inc)
+        return GroundHits(best, label, REFLECTIVITY_TABLE[label], cos_inc, strip_of_best, is_face)
+
+    def normal(self, strip: np.ndarray, face: np.ndarray, lateral: np.ndarray) -> np.ndarray:
+        """World-frame unit normals (..., 3) of hits on `strip` (its plane, or its curb `face`, which faces rays
+        going in world direction `lateral` = dy/dt)."""
+        slope = self.slope[strip]
+        norm = np.sqrt(1.0 + slope**2)
+        ny = np.where(face, -np.sign(lateral), -slope / norm)
+        return np.stack(np.broadcast_arrays(np.zeros_like(ny), ny, np.where(face, 0.0, 1.0 / norm)), axis=-1)
 
     def _paint(self, label, t, origin, yaw, azimuth) -> np.ndarray:
         """Lane markings (raw id 60) on road hits: solid or dashed stripes along x."""

@@ -7,10 +7,14 @@ Coordinates are metres in the sensor frame (sensor at the origin, z up) when cas
 
 Distances along a ray are *horizontal* distances `t` (range = t / cos(elevation)): all rays of one column share
 an azimuth, so a prism's footprint is intersected once per column and only the height test runs per beam.
+The same tests serve a level camera, whose elevations vary per pixel: every test broadcasts (b, 1) against
+(b, c). `local(points)` gives points in a frame fixed to the solid (patterns that stick to its surface) and
+`normal(local)` the outward unit normal there (cameras shade with it).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,13 +22,15 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """What a return from a solid carries: SemanticKITTI raw id, instance id (0 = stuff), reflectivity, and the
-    probability that a ray passes through (foliage, chain-link fences, car windows)."""
+    """What a return from a solid carries: SemanticKITTI raw id, instance id (0 = stuff), reflectivity, the
+    share of its surface that rays pass through (foliage, chain-link fences, car windows), and the material a
+    camera sees ("" = the label's usual one, `spot.sim.shading.MATERIALS`)."""
 
     label: int
     instance: int = 0
     reflectivity: float = 0.3
     porosity: float = 0.0
+    material: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class Box:
 
     @property
     def radius(self) -> float:
-        return float(np.hypot(self.half_length, self.half_width))
+        return math.hypot(self.half_length, self.half_width)
 
     def moved(self, cos: float, sin: float, dx: float, dy: float, dz: float) -> Box:
         x, y = cos * self.x - sin * self.y + dx, sin * self.x + cos * self.y + dy
@@ -73,6 +79,27 @@ class Box:
         t_in, t_out = np.maximum(near[0], near[1]), np.minimum(far[0], far[1])
         cos_h = np.where(near[0] > near[1], np.abs(direction[0]), np.abs(direction[1]))
         return t_in, t_out, cos_h
+
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) in the box's frame: along its length, across it, above its bottom."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        dx, dy = points[..., 0] - self.x, points[..., 1] - self.y
+        return np.stack([dx * c + dy * s, -dx * s + dy * c, points[..., 2] - self.z_min], axis=-1)
+
+    def normal(self, local: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) in the casting frame at surface points given in the box's frame
+        (`local(points)`): of the face the point lies on (the one it is least inside of)."""
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        along, across, up = local[..., 0], local[..., 1], local[..., 2]
+        height = self.z_max - self.z_min
+        face = np.argmax(
+            np.stack([np.abs(along) - self.half_length, np.abs(across) - self.half_width, up - height, -up], axis=-1),
+            axis=-1,
+        )
+        x = np.where(face == 0, np.sign(along), 0.0)
+        y = np.where(face == 1, np.sign(across), 0.0)
+        z = np.where(face == 2, 1.0, np.where(face == 3, -1.0, 0.0))
+        return np.stack([x * c - y * s, x * s + y * c, z], axis=-1)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Whether the closed axis-aligned boxes [lo, hi] (..., 3) meet this solid (separating axis test)."""
@@ -114,6 +141,22 @@ class Cylinder:
         miss = disc < 0
         t_in = np.where(miss, np.inf, b - root)
         return t_in, np.where(miss, -np.inf, b + root), root / self.radius
+
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) relative to the axis' bottom end (axes of the casting frame: the shape is round)."""
+        return points - (self.x, self.y, self.z_min)
+
+    def normal(self, local: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) at surface points given by `local(points)`: radial on the mantle,
+        vertical on the caps."""
+        dx, dy, up = local[..., 0], local[..., 1], local[..., 2]
+        height = self.z_max - self.z_min
+        radial = np.hypot(dx, dy)
+        mantle = radial - self.radius >= np.maximum(up - height, -up)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nx, ny = np.where(mantle, dx / radial, 0.0), np.where(mantle, dy / radial, 0.0)
+        z = np.where(mantle, 0.0, np.where(up - height > -up, 1.0, -1.0))
+        return np.stack([nx, ny, z], axis=-1)
 
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         nearest_x = np.clip(self.x, lo[..., 0], hi[..., 0])
@@ -160,6 +203,16 @@ class Ellipsoid:
             cos_inc = np.abs(dot) / np.sqrt(gx * gx + gy * gy + gz * gz)
         return np.where(hit, t, np.inf), np.nan_to_num(cos_inc)
 
+    def local(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 3) relative to the centre (axes of the casting frame: the shape is round)."""
+        return points - (self.x, self.y, self.z)
+
+    def normal(self, local: np.ndarray) -> np.ndarray:
+        """Outward unit normals (..., 3) at surface points given by `local(points)`: the gradient of
+        (dx^2 + dy^2) / r^2 + dz^2 / h^2."""
+        gradient = local * (1.0, 1.0, (self.radius / self.half_height) ** 2)
+        return gradient / np.linalg.norm(gradient, axis=-1, keepdims=True)
+
     def overlaps(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         k = self.radius / self.half_height  # scaling z by k makes the ellipsoid a sphere
         nearest = np.stack(
@@ -175,6 +228,14 @@ class Ellipsoid:
 
 
 Solid = Box | Cylinder | Ellipsoid
+
+
+def in_frame(solids: list[Solid], pose: np.ndarray) -> list[Solid]:
+    """World `solids` moved into the level frame whose pose (frame -> world, rotation about z only) is `pose`."""
+    inverse = np.linalg.inv(pose)
+    cos, sin = float(inverse[0, 0]), float(inverse[1, 0])
+    dx, dy, dz = (float(v) for v in inverse[:3, 3])
+    return [s.moved(cos, sin, dx, dy, dz) for s in solids]
 
 
 def prism_hits(solid: Box | Cylinder, rays: RayBlock) -> tuple[np.ndarray, np.ndarray]:

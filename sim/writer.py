@@ -8,8 +8,10 @@ DIR/sequences/SS/poses.txt            3x4 row-major sensor -> first-frame pose p
 DIR/sequences/SS/calib.txt, times.txt `Tr` = identity (poses are already in the LiDAR frame); seconds
 DIR/sequences/SS/boxes/NNNNNN.json    boxes [x, y, z_center, l, w, h, yaw] in that frame's sensor frame
 DIR/sequences/SS/occupancy/NNNNNN.npz `occupancy` (Z, Y, X) uint8: 0 free, class id + 1 occupied
+DIR/sequences/SS/cameras.json         with a camera rig: each camera's K, T_cam_from_lidar and image size
+DIR/sequences/SS/cameras/NAME/NNNNNN.png  its image taken with scan NNNNNN (`spot.runtime.io.cameras`)
 ```
-Every file is a pure function of (sensor, seed, frames): the same arguments write the same bytes.
+Every file is a pure function of (sensor, seed, frames, rig): the same arguments write the same bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from spot.runtime.errors import SpotInputError
 from spot.runtime.io.binary import write_kitti_bin
+from spot.runtime.io.cameras import CAMERAS_FILE, image_path, write_image, write_rig
 from spot.runtime.io.semantickitti import write_label_file
 from spot.runtime.voxelize import VoxelGrid
 
@@ -78,7 +81,10 @@ def _description(sequence: SimulatedSequence, grid: VoxelGrid | None, sequence_i
             f"dataset.yaml was written for sensor {old['sensor'].get('key')!r}, not "
             f"{sequence.sensor!r}: write each sensor to its own folder"
         )
-    sequences = {**old.get("sequences", {}), sequence_id: {"seed": sequence.seed, "frames": sequence.frames}}
+    written = {"seed": sequence.seed, "frames": sequence.frames}
+    if sequence.rig:
+        written["cameras"] = sequence.cameras if isinstance(sequence.cameras, str) else [c.name for c in sequence.rig]
+    sequences = {**old.get("sequences", {}), sequence_id: written}
     return {
         "name": f"sim-{sequence.sensor}",
         "format_version": FORMAT_VERSION,
@@ -118,10 +124,16 @@ def write_sequence(
         (folder / "boxes" / f"{name}.json").write_text(_boxes_json(sample, truth))
         if occupancy_grid is not None:
             save_npz(folder / "occupancy" / f"{name}.npz", occupancy=sequence.occupancy(index, occupancy_grid))
+        for camera, _ in sequence.camera_frames(index):
+            path = image_path(folder, camera.name, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_image(path, camera.image)
         poses.append(_pose_line(sample.pose))
         times.append(f"{sequence.time_of(index):.6e}")
     (folder / "poses.txt").write_text("\n".join(poses) + "\n")
     (folder / "times.txt").write_text("\n".join(times) + "\n")
     (folder / "calib.txt").write_text("Tr: " + _pose_line(np.eye(4)) + "\n")
+    if sequence.rig:
+        write_rig(folder / CAMERAS_FILE, [spec.calibration() for spec in sequence.rig])
     described.write_text(yaml.safe_dump(description, sort_keys=False))
     return folder

@@ -135,6 +135,19 @@ def parity_scans(request) -> list:
     return [read_sample(lidar_data / scan) for scan in request.module.REAL_SCANS]
 
 
+def random_batch_norm(task, generator=None) -> None:
+    """Every BatchNorm1d of `task` with random statistics and affine parameters (seeded), so that export's
+    BatchNorm folding is exercised."""
+    import torch
+
+    generator = generator or torch.Generator().manual_seed(1)
+    for module in task.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.5, 1.5),
+                                      (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):  # fmt: skip
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+
+
 def seeded_checkpoint(folder: Path, config_file: str, overrides: list[str], initialise) -> Path:
     """A checkpoint of the config's task with seed-0 weights, then `initialise(task)`; no training."""
     import torch
@@ -157,16 +170,6 @@ def seeded_checkpoint(folder: Path, config_file: str, overrides: list[str], init
 def segmentation_checkpoint(tmp_path_factory) -> Path:
     """A seeded, randomly initialised unet_small segmentation checkpoint (sim classes, +-51.2 m, 0.2 m voxels)
     with non-trivial BatchNorm statistics, so export's BatchNorm folding is exercised."""
-    import torch
-
-    def random_batch_norm(task) -> None:
-        generator = torch.Generator().manual_seed(1)
-        for module in task.modules():
-            if isinstance(module, torch.nn.BatchNorm1d):
-                for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.5, 1.5),
-                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):  # fmt: skip
-                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
-
     overrides = ["voxelization.point_cloud_range=[-51.2,-51.2,-3.0,51.2,51.2,1.8]"]
     folder = tmp_path_factory.mktemp("checkpoint")
     return seeded_checkpoint(folder, "configs/finetune/seg-unet-sim-vlp16.yaml", overrides, random_batch_norm)

@@ -19,9 +19,10 @@ import sys
 import traceback
 
 PRELOAD = ("numpy", "torch", "onnx", "onnxruntime", "omegaconf", "yaml", "click", "PIL.Image", "tqdm")
-# Top-level packages of the optional extras (ros, spconv, TensorRT): a module may need one that is absent.
+# Top-level packages of the optional extras (ros, spconv, cpu, tensorrt): a module may need one that is absent.
 OPTIONAL = {"rclpy", "sensor_msgs", "std_msgs", "visualization_msgs", "diagnostic_msgs", "builtin_interfaces",
-            "geometry_msgs", "ament_index_python", "rosbags", "mcap", "spconv", "tensorrt", "triton"}  # fmt: skip
+            "geometry_msgs", "ament_index_python", "rosbags", "mcap", "spconv", "spconv_triton", "tensorrt", "triton",
+            "cuda", "numba", "threadpoolctl"}  # fmt: skip
 
 
 def import_first(module: str) -> dict:

@@ -23,7 +23,7 @@ def package_modules() -> list[str]:
     modules = []
     for folder in sorted(p for p in REPO.iterdir() if (p / "__init__.py").is_file()):
         package = f"spot.{folder.name}"
-        assert Path(find_spec(package).origin) == folder / "__init__.py", f"{package} is not {folder}"
+        assert Path(find_spec(package).origin).resolve() == folder / "__init__.py", f"{package} is not {folder}"
         for path in sorted(folder.rglob("*.py")):
             parts = path.relative_to(folder).with_suffix("").parts
             modules.append(".".join((package, *parts[: -1 if parts[-1] == "__init__" else None])))

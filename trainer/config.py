@@ -128,6 +128,7 @@ class PretrainedConfig:
 
     path: str | None = None  # a checkpoint folder written by spot-train
     prefix: str = "backbone."
+    domain: str | None = None  # of a multi-domain (PPT) checkpoint: the domain whose norms are loaded
 
 
 @dataclass

@@ -9,6 +9,7 @@ import json
 import click
 
 from spot.sim import DEFAULT_OCCUPANCY_GRID, SimulatedSequence
+from spot.sim.camera import CAMERA_RIGS
 from spot.sim.writer import write_sequence
 
 from ..sensors import SENSORS
@@ -34,10 +35,20 @@ from .common import reports_input_errors
     help="Sequence folder id (sequences/SS).",
 )
 @click.option("--occupancy/--no-occupancy", default=True, show_default=True, help="Write exact occupancy grids.")
+@click.option(
+    "--cameras",
+    type=click.Choice(sorted(CAMERA_RIGS)),
+    default=None,
+    help="Also render this camera rig at each sweep: cameras.json + cameras/<name>/NNNNNN.png.",
+)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 @reports_input_errors
-def simulate(sensor: str, frames: int, seed: int, sequence_id: int, occupancy: bool, output: str) -> None:
-    """Simulate a driving sequence seen by SENSOR and write scans, labels, poses, boxes and occupancy."""
-    sequence = SimulatedSequence(sensor=sensor, frames=frames, seed=seed)
+def simulate(
+    sensor: str, frames: int, seed: int, sequence_id: int, occupancy: bool, cameras: str | None, output: str
+) -> None:
+    """Simulate a driving sequence seen by SENSOR (and a camera rig) and write scans, labels, poses, boxes,
+    occupancy and images."""
+    sequence = SimulatedSequence(sensor=sensor, frames=frames, seed=seed, cameras=cameras)
     folder = write_sequence(sequence, output, sequence_id, DEFAULT_OCCUPANCY_GRID if occupancy else None)
-    click.echo(json.dumps({"sequence": str(folder), "sensor": sensor, "frames": frames, "seed": seed}))
+    line = {"sequence": str(folder), "sensor": sensor, "frames": frames, "seed": seed}
+    click.echo(json.dumps(line | ({"cameras": cameras} if cameras else {})))

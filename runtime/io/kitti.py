@@ -25,19 +25,27 @@ SKIPPED_TYPES = ("DontCare",)
 LABEL_FIELDS = 15
 
 
-def read_calib(path: str | Path) -> dict[str, np.ndarray]:
-    """`R0_rect` (4, 4) and `Tr_velo_to_cam` (4, 4) from a KITTI object calib file, as homogeneous matrices."""
+CALIB_SHAPES = {"P0": (3, 4), "P1": (3, 4), "P2": (3, 4), "P3": (3, 4), "R0_rect": (3, 3), "Tr_velo_to_cam": (3, 4)}
+
+
+def read_calib(
+    path: str | Path,
+    keys: tuple[str, ...] = ("R0_rect", "Tr_velo_to_cam"),
+    needed_for: str = "to put label_2 boxes in the LiDAR frame",
+) -> dict[str, np.ndarray]:
+    """The `keys` entries of a KITTI object calib file as homogeneous (4, 4) matrices (`R0_rect`,
+    `Tr_velo_to_cam`, projections `P0`..`P3`)."""
     path = Path(path)
     if not path.is_file():
-        raise SpotInputError("calib file is missing (needed to put label_2 boxes in the LiDAR frame)", source=path)
+        raise SpotInputError(f"calib file is missing (needed {needed_for})", source=path)
     entries = {}
     for line in path.read_text().splitlines():
         key, _, values = line.partition(":")
         if values.strip():
             entries[key.strip()] = values.split()
-    shapes = {"R0_rect": (3, 3), "Tr_velo_to_cam": (3, 4)}
     matrices = {}
-    for key, shape in shapes.items():
+    for key in keys:
+        shape = CALIB_SHAPES[key]
         values = entries.get(key)
         if values is None or len(values) != shape[0] * shape[1]:
             found = "missing" if values is None else f"{len(values)} values"

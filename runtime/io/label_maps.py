@@ -3,11 +3,24 @@
 A label map is what a dataset's own description holds (SemanticKITTI's `semantic-kitti.yaml`: `labels`,
 `learning_map`, `learning_map_inv`); the ones spot ships are entered here by name, so a config can say
 `label_map: semantickitti` for a dataset whose files carry no description (the simulator) or to relabel one,
-and `classes: {label_map: semantickitti}` for the label set an experiment predicts. Adding a label map (PPT's
-nuScenes-16 or Waymo-22 view of the simulator's raw ids) is adding an entry to `LABEL_MAPS`.
+and `classes: {label_map: semantickitti}` for the label set an experiment predicts. Adding a label map is adding
+an entry to `LABEL_MAPS`: either the three sections of a `semantic-kitti.yaml`, or `class_names` and a
+`learning_map` (raw id -> training id, 0 = unlabeled) for a label set whose names are not raw-id names.
 
-`semantickitti`: SemanticKITTI's raw ids (road 40, car 10, moving-car 252, ...) and its 19-class training map,
-the tables of the dataset's `semantic-kitti.yaml` (the simulator labels its points with these raw ids).
+- `semantickitti`: SemanticKITTI's raw ids (road 40, car 10, moving-car 252, ...) and its 19-class training map,
+  the tables of the dataset's `semantic-kitti.yaml` (the simulator labels its points with these raw ids).
+- `semantickitti_nuscenes16`, `semantickitti_waymo22`: the same raw ids seen with nuScenes' 16 and Waymo's 22
+  segmentation classes, so one simulator (or SemanticKITTI itself) yields three domains whose label sets differ in
+  granularity, as PPT's SemanticKITTI / nuScenes / Waymo do. nuScenes is coarse: road, parking and lane marking
+  are one "driveable_surface"; building, fence, pole and sign are "manmade"; trunks are vegetation; a rider is
+  part of the bicycle / motorcycle (nuScenes annotates the cycle with its rider). Waymo is fine: "lane_marker"
+  and "tree_trunk" are classes, riders are "bicyclist" / "motorcyclist", buses are "bus" (SemanticKITTI's
+  "other-vehicle"), grass is "walkable" and parking is road. Choices where the target set has no equivalent: a
+  fence is "building" in waymo22 (Waymo has no fence class), on-rails / other-vehicle are ignored in nuscenes16.
+- `nuscenes16`: nuScenes-lidarseg's 32 categories (their `index` in `category.json`) -> the 16 benchmark
+  classes, as the nuScenes-lidarseg benchmark (and Pointcept, mmdetection3d) map them; `noise`, `animal`,
+  strollers, wheelchairs, personal mobility, debris, pushables, bicycle racks, emergency vehicles,
+  `static.other` and the ego vehicle are ignored.
 """
 
 from __future__ import annotations
@@ -42,14 +55,61 @@ SEMANTIC_KITTI_LEARNING_MAP_INV: dict[int, int] = {
     14: 51, 15: 70, 16: 71, 17: 72, 18: 80, 19: 81,
 }  # fmt: skip
 
-# name -> the sections of a `semantic-kitti.yaml`-style description (what `spot-data simulate` writes out too)
-LABEL_MAPS: dict[str, Mapping[str, Mapping[int, int | str]]] = {
+NUSCENES16_CLASSES = (
+    "barrier", "bicycle", "bus", "car", "construction_vehicle", "motorcycle", "pedestrian", "traffic_cone", "trailer",
+    "truck", "driveable_surface", "other_flat", "sidewalk", "terrain", "manmade", "vegetation",
+)  # fmt: skip
+WAYMO22_CLASSES = (
+    "car", "truck", "bus", "other_vehicle", "motorcyclist", "bicyclist", "pedestrian", "sign", "traffic_light", "pole",
+    "construction_cone", "bicycle", "motorcycle", "building", "vegetation", "tree_trunk", "curb", "road",
+    "lane_marker", "other_ground", "walkable", "sidewalk",
+)  # fmt: skip
+
+
+SEMANTICKITTI_IDS, NUSCENES_LIDARSEG_IDS = "semantickitti", "nuscenes-lidarseg"  # the raw ids a map reads
+
+
+def grouped_label_map(class_names: Sequence[str], raw_ids: Mapping[str, Sequence[int]], id_space: str) -> dict:
+    """A `class_names` + `learning_map` entry from each class's raw ids (a class may have none: absent there), over
+    the raw ids of `id_space`."""
+    unknown = sorted(set(raw_ids) - set(class_names))
+    if unknown:
+        raise ValueError(f"raw ids given for classes {unknown} that are not in the label set")
+    learning_map = {raw: index + 1 for index, name in enumerate(class_names) for raw in raw_ids.get(name, ())}
+    return {"class_names": tuple(class_names), "learning_map": learning_map, "raw_ids": id_space}
+
+
+def raw_id_space(name: str) -> str:
+    """Whose raw ids the shipped label map `name` reads (a `semantic-kitti.yaml`-style one: SemanticKITTI's)."""
+    return str(LABEL_MAPS[name].get("raw_ids", SEMANTICKITTI_IDS))
+
+
+# name -> a `semantic-kitti.yaml`-style description (what `spot-data simulate` writes out too), or class names and
+# a learning map
+LABEL_MAPS: dict[str, Mapping[str, Mapping[int, int | str] | Sequence[str]]] = {
     "semantickitti": {
         "labels": SEMANTIC_KITTI_LABELS,
         "learning_map": SEMANTIC_KITTI_LEARNING_MAP,
         "learning_map_inv": SEMANTIC_KITTI_LEARNING_MAP_INV,
     },
-}
+    "semantickitti_nuscenes16": grouped_label_map(NUSCENES16_CLASSES, {
+        "bicycle": (11, 31, 253), "bus": (13, 257), "car": (10, 252), "motorcycle": (15, 32, 255),
+        "pedestrian": (30, 254), "truck": (18, 258), "driveable_surface": (40, 44, 60), "other_flat": (49,),
+        "sidewalk": (48,), "terrain": (72,), "manmade": (50, 51, 52, 80, 81), "vegetation": (70, 71),
+    }, SEMANTICKITTI_IDS),
+    "semantickitti_waymo22": grouped_label_map(WAYMO22_CLASSES, {
+        "car": (10, 252), "truck": (18, 258), "bus": (13, 257), "other_vehicle": (16, 20, 256, 259),
+        "motorcyclist": (32, 255), "bicyclist": (31, 253), "pedestrian": (30, 254), "sign": (81,), "pole": (80,),
+        "bicycle": (11,), "motorcycle": (15,), "building": (50, 51, 52), "vegetation": (70,), "tree_trunk": (71,),
+        "road": (40, 44), "lane_marker": (60,), "other_ground": (49,), "walkable": (72,), "sidewalk": (48,),
+    }, SEMANTICKITTI_IDS),
+    "nuscenes16": grouped_label_map(NUSCENES16_CLASSES, {
+        "barrier": (9,), "bicycle": (14,), "bus": (15, 16), "car": (17,), "construction_vehicle": (18,),
+        "motorcycle": (21,), "pedestrian": (2, 3, 4, 6), "traffic_cone": (12,), "trailer": (22,), "truck": (23,),
+        "driveable_surface": (24,), "other_flat": (25,), "sidewalk": (26,), "terrain": (27,), "manmade": (28,),
+        "vegetation": (30,),
+    }, NUSCENES_LIDARSEG_IDS),
+}  # fmt: skip
 
 LabelMapName = StrEnum("LabelMapName", {name: name for name in LABEL_MAPS})
 LabelMapName.__doc__ = "The names of `LABEL_MAPS`, for config fields that name one."
@@ -61,8 +121,11 @@ def named_label_map(name: str) -> LabelMap:
     if name not in LABEL_MAPS:
         raise SpotInputError(f"unknown label map {name!r}; expected one of {sorted(LABEL_MAPS)}")
     tables = LABEL_MAPS[name]
-    inverse = tables["learning_map_inv"]
-    names = tuple(str(tables["labels"][inverse[i]]) for i in sorted(inverse) if i != 0)
+    if "class_names" in tables:
+        names = tuple(tables["class_names"])
+    else:
+        inverse = tables["learning_map_inv"]
+        names = tuple(str(tables["labels"][inverse[i]]) for i in sorted(inverse) if i != 0)
     lookup = np.full(1 << 16, IGNORE_INDEX, dtype=np.int32)
     for raw, train in tables["learning_map"].items():
         lookup[raw] = train - 1 if train > 0 else IGNORE_INDEX

@@ -15,7 +15,7 @@ from spot.runtime.artifact import Artifact
 REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "kitti_object/training/velodyne/000001.bin")
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugin", pytest.param("fused", marks=pytest.mark.fused)])
+@pytest.mark.parametrize("flavour", ["portable", "autoware", pytest.param("fused", marks=pytest.mark.fused)])
 def test_detector_exports_box_for_box(flavour, parity_scans, detection_checkpoint, tmp_path):
     report = export_checkpoint(detection_checkpoint, tmp_path / "art", parity_scans, ExportOptions(flavour))
 
@@ -28,7 +28,7 @@ def test_detector_exports_box_for_box(flavour, parity_scans, detection_checkpoin
     assert [spec.shape for spec in artifact.outputs] == [(1, 4, 64, 64), (1, 8, 64, 64)]
     ops = {(node.domain, node.op_type) for node in onnx.load(str(artifact.model_path)).graph.node}
     assert ("", "ScatterND") in ops and ("", "Conv") in ops  # the BEV densify and the 2-D head
-    assert (("spot", "SparseConv3d") in ops) == (flavour == "plugin")
+    assert (("autoware", "ImplicitGemm") in ops) == (flavour == "autoware")
     assert (("spot.fused", "SparseConv") in ops) == (flavour == "fused")
 
 

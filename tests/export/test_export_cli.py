@@ -22,6 +22,17 @@ def test_trt_without_tensorrt_says_what_to_install(tmp_path):
     assert "pip install tensorrt" in result.output and "GPU" in result.output
 
 
+def test_tensorrt_options_need_trt(tmp_path):
+    result = CliRunner().invoke(main, ["missing-checkpoint", "-o", str(tmp_path / "art"), "--fp16"])
+    assert result.exit_code == 2 and "only apply with --trt" in result.output
+
+
+def test_trt_refuses_the_fused_flavour_whose_layers_tensorrt_cannot_run(tmp_path):
+    args = ["missing-checkpoint", "-o", str(tmp_path / "art"), "--trt", "--flavour", "fused"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "TensorRT cannot run" in result.output and "--flavour portable" in result.output
+
+
 @pytest.fixture(params=["simulated", pytest.param("real", marks=pytest.mark.realdata)])
 def verify_options(request) -> tuple[list[str], list[str]]:
     """(--verify options, the sources the report names): none (the default simulated scans), or a real scan."""

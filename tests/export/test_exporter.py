@@ -18,7 +18,7 @@ from spot.runtime.errors import SpotInputError
 REAL_SCANS = ("kitti_object/training/velodyne/000000.bin", "semantickitti/sequences/00/velodyne/000000.bin")
 
 
-@pytest.mark.parametrize("flavour", ["portable", "plugin", pytest.param("fused", marks=pytest.mark.fused)])
+@pytest.mark.parametrize("flavour", ["portable", "autoware", pytest.param("fused", marks=pytest.mark.fused)])
 def test_export_matches_pytorch(flavour, parity_scans, segmentation_checkpoint, tmp_path):
     report = export_checkpoint(segmentation_checkpoint, tmp_path / "art", parity_scans, ExportOptions(flavour))
 
@@ -31,8 +31,9 @@ def test_export_matches_pytorch(flavour, parity_scans, segmentation_checkpoint, 
     assert artifact.flavour == flavour and [m.name for m in artifact.plan.maps][:2] == ["subm0", "down1"]
     assert json.loads((tmp_path / "art/verification.json").read_text())["passed"] is True
     ops = {(node.domain, node.op_type) for node in onnx.load(str(artifact.model_path)).graph.node}
-    if flavour == "plugin":
-        assert {("spot", "SparseConv3d"), ("spot", "SparseInverseConv3d")} <= ops
+    if flavour == "autoware":
+        assert {("autoware", "GetIndicePairsImplicitGemm"), ("autoware", "ImplicitGemm")} <= ops
+        assert ("", "ScatterElements") in ops  # the inverse convolutions' tables, turned around
         assert [spec.name for spec in artifact.inputs] == ["voxel_features", "coords.input"]
     elif flavour == "fused":
         assert {op for domain, op in ops if domain == "spot.fused"} == {"SparseConv"} and ("", "ScatterND") not in ops

@@ -58,7 +58,8 @@ def test_malformed_spot_json_names_the_problem(artifact_copy, change, message):
 
 def test_missing_model_and_unknown_engine(artifact_copy):
     artifact = Artifact.load(artifact_copy)
-    with pytest.raises(SpotInputError, match="unknown engine 'tensorflow'; this runtime has \\['onnxruntime'\\]"):
+    known = r"\['onnxruntime', 'tensorrt'\]"
+    with pytest.raises(SpotInputError, match=rf"unknown engine 'tensorflow'; this runtime has {known}"):
         create_engine("tensorflow", artifact)
     (artifact_copy / "model.onnx").unlink()
     with pytest.raises(SpotInputError, match=r"no model\.onnx"):

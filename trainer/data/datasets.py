@@ -1,5 +1,6 @@
-"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), KITTI object
-splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled: for pre-training).
+"""Training datasets: the simulator on the fly, SemanticKITTI-layout folders (real or simulated), nuScenes-lidarseg
+in its own layout, KITTI object splits, and recordings (rosbag2 / MCAP / ROS 1 bags of PointCloud2, unlabelled:
+for pre-training).
 
 A dataset is built for the experiment's `DatasetInfo` (its declared voxelization and classes) and checks its data
 against it: a labelled dataset's label map must give exactly the experiment's classes. All yield
@@ -27,8 +28,18 @@ import numpy as np
 
 from spot.runtime import IGNORE_INDEX, Sample, SpotInputError
 from spot.runtime.io.binary import float32_row_count
+from spot.runtime.io.cameras import CameraFrame, image_path, read_camera_frames, read_rig, rig_path_for
 from spot.runtime.io.kitti import read_kitti_object
-from spot.runtime.io.label_maps import LABEL_MAPS, LabelMapName, check_label_set, named_label_map
+from spot.runtime.io.label_maps import (
+    LABEL_MAPS,
+    NUSCENES_LIDARSEG_IDS,
+    SEMANTICKITTI_IDS,
+    LabelMapName,
+    check_label_set,
+    named_label_map,
+    raw_id_space,
+)
+from spot.runtime.io.nuscenes_lidarseg import NuScenesLidarseg
 from spot.runtime.io.rosbag import BagIndex
 from spot.runtime.io.semantickitti import (
     LabelMap,
@@ -40,7 +51,7 @@ from spot.runtime.io.semantickitti import (
 )
 from spot.runtime.scan import require_points
 from spot.runtime.sensors import SENSORS
-from spot.sim import SimulatedSequence
+from spot.sim import CAMERA_RIGS, SimulatedSequence
 
 from ..augment import BeamResample, BeamResampleConfig
 from ..engine.sampling import balanced_sampling_weights
@@ -54,6 +65,7 @@ BAD_FILES_SHOWN = 3  # in the refusal's one line; the count says how many there 
 
 
 SensorName = StrEnum("SensorName", {key: key for key in SENSORS})  # the simulator's sensor catalogue
+CameraRigName = StrEnum("CameraRigName", {key: key for key in CAMERA_RIGS})  # the simulator's camera rigs
 
 
 @dataclass
@@ -97,6 +109,19 @@ class SimDataConfig(FrameDataConfig):
     frames: int = bounded(8, ge=1)  # per sequence
     horizontal_resolution_deg: float | None = bounded(None, gt=0)  # coarser than the sensor's for faster CPU runs
     label_map: LabelMapName = LabelMapName.semantickitti  # how the simulator's raw ids become classes
+    cameras: CameraRigName | None = None  # also render this camera rig at each sweep (camera-aware pre-training)
+
+    def check(self) -> None:
+        super().check()
+        require_id_space(str(self.label_map), SEMANTICKITTI_IDS, "the simulator labels with SemanticKITTI raw ids")
+
+
+def require_id_space(label_map: str, space: str, labelled: str) -> None:
+    """The shipped label map must read the raw ids the dataset's files carry (`labelled` says which)."""
+    if raw_id_space(label_map) != space:
+        usable = ", ".join(name for name in LABEL_MAPS if raw_id_space(name) == space)
+        raise Invalid("label_map", f"reads {raw_id_space(label_map)} ids, but {labelled}: choose one of {usable}",
+                      label_map)  # fmt: skip
 
 
 @dataclass
@@ -107,12 +132,35 @@ class FolderDataConfig(FrameDataConfig):
     label_map: str | None = None
     # only these frames (indices into each sequence's sorted scans): e.g. fine-tune on one scan, score another
     frame_indices: list[int] | None = bounded(None, ge=0, min_length=1)
+    cameras: bool = False  # read each scan's images (cameras.json + cameras/<name>/NNNNNN.png, runtime.io.cameras)
 
     def check(self) -> None:
         super().check()
         if self.label_map is not None and self.label_map not in LABEL_MAPS and not Path(self.label_map).is_file():
             raise Invalid("label_map", f"is neither a shipped label map ({', '.join(LABEL_MAPS)}) nor a YAML file",
                           self.label_map)  # fmt: skip
+
+
+@dataclass
+class NuScenesDataConfig(FrameDataConfig):
+    root: str = existing_path()  # a nuScenes root: v1.0-*/ tables, samples/LIDAR_TOP/, lidarseg/
+    version: str = "v1.0-trainval"  # the tables' folder
+    scenes: list[str] | None = None  # scene names to use; None: every labelled one (or those of scenes_file)
+    scenes_file: str | None = existing_path(None)  # a text file, one scene name a line (the devkit's train / val)
+    label_map: LabelMapName = LabelMapName.nuscenes16  # lidarseg categories -> classes
+
+    def check(self) -> None:
+        super().check()
+        require_id_space(str(self.label_map), NUSCENES_LIDARSEG_IDS, "nuScenes-lidarseg labels with its categories")
+        if self.scenes is not None and not self.scenes:
+            raise Invalid("scenes", "expected at least one scene name, or null for every scene", [])
+        if self.scenes is not None and self.scenes_file is not None:
+            raise Invalid("scenes_file", "give the scenes in one place: scenes or scenes_file", self.scenes_file)
+
+    def scene_names(self) -> list[str] | None:
+        if self.scenes_file is None:
+            return self.scenes
+        return [line.strip() for line in Path(self.scenes_file).read_text().splitlines() if line.strip()]
 
 
 @dataclass
@@ -165,6 +213,10 @@ class FrameDataset:
     def read(self, sequence: int, frame: int) -> Sample:
         raise NotImplementedError
 
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        """The images taken with the frame's scan (default: none; datasets with cameras read them when asked)."""
+        return ()
+
     def check_frame(self, sequence: int, frame: int) -> None:
         """Raise `SpotInputError` if the frame's files cannot be read, judging by what is cheap (sizes); the
         default (frames not read from files) checks nothing."""
@@ -204,7 +256,10 @@ class FrameDataset:
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
             context_labels = np.full(len(context_xyz), IGNORE_INDEX, np.int32)
-        unaugmented = TrainingFrame(sample, context_xyz, context_origins, context_labels, sample_seed())
+        cameras = self.read_cameras(sequence, frame)
+        unaugmented = TrainingFrame(
+            sample, context_xyz, context_origins, context_labels, sample_seed(), cameras=cameras
+        )
         return replace(unaugmented, sample=self.augment(sample, unaugmented.rng(AUGMENTATION)))
 
     def _context(self, sequence: int, frame: int, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -269,18 +324,54 @@ class SimulatedDataset(FrameDataset):
     def __init__(self, config: SimDataConfig, info: DatasetInfo):
         self.sequences = [
             SimulatedSequence(
-                str(config.sensor), config.frames, seed, horizontal_resolution_deg=config.horizontal_resolution_deg
+                str(config.sensor),
+                config.frames,
+                seed,
+                horizontal_resolution_deg=config.horizontal_resolution_deg,
+                cameras=None if config.cameras is None else str(config.cameras),
             )
             for seed in config.seeds
         ]
         pairs = [(s, f) for s, seq in enumerate(self.sequences) for f in range(len(seq))]
         super().__init__(config, info, pairs, [len(seq) for seq in self.sequences])
-        # The simulator labels with SemanticKITTI raw ids and maps them with `semantickitti`, the only map shipped
-        # so far; another label map will relabel `FrameTruth.raw_labels` here.
-        self.check_labels(named_label_map(str(config.label_map)), f"label map {str(config.label_map)!r}")
+        # The simulator labels with SemanticKITTI raw ids (`FrameTruth.raw_labels`); the label map makes them classes.
+        self.label_map = named_label_map(str(config.label_map))
+        self.check_labels(self.label_map, f"label map {str(config.label_map)!r}")
 
     def read(self, sequence: int, frame: int) -> Sample:
-        return self.sequences[sequence].frame(frame)[0]
+        sample, truth = self.sequences[sequence].frame(frame)
+        if self.config.label_map == LabelMapName.semantickitti:
+            return sample  # the simulator's own labelling
+        boxes = None if sample.boxes is None else replace(sample.boxes, class_ids=self.label_map(truth.box_raw_labels))
+        names = self.label_map.class_names
+        return replace(sample, labels=self.label_map(truth.raw_labels), boxes=boxes, class_names=names,
+                       box_class_names=names)  # fmt: skip
+
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        return tuple(image for image, _ in self.sequences[sequence].camera_frames(frame))
+
+
+class NuScenesDataset(FrameDataset):
+    """nuScenes-lidarseg keyframes in the dataset's own layout (`spot.runtime.io.nuscenes_lidarseg`), a sequence
+    per scene."""
+
+    def __init__(self, config: NuScenesDataConfig, info: DatasetInfo):
+        self.tables = NuScenesLidarseg(config.root, config.version, config.scene_names())
+        pairs = [(s, f) for s, frames in enumerate(self.tables.scenes) for f in range(len(frames))]
+        super().__init__(config, info, pairs, [len(frames) for frames in self.tables.scenes])
+        self.label_map = named_label_map(str(config.label_map))
+        self.check_labels(self.label_map, f"label map {str(config.label_map)!r}")
+
+    def read(self, sequence: int, frame: int) -> Sample:
+        return self.tables.read(self.tables.scenes[sequence][frame], self.label_map)
+
+    def check_frame(self, sequence: int, frame: int) -> None:
+        self.tables.check_frame(self.tables.scenes[sequence][frame])
+
+    def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
+        """From the label file alone (class balancing reads every frame's labels once, never its points)."""
+        scan = self.tables.scenes[sequence][frame]
+        return np.unique(self.label_map(self.tables.raw_labels(scan, scan.label_path.stat().st_size)))
 
 
 class FolderDataset(FrameDataset):
@@ -297,6 +388,8 @@ class FolderDataset(FrameDataset):
                 raise SpotInputError(f"no velodyne/*.bin scans in sequence {name!r}", source=folder)
             self.scans.append(scans)
             self.poses.append(read_lidar_poses(folder, len(scans)))
+        # Each sequence's camera rig (none unless `cameras`), read once: the file check looks for every image.
+        self.rigs = [read_rig(rig_path_for(scans[0])) if config.cameras else () for scans in self.scans]
         pairs = [(s, f) for s, scans in enumerate(self.scans) for f in range(len(scans))]
         if config.frame_indices is not None:
             missing = [i for i in config.frame_indices if all(i >= len(scans) for scans in self.scans)]
@@ -324,6 +417,13 @@ class FolderDataset(FrameDataset):
         points = float32_row_count(path, 4)
         require_points(points, path)
         check_label_file(label_path_for(path), points)
+        for camera in self.rigs[sequence]:
+            image = image_path(path.parent.parent, camera.name, path.stem)
+            if not image.is_file():
+                raise SpotInputError(f"no image of camera {camera.name!r}", source=image)
+
+    def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        return read_camera_frames(self.scans[sequence][frame]) if self.config.cameras else ()
 
     def read(self, sequence: int, frame: int) -> Sample:
         sample = read_semantickitti(self.scans[sequence][frame], self.label_map)

@@ -38,6 +38,9 @@ from torch import nn
 
 from spot.runtime.errors import SpotInputError
 
+from ..models.norms import fold_domain_state, has_domain_norms
+from .task import DatasetInfo
+
 SCHEMA_VERSION = 1
 WEIGHTS, TRAIN_STATE, CONFIG, META, MANIFEST = (
     "model.safetensors",
@@ -223,17 +226,29 @@ class LoadReport:
         return f"loaded {len(self.loaded)} tensors, {len(self.missing)} new, {len(self.unused)} unused"
 
 
-def load_pretrained(model: nn.Module, path: Path, prefix: str = "backbone.") -> LoadReport:
+def load_pretrained(model: nn.Module, path: Path, prefix: str = "backbone.", domain: str | None = None) -> LoadReport:
     """Load the checkpoint's tensors named `prefix...` into the model's tensors of the same names.
 
     Shapes must agree; a checkpoint with nothing under `prefix` for this model is an error (a wrong prefix or
-    the wrong checkpoint), never a silent no-op.
+    the wrong checkpoint), never a silent no-op. A multi-domain (PPT) checkpoint's per-domain norms are loaded as
+    the plain BatchNorm of `domain` (`models.norms.fold_domain_state`), which it must then name.
     """
     checkpoint = read_checkpoint(path, with_train_state=False)
+    weights = checkpoint.weights
+    if domain is not None or has_domain_norms(weights):
+        info = DatasetInfo.from_dict(checkpoint.meta.get("dataset_info", {}))
+        names = ", ".join(d.name for d in info.domains) or "none"
+        if domain is None:
+            raise CheckpointError(f"has per-domain norms (PPT): set pretrained.domain to the domain whose norms to "
+                                  f"load ({names})", source=checkpoint.path)  # fmt: skip
+        try:
+            weights = fold_domain_state(weights, info.domain_index(domain))
+        except SpotInputError as error:
+            raise CheckpointError(f"pretrained.domain: {error}", source=checkpoint.path) from error
     own = model.state_dict()
     report = LoadReport()
     selected = {}
-    for key, value in checkpoint.weights.items():
+    for key, value in weights.items():
         if not key.startswith(prefix) or key not in own:
             report.unused.append(key)
             continue

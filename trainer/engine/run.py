@@ -20,6 +20,7 @@ from spot.runtime.errors import SpotInputError
 
 from ..components import REGISTRIES
 from ..config import Component, ExperimentConfig, SpotConfigError, load_config
+from ..data.multi_domain import experiment_domains
 from ..registry import Registries
 from . import distributed
 from .checkpoint import list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
@@ -43,8 +44,10 @@ CHECKPOINTS = "checkpoints"
 
 
 def experiment_info(config: ExperimentConfig) -> DatasetInfo:
-    """What the task is built for and every dataset is checked against: the declared voxelization and classes."""
-    return DatasetInfo(config.classes.class_names if config.classes else (), config.voxelization.grid)
+    """What the task is built for and every dataset is checked against: the declared voxelization and classes,
+    and the training data's domains when it has several (`data.multi_domain`)."""
+    classes = config.classes.class_names if config.classes else ()
+    return DatasetInfo(classes, config.voxelization.grid, experiment_domains(config))
 
 
 def build_dataset(component: Component, info: DatasetInfo, registries: Registries = REGISTRIES) -> Any:
@@ -88,7 +91,8 @@ def _train(
     seed_everything(config.train.seed)  # the same initial weights on every rank and in every rerun
     task = build_task(config, info, registries)
     if checkpoint is None and config.pretrained.path:
-        report = load_pretrained(task, Path(config.pretrained.path), config.pretrained.prefix)
+        pretrained = config.pretrained
+        report = load_pretrained(task, Path(pretrained.path), pretrained.prefix, pretrained.domain)
         log.info("pre-trained weights from %s: %s", config.pretrained.path, report.summary())
     trainer = Trainer(config, task, train_set, val_set, context, stage, resume_from=checkpoint)
     trainer.hooks = [
@@ -154,11 +158,15 @@ def evaluate(
 
 
 def require_recorded_spec(info: DatasetInfo, recorded: DatasetInfo, source: Path) -> None:
-    """A model runs on the grid and classes it was trained for: a config declaring others is refused (a detector
-    declares no classes: it is checked on the grid alone)."""
+    """A model runs on the grid, classes and domains it was trained for: a config declaring others is refused (a
+    detector declares no classes: it is checked on the grid alone)."""
     if info.grid != recorded.grid:
         raise SpotConfigError(f"`voxelization` {info.grid.to_dict()} differs from the checkpoint's "
                               f"{recorded.grid.to_dict() if recorded.grid else None}", source=source)  # fmt: skip
+    if info.domains != recorded.domains:
+        names = [d.name for d in recorded.domains]
+        raise SpotConfigError(f"the training data's domains ({[d.name for d in info.domains]}, with their label "
+                              f"sets) differ from the checkpoint's ({names})", source=source)  # fmt: skip
     if info.class_names and recorded.class_names and info.class_names != recorded.class_names:
         raise SpotConfigError(f"`classes` ({len(info.class_names)}: {', '.join(info.class_names)}) differ from the "
                               f"checkpoint's ({len(recorded.class_names)}: {', '.join(recorded.class_names)})",

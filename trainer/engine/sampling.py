@@ -9,6 +9,12 @@ sample exactly once (rank r takes samples r, r + W, ...; ranks may get different
 Class balancing (SPOT): a dataset may offer per-frame sampling weights (`balanced_sampling_weights`); the
 epoch's order is then a seeded weighted draw with replacement instead of a permutation, same length.
 
+Several domains (PPT): a dataset that concatenates domains (`domain_sizes()`, `domain_ratios()`) is drawn by
+`DomainBatches`: every global batch holds one domain, domains take turns in list order, `ratio` batches each,
+and the epoch ends when the first domain has given all its batches (the others start a new permutation when
+they run out), as Pointcept's `MultiDatasetDataloader`. Ranks slice each global batch as above, so all ranks
+train the same domain in a step. Evaluation visits each domain's samples in batches of that domain only.
+
 A sample that cannot be read (a `SpotInputError` or `OSError` from `dataset[i]`: a file whose size passed the
 dataset's up-front check but whose content does not) never stops a run. Training reads the next sample in
 index order in its place, up to `MAX_SUBSTITUTES` of them (as mmdetection's `_rand_another`, but not random),
@@ -151,6 +157,56 @@ class TrainBatches(Sampler[list[int]]):
             yield order[first : first + share]
 
 
+class DomainBatches(Sampler[list[int]]):
+    """This rank's share of every single-domain global batch of one epoch, from global batch `start`.
+
+    Domains are contiguous index blocks of `sizes`; domain d's k-th batch is slice k % (n_d // B) of its
+    permutation number k // (n_d // B), seeded by (seed, epoch, d, that number).
+    """
+
+    def __init__(self, sizes: Sequence[int], ratios: Sequence[int], global_batch: int, seed: int, epoch: int,
+                 rank: int, world: int, start: int = 0):  # fmt: skip
+        if global_batch % world:
+            raise SpotInputError(
+                f"train.batch_size = {global_batch} must be divisible by the number of processes ({world})"
+            )
+        short = [d for d, size in enumerate(sizes) if size < global_batch]
+        if short:
+            raise SpotInputError(f"domain {short[0]} has {sizes[short[0]]} samples, fewer than one batch "
+                                 f"({global_batch}): every batch holds one domain")  # fmt: skip
+        self.sizes, self.ratios, self.global_batch = list(sizes), list(ratios), global_batch
+        self.seed, self.epoch, self.rank, self.world, self.start = seed, epoch, rank, world, start
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(int).tolist()
+        self.schedule = domain_schedule(self.sizes, self.ratios, global_batch)
+
+    def __len__(self) -> int:
+        return len(self.schedule) - self.start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        share = self.global_batch // self.world
+        orders: dict[tuple[int, int], list[int]] = {}
+        for domain, k in self.schedule[self.start :]:
+            per_order = self.sizes[domain] // self.global_batch
+            key = (domain, k // per_order)
+            if key not in orders:
+                generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", self.epoch, *key))
+                orders[key] = torch.randperm(self.sizes[domain], generator=generator).tolist()
+            first = (k % per_order) * self.global_batch + self.rank * share
+            yield [self.offsets[domain] + i for i in orders[key][first : first + share]]
+
+
+def domain_schedule(sizes: Sequence[int], ratios: Sequence[int], global_batch: int) -> list[tuple[int, int]]:
+    """(domain, its batch number) of each global batch of an epoch: rounds of `ratios[d]` batches per domain,
+    until the first domain's n_0 // B batches are used (Pointcept's length: n0 // r0 * sum(r) + n0 % r0)."""
+    first = sizes[0] // global_batch
+    rounds, rest = divmod(first, ratios[0])
+    schedule, taken = [], [0] * len(sizes)
+    for domain in [d for _ in range(rounds) for d, r in enumerate(ratios) for _ in range(r)] + [0] * rest:
+        schedule.append((domain, taken[domain]))
+        taken[domain] += 1
+    return schedule
+
+
 class EvalBatches(Sampler[list[int]]):
     """Every sample once, in order: rank r takes samples r, r + W, r + 2W, ... in batches of `batch_size`."""
 
@@ -164,6 +220,49 @@ class EvalBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         for first in range(0, len(self.indices), self.batch_size):
             yield self.indices[first : first + self.batch_size]
+
+
+class DomainEvalBatches(Sampler[list[int]]):
+    """`EvalBatches` within each domain's block of indices, so that every batch holds one domain."""
+
+    def __init__(self, sizes: Sequence[int], batch_size: int, rank: int, world: int):
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+        self.parts = [
+            (offset, EvalBatches(size, batch_size, rank, world)) for offset, size in zip(offsets, sizes, strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return sum(len(batches) for _, batches in self.parts)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for offset, batches in self.parts:
+            for batch in batches:
+                yield [offset + i for i in batch]
+
+
+def train_batches(dataset: Any, global_batch: int, seed: int, epoch: int, rank: int, world: int, start: int = 0,
+                  weights: Sequence[float] | None = None) -> Sampler[list[int]]:  # fmt: skip
+    """The epoch's batches for `dataset`: `DomainBatches` when it concatenates domains, else `TrainBatches`."""
+    if not hasattr(dataset, "domain_sizes"):
+        return TrainBatches(len(dataset), global_batch, seed, epoch, rank, world, start, weights)
+    if weights is not None:
+        raise SpotInputError("class-balanced sampling is not available across domains (each batch is one domain)")
+    return DomainBatches(dataset.domain_sizes(), dataset.domain_ratios(), global_batch, seed, epoch, rank, world,
+                         start)  # fmt: skip
+
+
+def eval_batches(dataset: Any, batch_size: int, rank: int, world: int) -> Sampler[list[int]]:
+    """Every sample once; one domain per batch when `dataset` concatenates domains."""
+    if hasattr(dataset, "domain_sizes"):
+        return DomainEvalBatches(dataset.domain_sizes(), batch_size, rank, world)
+    return EvalBatches(len(dataset), batch_size, rank, world)
+
+
+def epoch_length(dataset: Any, global_batch: int) -> int:
+    """Global batches in one training epoch of `dataset`."""
+    if hasattr(dataset, "domain_sizes"):
+        return len(domain_schedule(dataset.domain_sizes(), dataset.domain_ratios(), global_batch))
+    return batches_per_epoch(len(dataset), global_batch)
 
 
 def balanced_sampling_weights(frame_groups: Sequence[np.ndarray], num_groups: int) -> np.ndarray:

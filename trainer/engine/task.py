@@ -11,6 +11,8 @@ Dataset (built by `registry.datasets[name].build(config, info)`)
     count, rank or resume point.
     Optional `ds.sampling_weights() -> (len(ds),) weights` switches the epoch order to a seeded weighted draw
     (SPOT's class-balanced sampling; see `engine.sampling.balanced_sampling_weights`).
+    Optional `ds.domain_sizes()` / `ds.domain_ratios()`: the dataset concatenates domains (contiguous index
+    blocks), and every batch holds one of them (`engine.sampling.DomainBatches`, PPT).
 
 Task (built by `registry.objectives[name].build(config, backbone, info)`), a `torch.nn.Module`:
     backbone                 the pre-trainable part; fine-tuning loads it by name (`load_pretrained`, prefix
@@ -58,6 +60,8 @@ import torch
 from torch import nn
 
 from spot.runtime.artifact import TensorSpec
+from spot.runtime.errors import SpotInputError
+from spot.runtime.io.cameras import CameraFrame
 from spot.runtime.sample import Sample
 from spot.runtime.voxelize import VoxelGrid
 
@@ -71,20 +75,41 @@ THING_CLASSES = ("car", "bicycle", "motorcycle", "truck", "other-vehicle", "pers
 
 
 @dataclass(frozen=True)
+class DomainInfo:
+    """One domain of a multi-domain experiment (PPT): its name and the label set its frames are labelled in."""
+
+    name: str
+    class_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """What a model and a deployed artifact must know about the data: class names and voxelization. Declared
-    once per experiment (`voxelization`, `classes`); a task that predicts no classes has none."""
+    once per experiment (`voxelization`, `classes`); a task that predicts no classes has none. `domains`: the
+    training data's domains in index order (`TrainingFrame.domain`), when it has several label sets or sensors."""
 
     class_names: tuple[str, ...] = ()
     grid: VoxelGrid | None = None
+    domains: tuple[DomainInfo, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"class_names": list(self.class_names), "voxelization": self.grid.to_dict() if self.grid else None}
+        info = {"class_names": list(self.class_names), "voxelization": self.grid.to_dict() if self.grid else None}
+        if self.domains:
+            info["domains"] = [{"name": d.name, "class_names": list(d.class_names)} for d in self.domains]
+        return info
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetInfo:
         grid = data.get("voxelization")
-        return cls(tuple(data.get("class_names", ())), VoxelGrid.from_dict(grid) if grid else None)
+        domains = tuple(DomainInfo(d["name"], tuple(d["class_names"])) for d in data.get("domains", ()))
+        return cls(tuple(data.get("class_names", ())), VoxelGrid.from_dict(grid) if grid else None, domains)
+
+    def domain_index(self, name: str) -> int:
+        """The index of domain `name`; an unknown name is refused with the list of domains."""
+        names = [domain.name for domain in self.domains]
+        if name not in names:
+            raise SpotInputError(f"unknown domain {name!r}; this model's domains: {', '.join(names) or 'none'}")
+        return names.index(name)
 
 
 @dataclass(frozen=True)
@@ -92,13 +117,18 @@ class TrainingFrame:
     """sample: the frame; context_*: the neighbouring frames' points (M, 3), the sensor positions they were
     seen from (M, 3) and their labels (M,) (`IGNORE_INDEX` when unlabeled), all in this frame's sensor frame
     (M = 0 when not aggregating); seed: this sample's seed for every later random choice about it
-    (augmentation in the dataset, queries or ray subsets in a task's collate)."""
+    (augmentation in the dataset, queries or ray subsets in a task's collate); domain: its index in
+    `DatasetInfo.domains` (0 when the data has one domain); cameras: the images taken with the scan and their
+    calibration (`spot.runtime.io.cameras.CameraFrame`, empty for LiDAR-only data), which camera-aware
+    pre-training (CLAP) reads; the runtime's `Sample` stays LiDAR-only."""
 
     sample: Sample
     context_xyz: np.ndarray
     context_origins: np.ndarray
     context_labels: np.ndarray
     seed: int
+    domain: int = 0
+    cameras: tuple[CameraFrame, ...] = ()
 
     def rng(self, purpose: int) -> np.random.Generator:
         """An independent generator per purpose (`AUGMENTATION`, `TASK_TARGETS`)."""

@@ -25,7 +25,7 @@ from .checkpoint import Checkpoint
 from .distributed import Distributed, gather_objects
 from .hooks import Hook
 from .optim import build_optimizer, build_scheduler
-from .sampling import MAX_SUBSTITUTES, EvalBatches, SkippedSamples, TrainBatches, batches_per_epoch, make_loader
+from .sampling import MAX_SUBSTITUTES, SkippedSamples, epoch_length, eval_batches, make_loader, train_batches
 from .seeding import capture_rng, derive_seed, isolated_rng, restore_rng, seed_everything
 from .task import Task, move_to_device
 
@@ -52,7 +52,7 @@ class Trainer:
         self.latest_scalars: dict[str, float] = {}
         self.skipped = SkippedSamples("training")  # this rank's unreadable samples (hooks.SkippedSamplesReport)
         self.step = self.epoch = self.batch_in_epoch = 0
-        self.batches_per_epoch = batches_per_epoch(len(train_set), config.train.batch_size)
+        self.batches_per_epoch = epoch_length(train_set, config.train.batch_size)
         self.sampling_weights = train_set.sampling_weights() if hasattr(train_set, "sampling_weights") else None
         self.total_steps = config.train.max_steps or config.train.epochs * self.batches_per_epoch
         if resume_from is not None:
@@ -156,8 +156,8 @@ class Trainer:
 
     def _train_batches(self) -> Iterator[dict[str, Any]]:
         train = self.config.train
-        batches = TrainBatches(
-            len(self.train_set),
+        batches = train_batches(
+            self.train_set,
             train.batch_size,
             train.seed,
             self.epoch,
@@ -215,7 +215,7 @@ def evaluation_totals(
     """Sum `task.evaluate_step` over this rank's share of `dataset`, then over ranks (CPU tensors)."""
     train = config.train
     batch_size = max(1, (train.eval_batch_size or train.batch_size) // context.world_size)
-    batches = EvalBatches(len(dataset), batch_size, context.rank, context.world_size)
+    batches = eval_batches(dataset, batch_size, context.rank, context.world_size)
     loader = make_loader(dataset, batches, task.collate, train.seed, 0, train.num_workers, False)
     skipped = SkippedSamples("evaluation")  # left out, never substituted: every sample counts once
     was_training = task.training

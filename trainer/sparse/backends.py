@@ -5,12 +5,18 @@ native  pure PyTorch gather-GEMM-scatter (`functional.py`): CPU and CUDA, trains
 spconv  spconv 2.x (`spconv` CPU wheel or `spconv-cu120`), used where installed and selected. On CPU it
         runs with `algo=Native` and on one thread (its CPU scatter-add is wrong with several), and trains only
         through the shim's stream fix (`spconv_shim`).
+spconv-triton  spconv-triton (pure Triton kernels with spconv 2.3.8's API), CUDA GPUs only: a clear error on CPU.
+
+The spconv-like backends run spconv's own modules as "twins" that share the layer's parameters, so the state
+dict is the same whichever backend trained it: weights move between all three unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from enum import StrEnum
+from types import ModuleType
 from typing import Protocol
 
 import torch
@@ -86,19 +92,25 @@ class NativeBackend:
         kernel_map = layer_kernel_map(layer, x)
         features = sparse_conv(x.features, layer.weight, kernel_map)
         if layer.bias is not None:
-            features = features + layer.bias
+            features = features + layer.bias.to(features.dtype)  # stays in the autocast dtype, as a dense conv
         return x.with_coords(features, kernel_map.out_coords, kernel_map.out_spatial_shape)
 
 
 class SpconvBackend:
-    name = "spconv"
+    """A library with spconv 2.x's module API (`spconv.pytorch`, `spconv_triton.pytorch`), loaded by `load`."""
+
+    def __init__(self, name: str, load: Callable[[], ModuleType], gpu_only: bool):
+        self.name, self.load, self.gpu_only = name, load, gpu_only
 
     def convolve(self, layer: ConvLayer, x: SparseTensor) -> SparseTensor:
-        spconv = spconv_shim.require_spconv()
+        spconv = self.load()
         on_cpu = x.features.device.type == "cpu"
+        if on_cpu and self.gpu_only:
+            raise SpotInputError(f"the {self.name!r} sparse backend runs on CUDA tensors only; this input is on CPU")
         twin = self._twin(layer, spconv)
-        twin.algo = spconv.ConvAlgo.Native if on_cpu else None
-        indice_dict = x.kernel_maps.setdefault("spconv:indice_dict", {})
+        if not self.gpu_only:
+            twin.algo = spconv.ConvAlgo.Native if on_cpu else None
+        indice_dict = x.kernel_maps.setdefault(f"{self.name}:indice_dict", {})
         source = spconv.SparseConvTensor(x.features, x.coords, list(x.spatial_shape), x.batch_size)
         source.indice_dict = indice_dict
         with _single_thread() if on_cpu else contextlib.nullcontext():
@@ -106,14 +118,13 @@ class SpconvBackend:
         indice_dict.update(out.indice_dict)  # spconv records new pairs on a copy of the dict
         return x.with_coords(out.features, out.indices, tuple(out.spatial_shape))
 
-    @staticmethod
-    def _twin(layer: ConvLayer, spconv):
-        """An spconv module that shares `layer`'s parameters (kept out of the state dict).
+    def _twin(self, layer: ConvLayer, spconv):
+        """A module of the library that shares `layer`'s parameters (kept out of the state dict).
 
         It stays in training mode, where spconv adds the bias after the convolution: in eval mode it fuses the
         bias into the kernel, which its CPU build refuses.
         """
-        if "spconv" not in layer.backend_state:
+        if self.name not in layer.backend_state:
             g, bias = layer.geometry, layer.bias is not None
             if layer.inverse:
                 twin = spconv.SparseInverseConv3d(
@@ -124,8 +135,8 @@ class SpconvBackend:
                 twin = kind(layer.in_channels, layer.out_channels, g.kernel_size, g.stride, g.padding, g.dilation,
                             bias=bias, indice_key=layer.indice_key)  # fmt: skip
             twin.weight, twin.bias = layer.weight, layer.bias
-            layer.backend_state["spconv"] = twin
-        return layer.backend_state["spconv"]
+            layer.backend_state[self.name] = twin
+        return layer.backend_state[self.name]
 
 
 @contextlib.contextmanager
@@ -139,13 +150,26 @@ def _single_thread():
         torch.set_num_threads(threads)
 
 
-BACKENDS: dict[str, SparseBackend] = {"native": NativeBackend(), "spconv": SpconvBackend()}
-BackendName = StrEnum("BackendName", {name: name for name in BACKENDS})  # for config fields that pick one
+BACKENDS: dict[str, SparseBackend] = {
+    "native": NativeBackend(),
+    "spconv": SpconvBackend("spconv", spconv_shim.require_spconv, gpu_only=False),
+    "spconv-triton": SpconvBackend("spconv-triton", spconv_shim.require_spconv_triton, gpu_only=True),
+}
+
+
+def backend_name(name: str) -> str:
+    """`name` if it is a backend's (a checkpoint trained on spconv-triton builds on a CPU machine, for export)."""
+    if name not in BACKENDS:
+        raise SpotInputError(f"unknown sparse backend {name!r}; choose one of {sorted(BACKENDS)}")
+    return name
 
 
 def get_backend(name: str) -> SparseBackend:
-    if name not in BACKENDS:
-        raise SpotInputError(f"unknown sparse backend {name!r}; choose one of {sorted(BACKENDS)}")
-    if name == "spconv":
-        spconv_shim.require_spconv()
-    return BACKENDS[name]
+    backend = BACKENDS[backend_name(name)]
+    if isinstance(backend, SpconvBackend):
+        backend.load()  # says what to install (or that a GPU is needed) when the library cannot run here
+    return backend
+
+
+
+BackendName = StrEnum("BackendName", {name: name for name in BACKENDS})  # for config fields that pick one

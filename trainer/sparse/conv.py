@@ -16,7 +16,7 @@ from torch import nn
 from spot.runtime.errors import SpotInputError
 from spot.runtime.kernel_map import ConvGeometry, as_triple
 
-from .backends import get_backend
+from .backends import backend_name, get_backend
 from .tensor import SparseTensor
 
 
@@ -44,7 +44,7 @@ class SparseConvolution(nn.Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.geometry = ConvGeometry.make(kernel_size, stride, padding, dilation, subm)
         self.inverse, self.indice_key = inverse, indice_key
-        self.backend = get_backend(backend).name
+        self.backend = backend_name(backend)  # checked to exist; whether it runs here is checked on use
         self.backend_state: dict = {}  # a backend's per-layer helpers (never parameters: no state-dict entries)
         self.weight = nn.Parameter(torch.empty(self.out_channels, *self.geometry.kernel_size, self.in_channels))
         self.bias = nn.Parameter(torch.empty(self.out_channels)) if bias else None

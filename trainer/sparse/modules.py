@@ -3,6 +3,7 @@ activations) on its features, like `spconv.SparseSequential`, so a block's state
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from torch import nn
@@ -35,8 +36,10 @@ class ConvKind(StrEnum):
 
 
 def conv_norm_act(kind: ConvKind, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                  indice_key: str | None = None, backend: str = "native") -> SparseSequential:  # fmt: skip
-    """Convolution (no bias) + BatchNorm1d(eps=1e-3, momentum=0.01) + ReLU, OpenPCDet's block."""
+                  indice_key: str | None = None, backend: str = "native",
+                  norm: Callable[[int], nn.Module] | None = None) -> SparseSequential:  # fmt: skip
+    """Convolution (no bias) + norm + ReLU, OpenPCDet's block. `norm(channels)` makes the norm; default
+    BatchNorm1d(eps=1e-3, momentum=0.01) (PPT's PDNorm: `spot.trainer.models.norms`)."""
     kind = ConvKind(kind)
     if kind is ConvKind.subm:
         conv = SubMConv3d(in_channels, out_channels, kernel_size, bias=False, indice_key=indice_key, backend=backend)
@@ -45,7 +48,8 @@ def conv_norm_act(kind: ConvKind, in_channels: int, out_channels: int, kernel_si
                             indice_key=indice_key, backend=backend)  # fmt: skip
     else:
         conv = SparseInverseConv3d(in_channels, out_channels, kernel_size, indice_key, bias=False, backend=backend)
-    return SparseSequential(conv, nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+    layer = nn.BatchNorm1d(out_channels, eps=1e-3, momentum=0.01) if norm is None else norm(out_channels)
+    return SparseSequential(conv, layer, nn.ReLU(inplace=True))
 
 
 class SubMResidualBlock(SparseModule):

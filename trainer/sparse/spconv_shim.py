@@ -1,6 +1,7 @@
-"""The one place that imports spconv, so version and packaging differences stay here (as OpenPCDet's
-`spconv_utils.py`). `spconv` (CPU wheel) and `spconv-cu120` install the same import folders: they are
-mutually exclusive extras (`spconv-cpu`, `gpu`).
+"""The one place that imports spconv and spconv-triton, so version and packaging differences stay here (as
+OpenPCDet's `spconv_utils.py`). `spconv` (CPU wheel) and `spconv-cu120` install the same import folders: they
+are mutually exclusive extras (`spconv-cpu`, `gpu`). spconv-triton (`spconv_triton`, extra `gpu`) is pure
+Triton: it imports only where torch brings Triton (CUDA builds) and runs only on CUDA tensors.
 
 spconv 2.3's backward pass asks torch for the current CUDA stream even for CPU tensors, which fails on a
 CPU-only torch; with no CUDA there is no stream to ask for, so the shim answers 0 (the null stream spconv
@@ -13,6 +14,8 @@ import importlib.util
 from types import ModuleType
 
 import torch
+
+from spot.runtime.errors import SpotInputError
 
 
 def spconv_available() -> bool:
@@ -32,6 +35,23 @@ def require_spconv() -> ModuleType:
         import spconv.pytorch.ops as spconv_ops
 
         spconv_ops.get_current_stream = _null_stream
+    return spconv
+
+
+def require_spconv_triton() -> ModuleType:
+    """`spconv_triton.pytorch`, or an error that says what this machine lacks (a CUDA GPU, or the package)."""
+    if not torch.cuda.is_available():
+        raise SpotInputError(
+            "the 'spconv-triton' sparse backend needs a CUDA GPU (its kernels are GPU-only Triton kernels); "
+            "use backend='native' on CPU"
+        )
+    try:
+        import spconv_triton.pytorch as spconv
+    except ImportError as error:
+        raise ImportError(
+            "the 'spconv-triton' sparse backend needs spconv-triton and Triton: pip install spconv-triton (Triton "
+            "comes with a CUDA build of torch); or use backend='native'"
+        ) from error
     return spconv
 
 

@@ -7,6 +7,8 @@ spatial_shape (Z, Y, X)     the grid the coordinates live in
 batch_size   int
 kernel_maps  dict           kernel maps by indice key, shared by every tensor derived from this one, so
                             each map is built once per forward and inverse convolutions find theirs
+domain       int | None     the batch's domain (PPT: one per batch), read by domain-conditioned norms
+                            (`spot.trainer.models.norms`) and kept by every tensor derived from this one
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class SparseTensor:
     spatial_shape: tuple[int, int, int]
     batch_size: int
     kernel_maps: dict[str, Any] = field(default_factory=dict, repr=False)
+    domain: int | None = None
 
     def __post_init__(self) -> None:
         self.spatial_shape = tuple(int(s) for s in self.spatial_shape)
@@ -59,11 +62,11 @@ class SparseTensor:
 
     def replace_features(self, features: torch.Tensor) -> SparseTensor:
         """Same voxels (and the same kernel-map cache) with new (V, C') features."""
-        return SparseTensor(features, self.coords, self.spatial_shape, self.batch_size, self.kernel_maps)
+        return SparseTensor(features, self.coords, self.spatial_shape, self.batch_size, self.kernel_maps, self.domain)
 
     def with_coords(self, features: torch.Tensor, coords: torch.Tensor, spatial_shape: Sequence[int]) -> SparseTensor:
         """A tensor on another voxel set that shares this one's kernel-map cache."""
-        return SparseTensor(features, coords, tuple(spatial_shape), self.batch_size, self.kernel_maps)
+        return SparseTensor(features, coords, tuple(spatial_shape), self.batch_size, self.kernel_maps, self.domain)
 
     def dense(self) -> torch.Tensor:
         """Dense (B, C, Z, Y, X) grid, zeros where no voxel is active (for tests and BEV heads)."""

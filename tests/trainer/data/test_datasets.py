@@ -62,7 +62,8 @@ def test_sim_dataset_frames_fraction_and_info():
         ({"beam_resample": {"probability": 2}}, r"`data.train.beam_resample.probability` = 2.0: expected a number"),
         ({"beam_resample": {"downsample_factors": [2, 0]}}, r"`data.train.beam_resample.downsample_factors\[1\]`"),
         ({"sensor": "hdl65"}, r"`data.train.sensor`: Invalid value 'hdl65', expected one of \[hdl64, hdl32,"),
-        ({"label_map": "nuscenes16"}, r"`data.train.label_map`: Invalid value 'nuscenes16', expected one of"),
+        ({"label_map": "waymo99"}, r"`data.train.label_map`: Invalid value 'waymo99', expected one of"),
+        ({"label_map": "nuscenes16"}, r"`data.train.label_map` = 'nuscenes16': reads nuscenes-lidarseg ids, but the "),
     ],
 )
 def test_sim_config_mistakes_name_the_key(values, message):
@@ -87,8 +88,8 @@ def test_a_dataset_whose_label_map_differs_from_the_experiments_classes_is_refus
         FolderDataset(FolderDataConfig(root=str(tmp_path)), info)  # the dataset's own description
     named = FolderDataset(FolderDataConfig(root=str(tmp_path), label_map="semantickitti"), INFO)
     assert named.label_map is named_label_map("semantickitti")
-    with pytest.raises(SpotConfigError, match=r"`data.val.label_map` = 'nuscenes16': is neither a shipped label"):
-        validate_section({"root": str(tmp_path), "label_map": "nuscenes16"}, FolderDataConfig, "data.val")
+    with pytest.raises(SpotConfigError, match=r"`data.val.label_map` = 'waymo99': is neither a shipped label"):
+        validate_section({"root": str(tmp_path), "label_map": "waymo99"}, FolderDataConfig, "data.val")
 
 
 def test_label_fraction_keeps_a_fixed_seeded_subset_of_labelled_frames():
@@ -305,3 +306,16 @@ def test_also_pretrains_on_a_bag(tmp_path, write_cloud_bag):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_sim_dataset_relabels_with_its_label_map():
+    """The same simulated frame under a coarser label set: raw ids relabelled, class names of that set."""
+    coarse = named_label_map("semantickitti_nuscenes16")
+    info = DatasetInfo(coarse.class_names, INFO.grid)
+    dataset = SimulatedDataset(SimDataConfig(seeds=[2], frames=1, label_map="semantickitti_nuscenes16", **SMALL), info)
+    sample = dataset.read(0, 0)
+    _, truth = dataset.sequences[0].frame(0)
+    assert sample.class_names == coarse.class_names and np.array_equal(sample.labels, coarse(truth.raw_labels))
+    assert np.array_equal(sample.boxes.class_ids, coarse(truth.box_raw_labels))
+    with pytest.raises(SpotInputError, match="the label map gives 16 classes but the experiment's `classes` has 19"):
+        SimulatedDataset(SimDataConfig(frames=1, label_map="semantickitti_nuscenes16", **SMALL), INFO)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from spot.runtime.errors import SpotInputError
-from spot.trainer.engine.sampling import EvalBatches, SeededSamples, TrainBatches, balanced_sampling_weights
+from spot.trainer.engine.sampling import (
+    DomainBatches,
+    DomainEvalBatches,
+    EvalBatches,
+    SeededSamples,
+    TrainBatches,
+    balanced_sampling_weights,
+    domain_schedule,
+)
 
 
 def test_ranks_share_out_exactly_the_single_process_batches():
@@ -72,3 +80,47 @@ def test_weighted_order_draws_rare_frames_more_and_is_reproducible():
     assert 0.22 < np.mean(np.array(draws) >= 90) < 0.30
     first, again = (list(TrainBatches(100, 10, 0, 3, 0, 1, weights=weights)) for _ in range(2))
     assert first == again
+
+
+def domain_of(index: int, sizes: list[int]) -> int:
+    return int(np.searchsorted(np.cumsum(sizes), index, side="right"))
+
+
+def test_every_global_batch_holds_one_domain_in_round_robin_order():
+    sizes = [20, 13, 30]  # domain 0 sets the epoch: 20 // 4 = 5 batches
+    batches = list(DomainBatches(sizes, [1, 1, 1], 4, seed=0, epoch=0, rank=0, world=1))
+    domains = [{domain_of(i, sizes) for i in batch} for batch in batches]
+    assert all(len(d) == 1 for d in domains)
+    assert [d.pop() for d in domains] == [0, 1, 2] * 5
+    first = sorted(i for batch in batches[::3] for i in batch)
+    assert first == list(range(20))  # the first domain's frames, each once per epoch
+    # domain 1 has 13 // 4 = 3 batches per permutation: its 4th and 5th batches start a new permutation
+    assert len({i for batch in batches[1::3][:3] for i in batch}) == 12
+
+
+def test_ratios_and_pointcepts_epoch_length():
+    sizes = [40, 40]
+    order = [domain_of(b[0], sizes) for b in DomainBatches(sizes, [2, 1], 8, seed=0, epoch=0, rank=0, world=1)]
+    assert order == [0, 0, 1, 0, 0, 1, 0]  # 5 batches of domain 0: 5 // 2 * 3 + 5 % 2
+    assert domain_schedule([40, 40], [2, 1], 8)[-2:] == [(1, 1), (0, 4)]
+
+
+def test_domain_batches_on_two_ranks_are_the_single_process_batches_and_resume_exactly():
+    sizes, ratios = [30, 22], [1, 2]
+    single = list(DomainBatches(sizes, ratios, 6, seed=3, epoch=1, rank=0, world=1))
+    ranks = [list(DomainBatches(sizes, ratios, 6, seed=3, epoch=1, rank=r, world=2)) for r in range(2)]
+    assert [a + b for a, b in zip(*ranks, strict=True)] == single
+    for a, b in zip(*ranks, strict=True):
+        assert domain_of(a[0], sizes) == domain_of(b[0], sizes)  # both ranks train the same domain in a step
+    resumed = DomainBatches(sizes, ratios, 6, seed=3, epoch=1, rank=0, world=1, start=4)
+    assert len(resumed) == len(single) - 4 and list(resumed) == single[4:]
+    assert list(DomainBatches(sizes, ratios, 6, seed=3, epoch=2, rank=0, world=1)) != single
+    with pytest.raises(SpotInputError, match="domain 1 has 22 samples, fewer than one batch"):
+        DomainBatches(sizes, ratios, 24, seed=0, epoch=0, rank=0, world=1)
+
+
+def test_domain_evaluation_batches_visit_every_sample_once_one_domain_each():
+    sizes = [7, 5]
+    batches = [b for r in range(2) for b in DomainEvalBatches(sizes, 2, rank=r, world=2)]
+    assert sorted(i for b in batches for i in b) == list(range(12))
+    assert all(len({domain_of(i, sizes) for i in b}) == 1 for b in batches)

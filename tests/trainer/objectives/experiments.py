@@ -27,14 +27,14 @@ def write_experiment(
     **extra,
 ) -> Path:
     """A config whose run folder is `folder / "run"`, on `GRID`; `extra` adds top-level sections (e.g.
-    `pretrained`)."""
+    `pretrained`). Simulated data gets `train_seeds` / `val_seeds`; data on disk (`root`) is used as given."""
     values = {
         "name": objective["name"],
         "voxelization": GRID,
         "classes": classes,
         "data": {
-            "train": {**data, "seeds": list(train_seeds), "use_labels": use_labels},
-            "val": {**data, "seeds": list(val_seeds), "frames": 2, "use_labels": use_labels},
+            "train": {**data, **_sequences(data, train_seeds, None), "use_labels": use_labels},
+            "val": {**data, **_sequences(data, val_seeds, 2), "use_labels": use_labels},
         },
         "model": model,
         "objective": objective,
@@ -54,6 +54,13 @@ def write_experiment(
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(values))
     return path
+
+
+def _sequences(data: dict, seeds: tuple[int, ...], frames: int | None) -> dict:
+    """The simulator's seeds and frame count for a section; a dataset on disk keeps its own sequences."""
+    if not data["name"].startswith("sim"):
+        return {}
+    return {"seeds": list(seeds)} | ({"frames": frames} if frames else {})
 
 
 def train_losses(run_dir: Path) -> list[float]:

@@ -8,7 +8,7 @@ densified and its height folded into channels: (B, C * Z', Y', X').
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -18,6 +18,7 @@ from spot.trainer.sparse import ConvKind, SparseModule, SparseSequential, Sparse
 from spot.trainer.sparse.backends import BackendName
 
 from ...schema import BEV_MAP, Invalid, bounded
+from ..norms import NormConfig, norm_layer
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class SparseBEVEncoderConfig:
     last_padding: tuple[int, int, int] = bounded((0, 1, 1), ge=0, length=3)
     out_channels: int = bounded(128, ge=1)
     backend: BackendName = BackendName.native
+    norm: NormConfig = field(default_factory=NormConfig)  # plain BatchNorm, or PDNorm over the data's domains
+
+    def check_experiment(self, experiment, key: str) -> None:
+        self.norm.check_domains(experiment, key)
 
     def check(self) -> None:
         if len(self.blocks) != len(self.channels):
@@ -56,9 +61,10 @@ class SparseBEVEncoderConfig:
 class SparseBEVEncoder(SparseModule):
     """(V, in_channels) voxels -> dense BEV map (B, out_channels * Z', Y / stride, X / stride)."""
 
-    def __init__(self, config: SparseBEVEncoderConfig):
+    def __init__(self, config: SparseBEVEncoderConfig, num_domains: int = 0):
         super().__init__()
         self.config = config
+        self.make_norm = norm_layer(config.norm, num_domains)
         c = config.channels
         stages = []
         for stage, width in enumerate(c):
@@ -73,7 +79,8 @@ class SparseBEVEncoder(SparseModule):
         self.height_conv = self._block(ConvKind.conv, c[-1], config.out_channels, config.height_geometry, "height")
 
     def _block(self, kind: ConvKind, c_in: int, c_out: int, g: ConvGeometry, key: str) -> SparseSequential:
-        return conv_norm_act(kind, c_in, c_out, g.kernel_size, g.stride, g.padding, key, self.config.backend)
+        return conv_norm_act(kind, c_in, c_out, g.kernel_size, g.stride, g.padding, key, self.config.backend,
+                             self.make_norm)  # fmt: skip
 
     def output_grid(self, spatial_shape) -> tuple[int, int, int]:
         """(Z', Y', X') of the sparse output before the height fold."""

@@ -2,12 +2,13 @@
 
 Level l works at stride 2**l with `channels[l]` features: submanifold 3x3x3 blocks, a 2x2x2 stride-2
 convolution down, and on the way up the inverse of that convolution (its kernel map, transposed) followed
-by a concatenation with the skip features of the level. Every convolution is followed by BatchNorm and ReLU.
+by a concatenation with the skip features of the level. Every convolution is followed by BatchNorm (or PPT's
+PDNorm, `norm`) and ReLU.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -17,6 +18,7 @@ from spot.trainer.sparse import ConvKind, SparseModule, SparseSequential, Sparse
 from spot.trainer.sparse.backends import BackendName
 
 from ...schema import VOXEL_FEATURES, bounded
+from ..norms import NormConfig, norm_layer
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,19 @@ class SparseUNetConfig:
     encoder_blocks: int = bounded(2, ge=1)
     decoder_blocks: int = bounded(1, ge=1)
     backend: BackendName = BackendName.native
+    norm: NormConfig = field(default_factory=NormConfig)  # plain BatchNorm, or PDNorm over the data's domains
+
+    def check_experiment(self, experiment, key: str) -> None:
+        self.norm.check_domains(experiment, key)
 
 
 class SparseUNet(SparseModule):
     """(V, in_channels) voxels -> (V, channels[0]) features on the same voxels."""
 
-    def __init__(self, config: SparseUNetConfig):
+    def __init__(self, config: SparseUNetConfig, num_domains: int = 0):
         super().__init__()
         self.config = config
+        self.make_norm = norm_layer(config.norm, num_domains)
         c = config.channels
         self.stem = self._block(ConvKind.subm, config.in_channels, c[0], 3, "subm0")
         self.encoder = nn.ModuleList()
@@ -55,10 +62,9 @@ class SparseUNet(SparseModule):
                 SparseSequential(*(self._block(ConvKind.subm, w, c[level], 3, f"subm{level}") for w in widths))
             )
 
-    def _block(
-        self, kind: ConvKind, c_in: int, c_out: int, kernel: int, key: str, stride: int = 1
-    ) -> SparseSequential:
-        return conv_norm_act(kind, c_in, c_out, kernel, stride, indice_key=key, backend=self.config.backend)
+    def _block(self, kind: ConvKind, c_in: int, c_out: int, kernel: int, key: str, stride: int = 1) -> SparseSequential:
+        return conv_norm_act(kind, c_in, c_out, kernel, stride, indice_key=key, backend=self.config.backend,
+                             norm=self.make_norm)  # fmt: skip
 
     @property
     def out_channels(self) -> int:

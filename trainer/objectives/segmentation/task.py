@@ -28,6 +28,7 @@ from ..batching import voxel_batch
 from .report import write_segmentation_report
 
 VOXEL_LOGITS = "voxel_logits"  # the deployed model's output
+SEGMENTATION_OBJECTIVE = "semantic_segmentation"  # its registry name (`spot.trainer.components`)
 
 
 @dataclass

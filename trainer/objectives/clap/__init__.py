@@ -1,0 +1,1 @@
+"""CLAP: curvature sampling and learnable prototypes over a UniPAD-style rendering objective (`task`)."""

@@ -1,0 +1,1 @@
+"""PPT (multi-dataset Point Prompt Training): the `ppt_segmentation` objective."""
