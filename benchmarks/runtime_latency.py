@@ -84,13 +84,15 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": round(float(np.median(values)), 2), "p90": round(float(np.percentile(values, 90)), 2)}
 
 
-def timed_runs(paths: dict, rounds: int) -> dict[str, list[dict[str, float]]]:
-    """Per path, one timing dict per round (after warm-up): `total` and, for spot.runtime, its stages."""
+def timed_runs(paths: dict, rounds: int, gap_s: float) -> dict[str, list[dict[str, float]]]:
+    """Per path, one timing dict per round (after warm-up): `total` and, for spot.runtime, its stages; `gap_s`
+    idle seconds before each run."""
     runs = {name: [] for name in paths}
     names = list(paths)
     for round_index in range(WARM_UP_ROUNDS + rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:  # the order rotates: no path always runs first
+            time.sleep(gap_s)
             start = time.perf_counter()
             timings = paths[name]()
             total = (time.perf_counter() - start) * 1e3
@@ -119,6 +121,9 @@ def main() -> None:
     parser.add_argument("--scan", type=Path, default=SCAN)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--gap-ms", type=float, default=50.0,
+                        help="Idle time before each run: scans arrive every 50-100 ms (10-20 Hz), and the idle "
+                             "time lets the previous path's spinning thread pools go to sleep.")  # fmt: skip
     parser.add_argument("--cold-start", action="store_true", help="Also time fresh processes (numba cache).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -141,7 +146,7 @@ def main() -> None:
             return {}  # no stages
 
         paths["pytorch_eager"] = eager
-        runs = timed_runs(paths, args.runs)
+        runs = timed_runs(paths, args.runs, args.gap_ms / 1e3)
         labels = {flavour: perception(points).labels for flavour, perception in perceptions.items()}
         with_cold_start = args.cold_start and "fused" in perceptions
         cold = cold_start(Path(tmp) / "fused", args.scan, args.threads) if with_cold_start else None
@@ -156,6 +161,7 @@ def main() -> None:
         "model": "unet_small + linear head, 0.2 m voxels, x/y +-51.2 m, z -3..1.8 m",
         "threads": args.threads,
         "runs": args.runs,
+        "gap_ms": args.gap_ms,
         "fused": "fused" in flavours or "skipped: the cpu extra is not installed",
         "end_to_end_ms": {name: summary([run["total"] for run in values]) for name, values in runs.items()},
         "stages_median_ms": {

@@ -5,9 +5,9 @@
     result.labels, result.scores, result.boxes, result.timings
 
 Stages (each timed, milliseconds): voxelize (mean features per voxel), kernel_maps (the sparse plan's maps,
-built by the same algorithm as training: compiled where the fused path (`cpu` extra) is installed, numpy
-otherwise, identical either way), network (the engine), postprocess (voxel logits -> point labels and scores;
-heatmaps -> boxes), total.
+built by the same algorithm as training), network (the engine), postprocess (voxel logits -> point labels and
+scores; heatmaps -> boxes), total. Voxelization, kernel maps and point labels run in compiled code where the
+fused path (`cpu` extra) is installed, in numpy otherwise: the same voxels and maps either way, bit for bit.
 
 Input handling: a wrong column count, a non-numeric array, an empty scan or more points than the artifact's
 `max_points` (a `Scan` or an array alike) is a `SpotInputError` naming no file (the caller knows the scan's
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +34,11 @@ from .boxes import Boxes
 from .detection import decode_center_heatmaps
 from .engines import Engine, create_engine
 from .errors import ArtifactError, SpotInputError, errors_from
-from .kernel_map import build_kernel_map, transpose_neighbors
+from .kernel_map import KernelMap, build_kernel_map, transpose_neighbors
 from .sample import IGNORE_INDEX
 from .scan import Scan, finite_rows
 from .sparse_plan import build_plan_maps, grouped_pairs
-from .voxelize import Voxels, voxelize
+from .voxelize import VoxelGrid, Voxels, voxelize
 
 MAP_FEEDS = ("pairs", "counts", "neighbors", "inverse_neighbors")
 
@@ -84,7 +84,8 @@ class _Clock:
 class Perception:
     """An artifact bound to an engine. Thread-compatible, not thread-safe: one call at a time per instance.
 
-    `num_threads` (default: every core) also decides whether kernel maps are built on a helper thread.
+    `num_threads` (default: every core) also decides whether the numpy build of the kernel maps runs on a
+    helper thread (the compiled build is parallel inside).
     """
 
     def __init__(self, artifact: Artifact, engine: Engine, num_threads: int | None = None):
@@ -100,9 +101,9 @@ class Perception:
         self.artifact, self.engine = artifact, engine
         self._inputs = {spec.name: spec for spec in artifact.inputs if spec.name in engine.input_names}
         self._mapped = sorted({spec.of for spec in self._inputs.values() if spec.feed in MAP_FEEDS})
-        parallel = (num_threads or os.cpu_count() or 1) > 1 and bool(self._mapped)
+        self._stages = _cpu_stages()
+        parallel = (num_threads or os.cpu_count() or 1) > 1 and bool(self._mapped) and self._stages.pool_maps
         self._map_pool = ThreadPoolExecutor(1, thread_name_prefix="spot-kernel-maps") if parallel else None
-        self._build_map, self._transpose = _map_builders(bool(self._mapped))
 
     @classmethod
     def load(
@@ -164,7 +165,7 @@ class Perception:
         if len(kept) == 0:
             raise SpotInputError(f"scan of {len(array)} points holds no finite point")
         finite = array if mask is None else array[kept]
-        voxels = voxelize(self.artifact.grid, finite)
+        voxels = self._stages.voxelize(self.artifact.grid, finite)
         clock.lap("voxelize")
         feeds = self._feeds(voxels) if len(voxels) else {}
         clock.lap("kernel_maps")
@@ -211,7 +212,7 @@ class Perception:
         if not self._mapped:
             return {name: voxels.features if spec.feed == "voxel_features" else voxels.coords
                     for name, spec in self._inputs.items()}  # fmt: skip
-        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool, self._build_map)
+        built = build_plan_maps(self.artifact.plan, voxels.coords, grid_shape, self._map_pool, self._stages.build_map)
         grouped = {}  # (pairs, counts) per map, for portable graphs
         feeds = {}
         for name, spec in self._inputs.items():
@@ -222,7 +223,7 @@ class Perception:
             elif spec.feed == "neighbors":
                 feeds[name] = built.maps[spec.of].neighbors
             elif spec.feed == "inverse_neighbors":
-                feeds[name] = self._transpose(built.maps[spec.of])
+                feeds[name] = self._stages.transpose(built.maps[spec.of])
             else:
                 if spec.of not in grouped:
                     grouped[spec.of] = grouped_pairs(built.maps[spec.of])
@@ -237,14 +238,7 @@ class Perception:
         if logits.ndim != 2 or logits.shape[1] != len(self.class_names):
             raise SpotInputError(f"the model gives logits of shape {logits.shape} for {len(self.class_names)} "
                                  "class names")  # fmt: skip
-        voxel_labels = logits.argmax(axis=1)
-        shifted = logits - logits[np.arange(len(logits)), voxel_labels][:, None]
-        voxel_scores = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)  # softmax of the arg max
-        point_to_voxel = prepared.voxels.point_to_voxel
-        inside = point_to_voxel >= 0
-        rows = prepared.kept[inside]
-        labels[rows] = voxel_labels[point_to_voxel[inside]]
-        scores[rows] = voxel_scores[point_to_voxel[inside]]
+        self._stages.point_labels(logits, prepared.voxels.point_to_voxel, prepared.kept, labels, scores)
         return labels, scores
 
     def _boxes(self, outputs: dict[str, np.ndarray]) -> Boxes:
@@ -255,12 +249,38 @@ class Perception:
         return decode_center_heatmaps(heatmap, outputs[spec.regression][0], spec.head)
 
 
-def _map_builders(needed: bool):
-    """(build, transpose) of kernel maps: compiled where the fused path is installed (warmed up here, so the
-    first scan is not late), numpy otherwise; both give identical maps."""
-    if not (needed and fused.available()):
-        return build_kernel_map, transpose_neighbors
-    from .fused import kernel_map as compiled
+@dataclass(frozen=True)
+class _CpuStages:
+    """The per-scan work around the network, in numpy or in compiled code (same results)."""
 
-    compiled.warm_up()
-    return compiled.build_kernel_map, compiled.transpose_neighbors
+    voxelize: Callable[[VoxelGrid, np.ndarray], Voxels]
+    build_map: Callable[..., KernelMap]
+    transpose: Callable[[KernelMap], np.ndarray]
+    point_labels: Callable[..., None]
+    pool_maps: bool  # overlap map builds on a helper thread (numpy releases the GIL; compiled code is parallel)
+
+
+def _numpy_point_labels(logits, point_to_voxel, kept, labels, scores) -> None:
+    """Fill labels / scores at rows `kept[p]` of every point inside a voxel: the voxel's arg max and its
+    softmax probability."""
+    voxel_labels = logits.argmax(axis=1)
+    shifted = logits - logits[np.arange(len(logits)), voxel_labels][:, None]
+    voxel_scores = (1.0 / np.exp(shifted).sum(axis=1)).astype(np.float32)  # softmax of the arg max
+    inside = point_to_voxel >= 0
+    rows = kept[inside]
+    labels[rows] = voxel_labels[point_to_voxel[inside]]
+    scores[rows] = voxel_scores[point_to_voxel[inside]]
+
+
+def _cpu_stages() -> _CpuStages:
+    """Compiled stages where the fused path is installed (compiled, or loaded from numba's cache, and warmed
+    up here, so the first scan is not late), numpy otherwise."""
+    if not fused.available():
+        return _CpuStages(voxelize, build_kernel_map, transpose_neighbors, _numpy_point_labels, pool_maps=True)
+    from .fused import kernel_map, labels
+    from .fused import voxelize as compiled_voxelize
+
+    for module in (compiled_voxelize, kernel_map, labels):
+        module.warm_up()
+    return _CpuStages(compiled_voxelize.voxelize, kernel_map.build_kernel_map, kernel_map.transpose_neighbors,
+                      labels.point_labels, pool_maps=False)  # fmt: skip

@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..engines import cpu_providers, one_line, onnxruntime_errors, session_options
 from ..errors import ArtifactError, SpotInputError
-from .kernels import TiledPairs, sparse_conv, tile_pairs
+from .kernels import sparse_conv
 
 FUSED_DOMAIN = "spot.fused"  # what export.sparse_ops writes
 
@@ -46,10 +46,8 @@ class _ConvStep:
     output: str
     relu: bool = False
 
-    def run(self, values: dict[str, np.ndarray], tiled: dict[str, TiledPairs]) -> None:
-        if self.neighbors not in tiled:  # once per kernel map and scan, for every layer that uses it
-            tiled[self.neighbors] = tile_pairs(values[self.neighbors])
-        values[self.output] = sparse_conv(values[self.features], self.kernel, self.bias, tiled[self.neighbors],
+    def run(self, values: dict[str, np.ndarray]) -> None:
+        values[self.output] = sparse_conv(values[self.features], self.kernel, self.bias, values[self.neighbors],
                                           self.relu)  # fmt: skip
 
 
@@ -60,7 +58,7 @@ class _SessionStep:
         self.session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
         self.inputs, self.outputs = inputs, outputs
 
-    def run(self, values: dict[str, np.ndarray], tiled: dict[str, TiledPairs]) -> None:
+    def run(self, values: dict[str, np.ndarray]) -> None:
         try:
             results = self.session.run(self.outputs, {name: values[name] for name in self.inputs})
         except onnxruntime_errors() as error:
@@ -90,11 +88,11 @@ class FusedEngine:
         self._blas = ThreadpoolController()  # after the warm-up: numba's BLAS (scipy's) is loaded by then
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values, tiled = dict(feeds), {}
+        values = dict(feeds)
         numba.set_num_threads(self.num_threads)  # numba's setting is per calling thread
         with self._blas.limit(limits=1, user_api="blas"):
             for step in self._steps:
-                step.run(values, tiled)
+                step.run(values)
         return {name: values[name] for name in self.output_names}
 
 

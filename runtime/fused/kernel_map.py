@@ -23,43 +23,50 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 from ..kernel_map import KEY_SENTINEL, ConvGeometry, KernelMap, output_spatial_shape
 from ..voxelize import linear_keys
 from .jit import compiled
 
+SUBMANIFOLD_CHUNK = 4096  # outputs per parallel task of a submanifold map
 
-@compiled()
+
+@compiled(parallel=True)
 def _submanifold_table(coords, keys, shape, kernel_size, dilation):  # pragma: no cover - compiled
     """(K, V) table: row of the voxel at `coords[o] + (offset - centre) * dilation`, or -1. `keys` ends with
-    a sentinel larger than every key (V + 1 entries), so the walks need no bounds checks."""
+    a sentinel larger than every key (V + 1 entries), so the walks need no bounds checks. The outputs split
+    into chunks walked in parallel, each walk starting from a binary search."""
     count = keys.shape[0] - 1
     kz, ky, kx = kernel_size
     table = np.empty((kz * ky * kx, count), dtype=np.int64)
     first_dx = -((kx - 1) // 2) * dilation[2]
-    for a in range(kz):
-        dz = (a - (kz - 1) // 2) * dilation[0]
-        for b in range(ky):
-            dy = (b - (ky - 1) // 2) * dilation[1]
-            shift = (dz * shape[1] + dy) * shape[2]
-            row = (a * ky + b) * kx
-            pointer = 0  # first key >= the smallest query of output o; queries increase with o
-            for o in range(count):
-                base = keys[o] + shift
-                while keys[pointer] < base + first_dx:
-                    pointer += 1
-                z, y = coords[o, 1] + dz, coords[o, 2] + dy
-                row_inside = z >= 0 and z < shape[0] and y >= 0 and y < shape[1]
-                position = pointer
-                for c in range(kx):
-                    dx = first_dx + c * dilation[2]
-                    query = base + dx
-                    while keys[position] < query:
-                        position += 1
-                    x = coords[o, 3] + dx
-                    hit = row_inside and x >= 0 and x < shape[2] and keys[position] == query
-                    table[row + c, o] = position if hit else -1
+    for chunk in numba.prange((count + SUBMANIFOLD_CHUNK - 1) // SUBMANIFOLD_CHUNK):
+        begin, end = chunk * SUBMANIFOLD_CHUNK, min((chunk + 1) * SUBMANIFOLD_CHUNK, count)
+        for a in range(kz):
+            dz = (a - (kz - 1) // 2) * dilation[0]
+            for b in range(ky):
+                dy = (b - (ky - 1) // 2) * dilation[1]
+                shift = (dz * shape[1] + dy) * shape[2]
+                row = (a * ky + b) * kx
+                # first key >= the smallest query of output o; queries increase with o
+                pointer = np.searchsorted(keys, keys[begin] + shift + first_dx)
+                for o in range(begin, end):
+                    base = keys[o] + shift
+                    while keys[pointer] < base + first_dx:
+                        pointer += 1
+                    z, y = coords[o, 1] + dz, coords[o, 2] + dy
+                    row_inside = z >= 0 and z < shape[0] and y >= 0 and y < shape[1]
+                    position = pointer
+                    for c in range(kx):
+                        dx = first_dx + c * dilation[2]
+                        query = base + dx
+                        while keys[position] < query:
+                            position += 1
+                        x = coords[o, 3] + dx
+                        hit = row_inside and x >= 0 and x < shape[2] and keys[position] == query
+                        table[row + c, o] = position if hit else -1
     return table
 
 
