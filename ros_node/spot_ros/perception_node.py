@@ -278,11 +278,12 @@ class PerceptionNode(LifecycleNode):
             return
         total = int(message.height) * int(message.width)
         unlabeled = np.iinfo(self.label_dtype).max
-        labels = np.full(total, unlabeled, dtype=self.label_dtype)
-        scores = np.zeros(total, dtype=np.float32)
-        labelled = result.labels >= 0
-        labels[kept[labelled]] = result.labels[labelled]
-        scores[kept[labelled]] = result.scores[labelled]
+        ours = np.where(result.labels >= 0, result.labels, unlabeled).astype(self.label_dtype)
+        if len(kept) == total:  # a dense cloud (the usual case): every point was given to the runtime
+            labels, scores = ours, result.scores  # scores are 0 where there is no label
+        else:
+            labels, scores = np.full(total, unlabeled, dtype=self.label_dtype), np.zeros(total, dtype=np.float32)
+            labels[kept], scores[kept] = ours, result.scores
         cloud = append_fields(message, {"label": labels, "score": scores})
         self.segmentation_pub.publish(cloud_message(cloud, header))
 

@@ -64,6 +64,8 @@ def normalise_intensity(
         if outside:
             log.warning("%s: %d of %d intensities lie outside the format's [0, %g] (not a sensor's return); "
                         "clipped", source or "scan", outside, values.size, scale)  # fmt: skip
+    if scale == 1.0 and np.issubdtype(values.dtype, np.floating):  # the usual float cloud: no float64 copy
+        return np.clip(values, 0.0, 1.0).astype(np.float32)  # the same values: dividing by 1.0 is exact
     return np.clip(values.astype(np.float64) / scale, 0.0, 1.0).astype(np.float32)
 
 
