@@ -73,13 +73,15 @@ class Settings:
 
 
 def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
-    """Every fine-tuning run the report needs, in the order they run (the main table first)."""
+    """Every fine-tuning run the report needs, in the order they run: the main table first, and in it every
+    method of a label fraction and seed before the next seed, so a study stopped part-way (it resumes) already
+    holds complete paired comparisons, the fewest labels (the headline claims) first."""
     runs = [
         Finetuning(arm.name, method, FULL_SHARE, fraction, seed)
         for arm in study.arms
-        for method in study.arm_methods(arm)
-        for fraction in arm.label_fractions
+        for fraction in sorted(arm.label_fractions)
         for seed in study.seeds
+        for method in study.arm_methods(arm)
     ]
     if study.scaling is not None:
         scaling = study.scaling
