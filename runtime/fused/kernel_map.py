@@ -150,7 +150,8 @@ def _merge_runs(keys, starts):  # pragma: no cover - compiled
 
 
 @compiled()
-def _decode_keys(keys, shape):  # pragma: no cover - compiled
+def decode_keys(keys, shape):  # pragma: no cover - compiled
+    """int32 (V, 4) `(batch, z, y, x)` of int64 linear keys (`spot.runtime.voxelize.decode_keys`, compiled)."""
     coords = np.empty((keys.shape[0], 4), dtype=np.int32)
     for row in range(keys.shape[0]):
         key = keys[row]
@@ -186,7 +187,7 @@ def build_kernel_map(coords: np.ndarray, spatial_shape: Sequence[int], geometry:
         table = _submanifold_table(coords64, keys, in_shape, g.kernel_size, g.dilation)
         return KernelMap(table, coords, out_shape, coords, in_shape, geometry)
     table, out_keys = _strided_table(coords64, out_shape, g.kernel_size, g.stride, g.padding, g.dilation)
-    return KernelMap(table, _decode_keys(out_keys, out_shape), out_shape, coords, in_shape, geometry)
+    return KernelMap(table, decode_keys(out_keys, out_shape), out_shape, coords, in_shape, geometry)
 
 
 def transpose_neighbors(kernel_map: KernelMap) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..voxelize import VoxelGrid, Voxels
 from .jit import compiled
+from .kernel_map import decode_keys
 
 RADIX_BITS = 11  # at most 2**11 buckets per pass: the histogram stays in L1
 
@@ -67,8 +68,8 @@ def _radix_order(keys, rows):  # pragma: no cover - compiled
 
 
 @compiled()
-def _voxels(points, keys, order, ordered, shape):  # pragma: no cover - compiled
-    """(coords, features, num_points, point_to_voxel) from the keys and their stable sort order."""
+def _voxels(points, keys, order, ordered):  # pragma: no cover - compiled
+    """(voxel keys, features, num_points, point_to_voxel) from the keys and their stable sort order."""
     n_points, columns = points.shape
     point_to_voxel = np.full(n_points, -1, dtype=np.int64)
     unique = np.empty(order.shape[0], dtype=np.int64)
@@ -87,18 +88,10 @@ def _voxels(points, keys, order, ordered, shape):  # pragma: no cover - compiled
             for c in range(columns):
                 sums[v, c] += np.float64(points[p, c])
     features = np.empty((count, columns), dtype=np.float32)
-    coords = np.empty((count, 4), dtype=np.int32)
     for v in range(count):
         for c in range(columns):
             features[v, c] = np.float32(sums[v, c] / np.float64(max(num_points[v], 1)))
-        key = unique[v]
-        coords[v, 3] = key % shape[2]
-        key //= shape[2]
-        coords[v, 2] = key % shape[1]
-        key //= shape[1]
-        coords[v, 1] = key % shape[0]
-        coords[v, 0] = key // shape[0]
-    return coords, features, num_points, point_to_voxel
+    return unique[:count], features, num_points, point_to_voxel
 
 
 def voxelize(grid: VoxelGrid, points: np.ndarray) -> Voxels:
@@ -111,8 +104,8 @@ def voxelize(grid: VoxelGrid, points: np.ndarray) -> Voxels:
     shape = np.array(grid.grid_shape, dtype=np.int64)
     keys = _point_keys(points, low, size, shape[::-1].copy())
     order, ordered = _radix_order(keys, np.flatnonzero(keys >= 0))
-    coords, features, num_points, point_to_voxel = _voxels(points, keys, order, ordered, shape)
-    return Voxels(coords, features, num_points, point_to_voxel, batch_size=1)
+    voxel_keys, features, num_points, point_to_voxel = _voxels(points, keys, order, ordered)
+    return Voxels(decode_keys(voxel_keys, shape), features, num_points, point_to_voxel, batch_size=1)
 
 
 def warm_up() -> None:
