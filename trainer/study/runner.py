@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +73,7 @@ class Settings:
     out: Path
     scale: float = 1.0  # --scale K: K x the pre-training pool and K x the fine-tuning steps
     device: str = "auto"
+    jobs: int = 1  # --jobs N: trainings at once, each in its own process
 
 
 def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
@@ -114,12 +118,34 @@ class StudyRunner:
 
     def run_all(self) -> dict[Finetuning, dict]:
         runs = plan(self.study, self.real_few_label_available)
+        if self.settings.jobs > 1:
+            return self._run_in_processes(runs)
         results = {}
         for number, run in enumerate(runs, start=1):
             cached = (run.folder(self.settings.out) / RESULT).is_file()
             log.info("study [%d/%d] %s: %s", number, len(runs), describe(run), self._status(cached, len(runs) - number))
             results[run] = self.finetune(run)
         return results
+
+    def _run_in_processes(self, runs: list[Finetuning]) -> dict[Finetuning, dict]:
+        """`jobs` trainings at once, each in a fresh process with cores / jobs torch threads: the pre-trainings
+        first (fine-tunings start from them), then the fine-tunings in plan order. Per-step progress bars are
+        off in the workers (they would overwrite each other); each finished run is logged here."""
+        jobs = self.settings.jobs
+        pretrainings = list(dict.fromkeys(run.pretraining for run in runs if run.pretraining))
+        os.environ["TQDM_DISABLE"] = "1"  # inherited by the workers
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, context, initializer=_share_cores, initargs=(jobs,)) as pool:
+            for future in as_completed([pool.submit(self.pretrain, p) for p in pretrainings]):
+                log.info("study: pre-trained %s", future.result().parents[1].name)
+            futures = {pool.submit(self.finetune, run): run for run in runs}
+            results = {}
+            for number, future in enumerate(as_completed(futures), start=1):
+                run = futures[future]
+                results[run] = future.result()
+                log.info("study [%d/%d done] %s: test mIoU %s", number, len(runs), describe(run),
+                         _headline(results[run]))  # fmt: skip
+        return {run: results[run] for run in runs}
 
     def _status(self, cached: bool, left: int) -> str:
         if cached:
@@ -227,6 +253,19 @@ def score(folder: Path, run: Finetuning, study: StudyConfig, real_available: boo
     best_step = int(best.resolve().name.removeprefix("step_"))
     dev = next(r[METRIC] for r in records if r["step"] == best_step)
     return {"curve": curve, "best_step": best_step, "dev": dev, "test": test, "real": real}
+
+
+def _share_cores(jobs: int) -> None:
+    """A study worker's torch threads: its share of the cores, unless OMP_NUM_THREADS says otherwise."""
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+
+
+def _headline(result: dict) -> str:
+    scores = result.get("test") or result.get("real") or {}
+    return f"{100 * scores[METRIC]:.1f}" if METRIC in scores else "n/a"
 
 
 def describe(run: Finetuning) -> str:

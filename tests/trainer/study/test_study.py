@@ -49,9 +49,9 @@ def tiny_study(folder: Path, **changes) -> Path:
     return path
 
 
-def run(config: Path, tmp_path: Path):
+def run(config: Path, tmp_path: Path, *extra: str):
     args = ["study", "-c", str(config), "--out", str(tmp_path / "runs"), "--report", str(tmp_path / "docs/results.md"),
-            "--device", "cpu"]  # fmt: skip
+            "--device", "cpu", *extra]  # fmt: skip
     return CliRunner().invoke(spot_train, args)
 
 
@@ -92,6 +92,25 @@ def test_a_tiny_study_writes_its_report_and_a_second_run_recomputes_nothing(tmp_
     again = run(config, tmp_path)
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "docs/results.json").read_text())["runs"] == report["runs"]
+
+
+@pytest.mark.slow
+def test_two_jobs_train_every_run_once_into_the_same_folders_as_one(tmp_path, monkeypatch):
+    config = tiny_study(tmp_path, seeds=[0], scaling=None)
+    result = run(config, tmp_path, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "docs/results.json").read_text())["runs"]
+    assert sorted(r["method"] for r in runs) == ["scratch", "spot-geometric"]
+    assert all(0 <= r["test_miou"] <= 100 for r in runs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a run trained in a worker was recomputed")
+
+    monkeypatch.setattr(runner, "train", refuse)
+    monkeypatch.setattr(runner, "evaluate", refuse)
+    again = run(config, tmp_path)  # one job reads back what two wrote
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "docs/results.json").read_text())["runs"] == runs
 
 
 @pytest.mark.slow
