@@ -256,9 +256,11 @@ def score(folder: Path, run: Finetuning, study: StudyConfig, real_available: boo
 
 
 def _share_cores(jobs: int) -> None:
-    """A study worker's torch threads: its share of the cores, unless OMP_NUM_THREADS says otherwise."""
+    """A study worker's torch threads: its share of the cores, unless OMP_NUM_THREADS says otherwise. Its own
+    processes (data loader workers) start the platform's default way again, not by spawn as it was started."""
     import torch
 
+    multiprocessing.set_start_method(None, force=True)
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
 

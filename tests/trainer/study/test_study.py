@@ -96,7 +96,8 @@ def test_a_tiny_study_writes_its_report_and_a_second_run_recomputes_nothing(tmp_
 
 @pytest.mark.slow
 def test_two_jobs_train_every_run_once_into_the_same_folders_as_one(tmp_path, monkeypatch):
-    config = tiny_study(tmp_path, seeds=[0], scaling=None)
+    arms = [{"name": "vlp16", "overrides": [*TINY, *TINY_VAL, "train.num_workers=1"], "label_fractions": [0.5]}]
+    config = tiny_study(tmp_path, seeds=[0], scaling=None, arms=arms)  # a data loader worker in each job
     result = run(config, tmp_path, "--jobs", "2")
     assert result.exit_code == 0, result.output
     runs = json.loads((tmp_path / "docs/results.json").read_text())["runs"]
