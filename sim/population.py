@@ -18,7 +18,7 @@ Placement = tuple[Thing, tuple[float, float, float, float, float]]  # thing, (x,
 Builder = Callable[[np.random.Generator, bool], Thing]
 
 VEHICLES: dict[str, Builder] = {"car": actors.car, "truck": actors.truck, "bus": actors.bus}
-VEHICLE_MIX = {"car": 0.9, "truck": 0.06, "bus": 0.04}
+VEHICLE_MIX = {"car": 0.97, "truck": 0.015, "bus": 0.015}  # SemanticKITTI: car 4.4 % of points, truck 0.2, bus 0.2
 
 
 def _vehicle(rng: np.random.Generator, moving: bool) -> Thing:
@@ -46,7 +46,7 @@ def parked(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Placem
         return []
     y = side.sign * ((side.kerb - 1.2) if side.parking else (side.road_half - side.lane_width / 2))
     placed: list[Placement] = []
-    for thing, x in _queue(rng, x_range, False, (0.6, 6.0), skip=0.3):
+    for thing, x in _queue(rng, x_range, False, (0.6, 6.0), skip=0.45):
         yaw = (0.0 if rng.random() < 0.7 else np.pi) + float(rng.normal(0, 0.03))
         placed.append((thing, (x, y + float(rng.normal(0, 0.1)), _road_z(y), yaw, 0.0)))
     for _ in range(int(rng.integers(0, 3))):

@@ -1,4 +1,5 @@
-"""The static street: buildings with gaps closed by fences or hedges, trees, bushes, street lights and signs."""
+"""The static street: buildings with gaps closed by fences or hedges, front gardens, green belts, trees, bushes,
+street lights and signs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Side:
     sidewalk_end: float  # where terrain starts
     ground: float  # sidewalk height
     frontage: float  # the building line
+    green: bool = False  # no buildings: a belt of trees, bushes and hedges behind the sidewalk
 
     @property
     def road_half(self) -> float:
@@ -91,19 +93,45 @@ def _strip(x: float, y: float, length: float, thickness: float, z0: float, heigh
 
 
 def _front_gardens(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Solid]:
-    """Hedges, fences and bushes along the sidewalk's outer edge, in front of set-back buildings."""
+    """Hedges, fences and bushes along the sidewalk's outer edge, in front of set-back buildings (mostly closed,
+    as garden fronts are), and bushes in the gardens behind them."""
     solids: list[Solid] = []
     y, z0 = side.sign * (side.sidewalk_end + 0.6), side.ground
-    for x in _along(rng, x_range, (4.0, 20.0)):
-        length, roll = float(rng.uniform(3, 15)), rng.random()
-        if roll < 0.4:
-            solids.append(_strip(x, y, length, 0.9, z0, rng.uniform(0.6, 1.8), _surface(VEGETATION, rng, 0.25)))
-        elif roll < 0.6:
-            solids.append(_strip(x, y, length, 0.08, z0, rng.uniform(0.8, 1.6), _surface(FENCE, rng, 0.3)))
+    for x in _along(rng, x_range, (1.0, 8.0)):
+        length, roll = float(rng.uniform(4, 18)), rng.random()
+        if roll < 0.45:
+            solids.append(_strip(x, y, length, 0.9, z0, rng.uniform(0.8, 2.2), _surface(VEGETATION, rng, 0.25)))
+        elif roll < 0.8:
+            solids.append(_strip(x, y, length, 0.08, z0, rng.uniform(0.8, 1.8), _surface(FENCE, rng, 0.3)))
         else:
-            radius = float(rng.uniform(0.5, 1.4))
-            centre = (x, y + side.sign * radius, z0 + radius * 0.6)
-            solids.append(Ellipsoid(*centre, radius, radius * 0.8, _surface(VEGETATION, rng, 0.3)))
+            solids.append(_bush(rng, x, y, z0, side.sign))
+    depth = side.frontage - side.sidewalk_end
+    for x in _along(rng, x_range, (3.0, 9.0)):
+        inside = side.sign * (side.sidewalk_end + float(rng.uniform(1.5, max(depth - 1.0, 1.6))))
+        solids.append(_bush(rng, x, inside, z0, side.sign))
+    return solids
+
+
+def _bush(rng: np.random.Generator, x: float, y: float, z0: float, sign: int) -> Ellipsoid:
+    radius = float(rng.uniform(0.5, 1.6))
+    return Ellipsoid(x, y + sign * radius, z0 + radius * 0.6, radius, radius * 0.8, _surface(VEGETATION, rng, 0.3))
+
+
+def green_belt(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Solid]:
+    """A side without buildings: a fence or hedge along the sidewalk on some streets, then 2-15 m of
+    undergrowth and trees (a park, a field edge, a wood)."""
+    solids: list[Solid] = []
+    y, z0 = side.sign * (side.sidewalk_end + 0.6), side.ground
+    edge = rng.choice(["fence", "hedge", "open"], p=[0.35, 0.35, 0.3])
+    if edge != "open":
+        label, thickness, porosity = (FENCE, 0.08, 0.45) if edge == "fence" else (VEGETATION, 0.9, 0.25)
+        height = float(rng.uniform(1.0, 2.0))
+        solids.append(_strip(x_range[0], y, x_range[1] - x_range[0], thickness, z0, height,
+                             _surface(label, rng, porosity)))  # fmt: skip
+    depth = float(rng.uniform(2.0, 15.0))
+    for x in _along(rng, x_range, (1.5, 6.0)):
+        inside = side.sign * (side.sidewalk_end + 1.5 + float(rng.uniform(0.0, depth)))
+        solids += _tree_parts(rng, x, inside, z0) if rng.random() < 0.4 else [_bush(rng, x, inside, z0, side.sign)]
     return solids
 
 
@@ -117,8 +145,8 @@ def _tree_parts(rng: np.random.Generator, x: float, y: float, z0: float) -> list
 
 
 def trees(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Solid]:
-    """An avenue of trees in the sidewalk's curb-side tree pits (on some streets) or on the verge."""
-    if rng.random() < 0.3:
+    """An avenue of trees in the sidewalk's curb-side tree pits (on most streets) or on the verge."""
+    if rng.random() < 0.15:
         return []
     y = side.sign * (side.kerb + 0.8 if rng.random() < 0.5 else side.sidewalk_end + 1.2)
     solids: list[Solid] = []

@@ -78,12 +78,27 @@ def test_camera_depth_and_labels_agree_with_the_noiseless_lidar_returns(lidar_an
         col, row, seen = camera.calibration.pixels(xyz)
         assert seen.sum() > 20_000
         depth_error = np.abs(pixels.distance[row[seen], col[seen]] - np.linalg.norm(xyz[seen], axis=1))
-        agreement = np.mean(pixels.label[row[seen], col[seen]] == truth.raw_labels[seen])
+        agrees = pixels.label[row[seen], col[seen]] == truth.raw_labels[seen]
+        interior = _label_interior(pixels.label)[row[seen], col[seen]]
         assert np.median(depth_error) < 0.02, camera.name
         assert np.quantile(depth_error, 0.9) < 0.3, camera.name
-        assert agreement >= 0.98, (camera.name, agreement)  # 98.5 % / 98.1 %: the misses sit on pixel edges
+        # the misses sit on label edges, where a return and the pixel it falls in see either side (foliage and
+        # chain-link fences, porous in 10 cm cells, are mostly edges): away from them the two renderers agree
+        assert agrees[interior].mean() >= 0.995, (camera.name, agrees[interior].mean())
+        assert agrees.mean() >= 0.97 and interior.mean() >= 0.8, (camera.name, agrees.mean(), interior.mean())
         instances = pixels.instance[row[seen], col[seen]] == sample.instances[seen]
         assert instances.mean() >= 0.98
+
+
+def _label_interior(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose 8 neighbours carry their label."""
+    padded = np.pad(labels, 1, mode="edge")
+    height, width = labels.shape
+    same = np.ones(labels.shape, dtype=bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            same &= padded[dy : dy + height, dx : dx + width] == labels
+    return same
 
 
 def test_images_look_like_a_street(lidar_and_cameras):
