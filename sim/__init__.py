@@ -8,6 +8,8 @@ Public API:
 - `write_sequence(sequence, root, sequence_id)`: the SemanticKITTI layout plus boxes, occupancy, dataset.yaml,
   and with cameras `cameras.json` + `cameras/<name>/NNNNNN.png` (`spot.runtime.io.cameras`).
 - `ReturnModel`: range noise, dropout and intensity parameters of the simulated returns.
+- `SIMULATOR_VERSION`: raised whenever a seed's scene or returns change, so results computed on one version are
+  not mixed with another's (the study refuses cached runs of another version).
 """
 
 from .camera import CAMERA_RIGS, CameraSpec, CameraTruth, camera_rig
@@ -16,11 +18,14 @@ from .lidar import SCAN_COLUMNS, ReturnModel
 from .scene import Scene, generate_scene
 from .sequence import DEFAULT_OCCUPANCY_GRID, FrameTruth, SimulatedSequence, frame_occupancy, simulate_frame
 
+SIMULATOR_VERSION = 2  # 2: label shares towards the SemanticKITTI dataset's (green sides, garden fronts)
+
 __all__ = [
     "CAMERA_RIGS",
     "DEFAULT_OCCUPANCY_GRID",
     "LABEL_MAP_CONFIG",
     "SCAN_COLUMNS",
+    "SIMULATOR_VERSION",
     "CameraSpec",
     "CameraTruth",
     "FrameTruth",

@@ -5,7 +5,8 @@
     <out>/real-few-label/<method>/seed<s>/                  fine-tuned on real scans
 
 A folder with result.json is finished and never recomputed (as long as its config is the one the study asks
-for now: a changed study config is refused rather than mixed with old results); an interrupted run resumes
+for now and the simulator's version the one that trained it, `provenance.json`: either changed is refused
+rather than mixed with old results); an interrupted run resumes
 from its last checkpoint. Fine-tuning keeps the checkpoint with the best dev mIoU (`train.best_metric`) and
 scores that one on the test split and on the real scans.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spot.runtime.errors import SpotInputError
+from spot.sim import SIMULATOR_VERSION
 
 from ..config import ExperimentConfig, compose_yaml, load_config, to_yaml
 from ..engine.checkpoint import BEST, LAST
@@ -31,6 +33,7 @@ from .config import SCRATCH, StudyConfig
 
 log = logging.getLogger(__name__)
 RESULT = "result.json"
+PROVENANCE = "provenance.json"  # what produced the run beyond its config: the simulator's version
 METRIC = "miou"
 FULL_SHARE = 1.0
 
@@ -222,11 +225,23 @@ class StudyRunner:
         return load_config(finetune.config, overrides)
 
     def _train_once(self, config: ExperimentConfig, folder: Path, stage: str) -> dict | None:
-        """Train unless finished (then its cached result); refuse a folder holding a run of another config."""
+        """Train unless finished (then its cached result); refuse a folder holding a run of another config or
+        trained on another simulator version."""
         recorded = folder / "config.yaml"
         if recorded.is_file() and recorded.read_text() != to_yaml(config):
             raise SpotInputError(f"{folder} holds a run of another config than the study asks for now (was the "
                                  "study config changed?): remove that folder or pass another --out")  # fmt: skip
+        provenance = folder / PROVENANCE
+        if recorded.is_file():
+            version = json.loads(provenance.read_text())["simulator_version"] if provenance.is_file() else 1
+            if version != SIMULATOR_VERSION:
+                raise SpotInputError(
+                    f"{folder} was trained on simulator version {version}, this spot simulates version "
+                    f"{SIMULATOR_VERSION}: pass another --out (or remove the old runs)"
+                )
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            provenance.write_text(json.dumps({"simulator_version": SIMULATOR_VERSION}))
         result_file = folder / RESULT
         if result_file.is_file():
             return json.loads(result_file.read_text())

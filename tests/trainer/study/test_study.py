@@ -126,6 +126,17 @@ def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_p
 
 
 @pytest.mark.slow
+def test_runs_of_another_simulator_version_are_refused_rather_than_mixed(tmp_path, monkeypatch):
+    arms = [{"name": "vlp16", "overrides": [*TINY, *TINY_VAL], "label_fractions": [0.5], "methods": ["scratch"]}]
+    config = tiny_study(tmp_path, seeds=[0], arms=arms, scaling=None, claims=[])
+    assert run(config, tmp_path).exit_code == 0
+    monkeypatch.setattr(runner, "SIMULATOR_VERSION", runner.SIMULATOR_VERSION + 1)
+    result = run(config, tmp_path)
+    assert result.exit_code == 2
+    assert f"was trained on simulator version {runner.SIMULATOR_VERSION - 1}, this spot simulates" in result.output
+
+
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_every_fine_tuned_model_is_scored_on_the_real_scans_and_a_real_few_label_arm_runs(tmp_path, lidar_data):
     real = tmp_path / "real.yaml"
