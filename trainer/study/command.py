@@ -32,6 +32,8 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     figure_folder = report_md.parent / f"{report_md.stem}_figures"
     pictures = figures(study, report, figure_folder)
     report["figures"] = [str(p.relative_to(report_md.parent)) for p in pictures]
+    part_way = (f"**Part-way**: {len(results)} of {report['planned_runs']} fine-tuning runs had finished when this "
+                "report was written (`--no-train`); empty cells and `not run` are runs still to come.")
     header = [
         f"# Results: {study.name}",
         "",
@@ -44,9 +46,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
         f"mean ± std (ddof 1) over fine-tuning seeds {study.seeds}; the model of each run is its checkpoint with the "
         f"best dev mIoU; differences are paired by seed ({report['interval']} interval); a claim is met only when "
         "the interval excludes zero.",
-        *([] if settings.train else ["", f"**Part-way**: {len(results)} of {report['planned_runs']} fine-tuning runs "
-                                         "had finished when this report was written (`--no-train`); empty cells and "
-                                         "`not run` are runs still to come."]),  # fmt: skip
+        *([] if settings.train else ["", part_way]),
         "",
         *(f"![{p.stem}]({p.relative_to(report_md.parent)})" for p in pictures),
     ]
