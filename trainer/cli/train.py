@@ -72,8 +72,11 @@ def evaluate(ckpt: str, config_path: str | None, val_data: str | None, overrides
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Trainings at once, each in its own process with its share of the cores (or OMP_NUM_THREADS).")
+@click.option("--no-train", is_flag=True,
+              help="Train nothing: report the runs finished so far (a study running elsewhere or stopped part-way).")
 @reports_input_errors
-def study(config_path: str, scale: float, out: str | None, report_md: str, device: str, jobs: int) -> None:
+def study(config_path: str, scale: float, out: str | None, report_md: str, device: str, jobs: int,
+          no_train: bool) -> None:  # fmt: skip
     """Every pre-training method through one fine-tuning protocol: label fractions x seeds, model selection on
     dev, test and real-scan scores, paired differences to scratch with 95 % intervals. Finished runs are cached:
     rerunning resumes."""
@@ -86,7 +89,7 @@ def study(config_path: str, scale: float, out: str | None, report_md: str, devic
     folder = Path(out) if out else Path("runs") / f"study-{Path(config_path).stem}" / f"scale{scale:g}"
     threads = [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if "OMP_NUM_THREADS" in os.environ else []
     command = " ".join([*threads, "spot-train", shlex.join(sys.argv[1:])])
-    run_study(Path(config_path), Settings(folder, scale, device, jobs), Path(report_md), command)
+    run_study(Path(config_path), Settings(folder, scale, device, jobs, not no_train), Path(report_md), command)
 
 
 def _train(config_path: str, overrides: tuple[str, ...], resume: bool, stage: str) -> None:

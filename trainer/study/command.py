@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .config import load_study
 from .report import collect, figures, markdown, write_json
-from .runner import Pretraining, Settings, StudyRunner
+from .runner import Pretraining, Settings, StudyRunner, plan
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +21,19 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     runner = StudyRunner(study, settings)
     results = runner.run_all()
     pretrainings = {Pretraining(run.method, run.share) for run in results if run.pretraining}
-    pretrain_results = {p.key: runner.pretrain_result(p) for p in pretrainings}
+    pretrain_results = {p.key: r for p in pretrainings if (r := runner.pretrain_result(p)) is not None}
     report = collect(study, results, {key: r["steps"] for key, r in sorted(pretrain_results.items())})
     training_minutes = (sum(r["seconds"] for r in results.values())
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
+    report |= {"planned_runs": len(plan(study, runner.real_few_label_available)), "complete": settings.train}
     report |= {"command": command, "machine": machine(settings.device), "scale": settings.scale,
                "training_minutes": training_minutes, "real_scans": runner.real_available,
                "real_few_label_available": runner.real_few_label_available}  # fmt: skip
     figure_folder = report_md.parent / f"{report_md.stem}_figures"
     pictures = figures(study, report, figure_folder)
     report["figures"] = [str(p.relative_to(report_md.parent)) for p in pictures]
+    part_way = (f"**Part-way**: {len(results)} of {report['planned_runs']} fine-tuning runs had finished when this "
+                "report was written (`--no-train`); empty cells and `not run` are runs still to come.")
     header = [
         f"# Results: {study.name}",
         "",
@@ -43,6 +46,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
         f"mean ± std (ddof 1) over fine-tuning seeds {study.seeds}; the model of each run is its checkpoint with the "
         f"best dev mIoU; differences are paired by seed ({report['interval']} interval); a claim is met only when "
         "the interval excludes zero.",
+        *([] if settings.train else ["", part_way]),
         "",
         *(f"![{p.stem}]({p.relative_to(report_md.parent)})" for p in pictures),
     ]

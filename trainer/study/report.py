@@ -50,7 +50,7 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrain_steps:
         methods = list(dict.fromkeys(r["method"] for r in few))
         report["real_few_label"] = {
             method: {**summary(values(few, method, "real_miou")),
-                     "vs_scratch": compare(values(few, method, "real_miou"), values(few, SCRATCH, "real_miou"))}
+                     "vs_scratch": compare(*paired(few, "real_miou", {"method": method}, {"method": SCRATCH}))}
             for method in methods
         }  # fmt: skip
     return report
@@ -83,6 +83,15 @@ def select(runs: list[dict], **where) -> list[dict]:
 
 def values(runs: list[dict], method: str, key: str, **where) -> list[float]:
     return [r[key] for r in select(runs, method=method, **where) if r[key] is not None]
+
+
+def paired(runs: list[dict], key: str, first: dict, second: dict) -> tuple[list[float], list[float]]:
+    """The `key` scores of the runs matching `first` and of those matching `second`, seed by seed, for the
+    seeds both have (a study stopped part-way may have one side's run of a seed and not the other's)."""
+    a = {r["seed"]: r[key] for r in select(runs, **first) if r[key] is not None}
+    b = {r["seed"]: r[key] for r in select(runs, **second) if r[key] is not None}
+    seeds = sorted(a.keys() & b.keys())
+    return [a[seed] for seed in seeds], [b[seed] for seed in seeds]
 
 
 def summary(scores: list[float]) -> dict:
@@ -119,8 +128,8 @@ def comparisons(study: StudyConfig, runs: list[dict]) -> dict:
             for f in arm.label_fractions:
                 for score in Score:
                     where = {"arm": arm.name, "label_fraction": f, "pretrain_share": FULL_SHARE}
-                    result = compare(values(runs, method, f"{score}_miou", **where),
-                                     values(runs, SCRATCH, f"{score}_miou", **where))  # fmt: skip
+                    result = compare(*paired(runs, f"{score}_miou", {"method": method, **where},
+                                             {"method": SCRATCH, **where}))  # fmt: skip
                     out.setdefault(arm.name, {}).setdefault(method, {}).setdefault(str(f), {})[str(score)] = result
     return out
 
@@ -128,8 +137,8 @@ def comparisons(study: StudyConfig, runs: list[dict]) -> dict:
 def claim_result(runs: list[dict], claim) -> dict:
     where = {"arm": claim.arm, "label_fraction": claim.label_fraction, "pretrain_share": FULL_SHARE}
     key = f"{claim.score}_miou"
-    result = compare(values(runs, claim.method, key, **where), values(runs, claim.baseline, key, **where),
-                     claim.min_gain, claim.two_sided)  # fmt: skip
+    pairs = paired(runs, key, {"method": claim.method, **where}, {"method": claim.baseline, **where})
+    result = compare(*pairs, claim.min_gain, claim.two_sided)
     return {"name": claim.name, "method": claim.method, "baseline": claim.baseline, "arm": claim.arm,
             "label_fraction": claim.label_fraction, "score": str(claim.score), "min_gain": claim.min_gain,
             "two_sided": claim.two_sided, **result}  # fmt: skip
@@ -156,7 +165,9 @@ def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]
     s = study.scaling
     where = {"arm": s.arm, "label_fraction": s.label_fraction}
     by_share = {share: values(runs, s.method, "test_miou", pretrain_share=share, **where) for share in s.shares}
-    steps = [compare(by_share[larger], by_share[smaller]) | {"from": smaller, "to": larger}
+    steps = [compare(*paired(runs, "test_miou", {"method": s.method, "pretrain_share": larger, **where},
+                             {"method": s.method, "pretrain_share": smaller, **where}))
+             | {"from": smaller, "to": larger}
              for smaller, larger in zip(s.shares, s.shares[1:], strict=False)]  # fmt: skip
     return {
         "method": s.method, "arm": s.arm, "label_fraction": s.label_fraction,
@@ -179,9 +190,16 @@ def cell(entry: dict) -> str:
 
 def interval(result: dict) -> str:
     d = result["difference"]
+    return "not run" if d is None else f"{difference_text(d)} {result['verdict']}"
+
+
+def difference_text(d: dict | None) -> str:
+    """A paired difference as `+mean [low, high]` (no interval from a single seed)."""
     if d is None:
         return "not run"
-    return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] {result['verdict']}"
+    if d["low"] is None:
+        return f"{d['mean']:+.1f} (one seed: no interval)"
+    return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
 
 
 def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
@@ -202,7 +220,7 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
     lines += ["### Claims", "", "| claim | difference [95 % interval] | verdict |", "| --- | --- | --- |"]
     for claim in report["claims"]:
         d = claim["difference"]
-        shown = "not run" if d is None else f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}] ({d['seeds']} seeds)"
+        shown = difference_text(d) + ("" if d is None else f" ({d['seeds']} seeds)")
         target = f" (target ≥ {claim['min_gain']:g})" if claim["min_gain"] else ""
         lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}** |")
     if "scaling" in report:
@@ -301,7 +319,7 @@ def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
 
     if "scaling" in report:
         s = report["scaling"]
-        shares = list(s["shares"])
+        shares = [x for x in s["shares"] if s["shares"][x]["mean"] is not None]  # a study stopped part-way
         figure, axis = plt.subplots(figsize=(5.5, 4))
         means, stds = [s["shares"][x]["mean"] for x in shares], [s["shares"][x]["std"] for x in shares]
         axis.errorbar([100 * float(x) for x in shares], means, yerr=stds, marker="o", capsize=3, label=s["method"])

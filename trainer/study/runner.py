@@ -77,6 +77,7 @@ class Settings:
     scale: float = 1.0  # --scale K: K x the pre-training pool and K x the fine-tuning steps
     device: str = "auto"
     jobs: int = 1  # --jobs N: trainings at once, each in its own process
+    train: bool = True  # --no-train: report the finished runs only
 
 
 def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
@@ -121,6 +122,10 @@ class StudyRunner:
 
     def run_all(self) -> dict[Finetuning, dict]:
         runs = plan(self.study, self.real_few_label_available)
+        if not self.settings.train:
+            finished = [run for run in runs if (run.folder(self.settings.out) / RESULT).is_file()]
+            log.info("study: %d of %d runs finished; reporting those, training nothing", len(finished), len(runs))
+            return {run: self.finetune(run) for run in finished}
         if self.settings.jobs > 1:
             return self._run_in_processes(runs)
         results = {}
@@ -158,8 +163,9 @@ class StudyRunner:
         mean = sum(self.trained_seconds) / len(self.trained_seconds)
         return f"training (about {mean * (left + 1) / 60:.0f} min left at {mean:.0f} s a run)"
 
-    def pretrain_result(self, run: Pretraining) -> dict:
-        return json.loads((self.settings.out / "pretrain" / run.key / RESULT).read_text())
+    def pretrain_result(self, run: Pretraining) -> dict | None:
+        path = self.settings.out / "pretrain" / run.key / RESULT
+        return json.loads(path.read_text()) if path.is_file() else None
 
     def pretrain(self, run: Pretraining) -> Path:
         """The pre-trained checkpoint of a method at a share of the pool (trained on first use)."""

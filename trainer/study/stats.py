@@ -41,7 +41,9 @@ class PairedDifference:
     seeds: int
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As JSON values: the nan of a missing interval (fewer than two pairs) becomes null."""
+        return {key: None if isinstance(value, float) and math.isnan(value) else value
+                for key, value in asdict(self).items()}  # fmt: skip
 
 
 def paired_difference(method: Sequence[float], baseline: Sequence[float]) -> PairedDifference:

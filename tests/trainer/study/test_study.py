@@ -126,6 +126,30 @@ def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_p
 
 
 @pytest.mark.slow
+def test_no_train_reports_a_study_stopped_part_way(tmp_path, monkeypatch):
+    config = tiny_study(tmp_path)
+    assert run(config, tmp_path).exit_code == 0
+    (tmp_path / "runs/vlp16/spot-geometric@0.5/labels0.5-seed0/result.json").unlink()  # a scaling run to come
+    unfinished = tmp_path / "runs/vlp16/spot-geometric@1/labels0.5-seed1/result.json"
+    unfinished.unlink()  # as if the study had stopped during spot's seed-1 run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--no-train trained or evaluated")
+
+    monkeypatch.setattr(runner, "train", refuse)
+    monkeypatch.setattr(runner, "evaluate", refuse)
+    result = run(config, tmp_path, "--no-train")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "docs/results.json").read_text())  # strict JSON: no NaN for the missing interval
+    assert len(report["runs"]) == 4 and report["planned_runs"] == 6 and report["complete"] is False
+    claim = report["claims"][0]  # paired over the one seed both sides have
+    assert claim["difference"]["seeds"] == 1 and claim["difference"]["low"] is None and claim["verdict"] == "not shown"
+    markdown = (tmp_path / "docs/results.md").read_text()
+    assert "**Part-way**: 4 of 6 fine-tuning runs" in markdown and "(one seed: no interval) not shown" in markdown
+    assert not unfinished.exists()
+
+
+@pytest.mark.slow
 def test_runs_of_another_simulator_version_are_refused_rather_than_mixed(tmp_path, monkeypatch):
     arms = [{"name": "vlp16", "overrides": [*TINY, *TINY_VAL], "label_fractions": [0.5], "methods": ["scratch"]}]
     config = tiny_study(tmp_path, seeds=[0], arms=arms, scaling=None, claims=[])
