@@ -50,6 +50,7 @@ from spot.runtime.io.pointcloud2 import append_fields, cloud_to_scan
 
 from .diagnostics import PipelineStats, pipeline_status
 from .environment import apply_large_data_profile
+from .memory import keep_heap_mapped
 from .messages import cloud_message
 from .newest import NewestSlot
 from .objects import box_scores, detection_array, marker_array
@@ -312,6 +313,7 @@ def main(args: list[str] | None = None, load_perception: Callable[..., Any] = Pe
     """Entry point of `ros2 run spot_ros perception_node`: 0 on Ctrl-C / shutdown, 2 on a bad parameter or
     artifact (one FATAL line)."""
     profile = apply_large_data_profile()
+    heap_kept = keep_heap_mapped()
     try:
         rclpy.init(args=args)
     except RCLError as error:  # a malformed --ros-args (e.g. `-p num_threads:=`): rcl has logged which one
@@ -320,7 +322,8 @@ def main(args: list[str] | None = None, load_perception: Callable[..., Any] = Pe
     node = None
     try:
         node = PerceptionNode(load_perception)
-        node.get_logger().info(f"DDS profile: {profile or 'Fast DDS built-in transports'}")
+        node.get_logger().info(f"DDS profile: {profile or 'Fast DDS built-in transports'}; freed memory "
+                               f"{'stays mapped' if heap_kept else 'is returned to the OS (not glibc)'}")
         if node.autostart and (code := node.start()):
             return code
         rclpy.spin(node)

@@ -20,7 +20,16 @@ from .conftest import SMALL_BOUND  # noqa: E402
 from .harness import node_arguments  # noqa: E402
 
 OVER_BOUND = 20 * SMALL_BOUND  # 600k points, 9.6 MB: what a misconfigured driver or a merged cloud sends
-MAX_MEMORY_GROWTH_MB = 30
+MAX_MEMORY_GROWTH_MB = 80  # one refused cloud's transient work (~45 MB measured), kept mapped, not more
+
+
+def refuse_until(probe, huge, refused: int, node) -> None:
+    """Publish the over-bound cloud until the node has refused `refused` in all (a 9.6 MB cloud may be lost)."""
+    for _ in range(60):
+        probe.publish(huge)
+        if probe.wait_for(lambda: probe.latest_diagnostics().get("rejected_malformed", 0) >= refused, 1.0):
+            return
+    raise AssertionError(f"fewer than {refused} clouds refused: {node.log()}")
 
 
 def damaged_copies(artifact: Path, folder: Path) -> dict[str, tuple[Path, str]]:
@@ -77,14 +86,16 @@ def test_a_cloud_over_max_points_is_refused_and_not_kept(launch_node, perception
     for _ in range(3):  # the runtime's buffers settle on clouds it does process
         assert probe.publish_until_answered(small) is not None, node.log()
     before = memory_mb(node.pid)
-    for _ in range(60):  # best effort: a 9.6 MB cloud may be lost; go on until three have been refused
-        probe.publish(huge)
-        if probe.wait_for(lambda: probe.latest_diagnostics().get("rejected_malformed", 0) >= 3, 1.0):
-            break
-    assert probe.latest_diagnostics().get("rejected_malformed", 0) >= 3, node.log()
-    growth = memory_mb(node.pid) - before
-    print(f"RssAnon {before:.0f} MB before, growth {growth:.1f} MB after refusing {OVER_BOUND}-point clouds")
-    assert growth < MAX_MEMORY_GROWTH_MB, f"the node kept {growth:.0f} MB after refusing {OVER_BOUND}-point clouds"
+    refuse_until(probe, huge, 3, node)
+    first = memory_mb(node.pid)
+    refuse_until(probe, huge, 6, node)
+    growth, again = first - before, memory_mb(node.pid) - first
+    print(f"RssAnon {before:.0f} MB before, +{growth:.1f} MB after 3 refused {OVER_BOUND}-point clouds, "
+          f"+{again:.1f} MB after 3 more")  # fmt: skip
+    # The node keeps freed memory mapped (spot_ros.memory: no page faults per scan), so the first refusals' work
+    # stays resident, bounded; a refused cloud that were kept would add its 9.6 MB every time.
+    assert growth < MAX_MEMORY_GROWTH_MB, f"the node grew by {growth:.0f} MB refusing {OVER_BOUND}-point clouds"
+    assert again < 5, f"the node grew by {again:.0f} MB more refusing 3 more clouds: it keeps them"
     assert f"more than this artifact's bound of {SMALL_BOUND}" in node.log()
     assert probe.publish_until_answered(small) is not None and node.alive(), node.log()
     assert node.stop() == 0, node.log()
