@@ -13,11 +13,13 @@ scores that one on the test split and on the real scans.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,13 +143,13 @@ class StudyRunner:
         off in the workers (they would overwrite each other); each finished run is logged here."""
         jobs = self.settings.jobs
         pretrainings = list(dict.fromkeys(run.pretraining for run in runs if run.pretraining))
-        os.environ["TQDM_DISABLE"] = "1"  # inherited by the workers
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, context, initializer=_share_cores, initargs=(jobs,)) as pool:
+        results = {}
+        with _environment(TQDM_DISABLE="1"), ProcessPoolExecutor(jobs, context, initializer=_share_cores,
+                                                                 initargs=(jobs,)) as pool:  # fmt: skip
             for future in as_completed([pool.submit(self.pretrain, p) for p in pretrainings]):
                 log.info("study: pre-trained %s", future.result().parents[1].name)
             futures = {pool.submit(self.finetune, run): run for run in runs}
-            results = {}
             for number, future in enumerate(as_completed(futures), start=1):
                 run = futures[future]
                 results[run] = future.result()
@@ -274,6 +276,21 @@ def score(folder: Path, run: Finetuning, study: StudyConfig, real_available: boo
     best_step = int(best.resolve().name.removeprefix("step_"))
     dev = next(r[METRIC] for r in records if r["step"] == best_step)
     return {"curve": curve, "best_step": best_step, "dev": dev, "test": test, "real": real}
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Environment variables set for the block (and the processes it starts), restored after it."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _share_cores(jobs: int) -> None:

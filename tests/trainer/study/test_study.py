@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,11 @@ def test_study_config_mistakes_are_one_error_line(tmp_path, change, message):
     result = run(tiny_study(tmp_path, **change), tmp_path)
     assert result.exit_code == 2
     assert message in result.output, result.output
+
+
+def test_the_workers_environment_is_restored_after_the_block(monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    monkeypatch.delenv("SPOT_TEST_UNSET", raising=False)
+    with runner._environment(TQDM_DISABLE="1", SPOT_TEST_UNSET="x"):
+        assert os.environ["TQDM_DISABLE"] == "1" and os.environ["SPOT_TEST_UNSET"] == "x"
+    assert os.environ["TQDM_DISABLE"] == "0" and "SPOT_TEST_UNSET" not in os.environ
