@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("rclpy")  # the messages the node converts
+
 from spot_ros.memory import keep_heap_mapped
 
 FAULTS = """
