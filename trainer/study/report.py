@@ -18,6 +18,7 @@ from .runner import FULL_SHARE, METRIC, REAL_ARM, Finetuning, Pretraining
 from .stats import INTERVAL, paired_difference, verdict
 
 PLATEAU_SHARE = 1 / 3  # the learning curve's last third: its dev gain says whether the run had plateaued
+PLATEAU_TOLERANCE = 1.0  # dev-mIoU points gained over the last third above which a run was still learning
 
 
 def points(metrics: dict | None) -> float | None:
@@ -40,8 +41,9 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrain_steps:
     report["tables"] = {arm.name: table(runs, arm.name, study.arm_methods(arm), arm.label_fractions)
                         for arm in study.arms}  # fmt: skip
     report["comparisons"] = comparisons(study, runs)
-    report["claims"] = [claim_result(runs, claim) for claim in study.claims]
     report["plateau"] = plateau(runs)
+    report["claims"] = [claim_result(runs, claim) | {"converged": converged(report["plateau"], claim)}
+                        for claim in study.claims]  # fmt: skip
     if study.scaling is not None:
         report["scaling"] = scaling(study, runs, pretrain_steps)
     report["real_per_class"] = real_per_class(study, runs)
@@ -160,6 +162,14 @@ def plateau(runs: list[dict]) -> dict:
             for arm, by_m in out.items()}  # fmt: skip
 
 
+def converged(gains: dict, claim) -> bool | None:
+    """Whether both sides of a claim had plateaued (None before they have run): a difference between runs still
+    learning may only say which one learns faster."""
+    fraction = str(claim.label_fraction)
+    sides = [gains.get(claim.arm, {}).get(method, {}).get(fraction) for method in (claim.method, claim.baseline)]
+    return None if None in sides else all(gain <= PLATEAU_TOLERANCE for gain in sides)
+
+
 def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]) -> dict:
     """Test mIoU per pre-training share, and each larger share against the next smaller one."""
     s = study.scaling
@@ -222,7 +232,8 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         d = claim["difference"]
         shown = difference_text(d) + ("" if d is None else f" ({d['seeds']} seeds)")
         target = f" (target ≥ {claim['min_gain']:g})" if claim["min_gain"] else ""
-        lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}** |")
+        caveat = " (provisional: still learning when the schedule ended)" if claim["converged"] is False else ""
+        lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}**{caveat} |")
     if "scaling" in report:
         s = report["scaling"]
         lines += ["", f"### Data scaling: {s['method']} pre-training on shares of the pool (fixed epochs), "
@@ -314,7 +325,8 @@ def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
                           label=method if j == 0 else None)  # fmt: skip
         axis.set(xlabel="fine-tuning step", ylabel="dev mIoU", title=f"{arms[0].name}, {100 * f:g} % labels")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        if axis.get_legend_handles_labels()[0]:  # a fraction with no finished run yet
+            axis.legend(fontsize=7)
     save(figure, "learning_curves.png")
 
     if "scaling" in report:

@@ -48,3 +48,16 @@ def test_one_seed_has_no_interval_and_unpaired_lengths_are_refused():
     assert d.mean == 10.0 and math.isnan(d.low) and math.isnan(d.high)
     with pytest.raises(ValueError, match="as many values"):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_a_claim_between_runs_still_learning_is_provisional():
+    from types import SimpleNamespace
+
+    from spot.trainer.study.report import PLATEAU_TOLERANCE, converged
+
+    claim = SimpleNamespace(arm="vlp16", method="spot", baseline="scratch", label_fraction=0.01)
+    gains = {"vlp16": {"spot": {"0.01": 0.3}, "scratch": {"0.01": 6.9}}}  # scratch still climbing (measured)
+    assert converged(gains, claim) is False
+    gains["vlp16"]["scratch"]["0.01"] = PLATEAU_TOLERANCE
+    assert converged(gains, claim) is True
+    assert converged({"vlp16": {"spot": {"0.01": 0.3}}}, claim) is None  # the baseline has not run
