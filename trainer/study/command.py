@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .config import load_study
 from .report import collect, figures, markdown, write_json
-from .runner import Pretraining, Settings, StudyRunner, plan
+from .runner import Settings, StudyRunner, plan
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     start = time.perf_counter()
     runner = StudyRunner(study, settings)
     results = runner.run_all()
-    pretrainings = {Pretraining(run.method, run.share) for run in results if run.pretraining}
+    pretrainings = {run.pretraining for run in results if run.pretraining}
     pretrain_results = {p.key: r for p in pretrainings if (r := runner.pretrain_result(p)) is not None}
     report = collect(study, results, {key: r["steps"] for key, r in sorted(pretrain_results.items())})
     training_minutes = (sum(r["seconds"] for r in results.values())

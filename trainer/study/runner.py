@@ -125,15 +125,15 @@ class StudyRunner:
     def run_all(self) -> dict[Finetuning, dict]:
         runs = plan(self.study, self.real_few_label_available)
         if not self.settings.train:
-            finished = [run for run in runs if (run.folder(self.settings.out) / RESULT).is_file()]
+            finished = [run for run in runs if self._finished(run)]
             log.info("study: %d of %d runs finished; reporting those, training nothing", len(finished), len(runs))
             return {run: self.finetune(run) for run in finished}
         if self.settings.jobs > 1:
             return self._run_in_processes(runs)
         results = {}
         for number, run in enumerate(runs, start=1):
-            cached = (run.folder(self.settings.out) / RESULT).is_file()
-            log.info("study [%d/%d] %s: %s", number, len(runs), describe(run), self._status(cached, len(runs) - number))
+            status = self._status(self._finished(run), len(runs) - number)
+            log.info("study [%d/%d] %s: %s", number, len(runs), describe(run), status)
             results[run] = self.finetune(run)
         return results
 
@@ -147,8 +147,10 @@ class StudyRunner:
         results = {}
         with _environment(TQDM_DISABLE="1"), ProcessPoolExecutor(jobs, context, initializer=_share_cores,
                                                                  initargs=(jobs,)) as pool:  # fmt: skip
-            for future in as_completed([pool.submit(self.pretrain, p) for p in pretrainings]):
-                log.info("study: pre-trained %s", future.result().parents[1].name)
+            started = {pool.submit(self.pretrain, p): p for p in pretrainings}
+            for future in as_completed(started):
+                future.result()
+                log.info("study: pre-trained %s", started[future].key)
             futures = {pool.submit(self.finetune, run): run for run in runs}
             for number, future in enumerate(as_completed(futures), start=1):
                 run = futures[future]
@@ -156,6 +158,9 @@ class StudyRunner:
                 log.info("study [%d/%d done] %s: test mIoU %s", number, len(runs), describe(run),
                          _headline(results[run]))  # fmt: skip
         return {run: results[run] for run in runs}
+
+    def _finished(self, run: Finetuning) -> bool:
+        return (run.folder(self.settings.out) / RESULT).is_file()
 
     def _status(self, cached: bool, left: int) -> str:
         if cached:
@@ -235,12 +240,11 @@ class StudyRunner:
     def _train_once(self, config: ExperimentConfig, folder: Path, stage: str) -> dict | None:
         """Train unless finished (then its cached result); refuse a folder holding a run of another config or
         trained on another simulator version."""
-        recorded = folder / "config.yaml"
-        if recorded.is_file() and recorded.read_text() != to_yaml(config):
-            raise SpotInputError(f"{folder} holds a run of another config than the study asks for now (was the "
-                                 "study config changed?): remove that folder or pass another --out")  # fmt: skip
-        provenance = folder / PROVENANCE
+        recorded, provenance = folder / "config.yaml", folder / PROVENANCE
         if recorded.is_file():
+            if recorded.read_text() != to_yaml(config):
+                raise SpotInputError(f"{folder} holds a run of another config than the study asks for now (was the "
+                                     "study config changed?): remove that folder or pass another --out")  # fmt: skip
             version = json.loads(provenance.read_text())["simulator_version"] if provenance.is_file() else 1
             if version != SIMULATOR_VERSION:
                 raise SpotInputError(
