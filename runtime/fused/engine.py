@@ -4,9 +4,10 @@ kernels, every run of standard ONNX nodes between them by an onnxruntime session
 At load, the graph (a topologically sorted node list) is cut at the sparse nodes: each maximal run of
 standard nodes becomes a sub-model (its inputs are what it reads from earlier steps or the feeds, its outputs
 what later steps or the graph outputs read) and a `Relu` that is the only reader of a sparse node's output is
-folded into that node's kernel. For the networks spot exports that leaves one session per skip concatenation
-and one for the head (segmentation) or the BEV densify + detection head. Sessions keep onnxruntime's threads
-from spinning between runs, so the cores are free for the kernels in between.
+folded into that node's kernel, and a channel `Concat` whose only reader is a sparse node into that node's
+step (a compiled copy: a third of a session's time). For the networks spot exports that leaves one session:
+the head (segmentation) or the BEV densify + detection head. Sessions keep onnxruntime's threads from
+spinning between runs, so the cores are free for the kernels in between.
 
 Thread counts: the kernels run on `num_threads` numba threads (default: every core); the BLAS calls inside
 them are limited to one thread each while the engine runs (threadpoolctl), since the parallelism is across
@@ -30,7 +31,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..engines import cpu_providers, one_line, onnxruntime_errors, session_options
 from ..errors import ArtifactError, SpotInputError
-from .kernels import sparse_conv
+from .kernels import concat_columns, sparse_conv
 
 FUSED_DOMAIN = "spot.fused"  # what export.sparse_ops writes
 
@@ -45,10 +46,17 @@ class _ConvStep:
     bias: np.ndarray  # float32 (C_out,)
     output: str
     relu: bool = False
+    skip: str | None = None  # channels concatenated after `features` first (a folded skip `Concat`)
 
     def run(self, values: dict[str, np.ndarray]) -> None:
-        values[self.output] = sparse_conv(values[self.features], self.kernel, self.bias, values[self.neighbors],
-                                          self.relu)  # fmt: skip
+        features = values[self.features]
+        if self.skip:
+            features = concat_columns(features, values[self.skip])
+        values[self.output] = sparse_conv(features, self.kernel, self.bias, values[self.neighbors], self.relu)
+
+    @property
+    def reads(self) -> set[str]:
+        return {self.features, self.neighbors} | ({self.skip} if self.skip else set())
 
 
 class _SessionStep:
@@ -103,13 +111,17 @@ def _plan_steps(model: onnx.ModelProto, constants: dict, options, providers) -> 
     for node in graph.node:
         for name in node.input:
             readers[name] = readers.get(name, 0) + 1
+    folded = _foldable_concats(graph, readers, constants)
     steps: list = []
     pending: list[onnx.NodeProto] = []
     for node in graph.node:
         if node.op_type == "Identity" and node.input[0] in constants:  # the exporter's shared initializers
             constants[node.output[0]] = _renamed(constants[node.input[0]], node.output[0])
+        elif node.output[0] in folded:
+            continue  # the convolution that reads it concatenates its inputs itself
         elif node.domain == FUSED_DOMAIN:
-            steps += [pending, _conv_step(node, constants)] if pending else [_conv_step(node, constants)]
+            step = _conv_step(node, constants, folded)
+            steps += [pending, step] if pending else [step]
             pending = []
         elif (node.op_type == "Relu" and steps and not pending and isinstance(steps[-1], _ConvStep)
               and steps[-1].output == node.input[0] and readers[node.input[0]] == 1):  # fmt: skip
@@ -134,7 +146,29 @@ def _renamed(tensor: onnx.TensorProto, name: str) -> onnx.TensorProto:
     return copy
 
 
-def _conv_step(node: onnx.NodeProto, constants: dict) -> _ConvStep:
+def _foldable_concats(graph: onnx.GraphProto, readers: dict[str, int], constants: dict) -> dict[str, tuple[str, str]]:
+    """The two-input channel `Concat`s of computed values whose only reader is a sparse node's features input
+    (the UNet's skip connections), by output name: that node's step concatenates them itself."""
+    computed = {i.name for i in graph.input} | {
+        name for node in graph.node for name in node.output
+        if not (node.op_type == "Identity" and node.input[0] in constants)
+    }  # fmt: skip
+    concats = {
+        node.output[0]: (node.input[0], node.input[1])
+        for node in graph.node
+        if node.op_type == "Concat" and len(node.input) == 2 and set(node.input) <= computed
+        and any(a.name == "axis" and helper.get_attribute_value(a) in (1, -1) for a in node.attribute)
+    }  # fmt: skip
+    graph_outputs = {o.name for o in graph.output}
+    return {
+        node.input[0]: concats[node.input[0]]
+        for node in graph.node
+        if node.domain == FUSED_DOMAIN and node.input[0] in concats
+        and readers[node.input[0]] == 1 and node.input[0] not in graph_outputs
+    }  # fmt: skip
+
+
+def _conv_step(node: onnx.NodeProto, constants: dict, folded: dict[str, tuple[str, str]]) -> _ConvStep:
     features, neighbors, kernel_name, *bias_name = node.input
     if kernel_name not in constants or (bias_name and bias_name[0] not in constants):
         raise SpotInputError(f"sparse node {node.name!r}: its kernel and bias must be graph initializers")
@@ -142,7 +176,8 @@ def _conv_step(node: onnx.NodeProto, constants: dict) -> _ConvStep:
     kernel = np.array(numpy_helper.to_array(constants[kernel_name]), dtype=np.float32, order="C")
     bias = (np.array(numpy_helper.to_array(constants[bias_name[0]]), dtype=np.float32)
             if bias_name and bias_name[0] else np.zeros(kernel.shape[2], dtype=np.float32))  # fmt: skip
-    return _ConvStep(features, neighbors, kernel, bias, node.output[0])
+    features, skip = folded.get(features, (features, None))
+    return _ConvStep(features, neighbors, kernel, bias, node.output[0], skip=skip)
 
 
 def _names_read_after(steps: list, graph: onnx.GraphProto) -> list[set[str]]:
@@ -152,7 +187,7 @@ def _names_read_after(steps: list, graph: onnx.GraphProto) -> list[set[str]]:
     for step in reversed(steps):
         result.append(set(later))
         if isinstance(step, _ConvStep):
-            later |= {step.features, step.neighbors}
+            later |= step.reads
         else:
             later |= {name for node in step for name in node.input if name}
     return result[::-1]
@@ -187,6 +222,7 @@ def _session_step(model, nodes, constants, needed_later, types, options, provide
 
 
 def _warm_up() -> None:
-    """Compile (or load from numba's cache) the kernel with the argument types real layers use."""
+    """Compile (or load from numba's cache) the kernels with the argument types real layers use."""
     neighbors = np.array([[0, -1], [1, 0]], dtype=np.int64)
-    sparse_conv(np.ones((2, 1), np.float32), np.ones((2, 1, 1), np.float32), np.zeros(1, np.float32), neighbors, True)
+    features = concat_columns(np.ones((2, 1), np.float32), np.ones((2, 1), np.float32))
+    sparse_conv(features, np.ones((2, 2, 1), np.float32), np.zeros(1, np.float32), neighbors, True)

@@ -54,15 +54,16 @@ def test_fused_equals_portable_on_real_scans(artifact_pair, lidar_data):
     assert_same_predictions(artifact_pair, [read_sample(lidar_data / scan).scan for scan in REAL_SCANS])
 
 
-def test_engine_folds_relus_and_runs_the_dense_rest_in_few_sessions(artifact_pair):
+def test_engine_folds_relus_and_skip_concatenations_and_runs_the_dense_rest_in_one_session(artifact_pair):
     from spot.runtime.fused.engine import _ConvStep, _SessionStep
 
     steps = Perception.load(artifact_pair[1], num_threads=1).engine._steps
     convs = [step for step in steps if isinstance(step, _ConvStep)]
     sessions = [step for step in steps if isinstance(step, _SessionStep)]
     assert all(step.relu for step in convs)  # every sparse layer of both networks is conv-BN-ReLU
-    if len(convs) == 14:  # the UNet: three skip concatenations and the head
-        assert len(sessions) == 4
+    if len(convs) == 14:  # the UNet: the decoder layers' steps make their skip concatenations themselves
+        assert [step.skip is not None for step in convs].count(True) == 3
+        assert len(sessions) == 1 and sessions[0].outputs == ["voxel_logits"]
     else:  # the BEV encoder: one session for the densify and the 2-D head
         assert len(convs) == 6 and len(sessions) == 1 and sessions[0].outputs == ["heatmap_logits", "box_regression"]
 

@@ -136,6 +136,15 @@ def test_fused_convolution_equals_the_numpy_reference(kind, c_in, c_out):
                                   np.maximum(out, 0))  # fmt: skip
 
 
+def test_concat_columns_equals_numpy_and_refuses_rows_that_differ():
+    rng = np.random.default_rng(10)
+    first, second = rng.standard_normal((5000, 32)).astype(np.float32), rng.standard_normal((5000, 16))
+    np.testing.assert_array_equal(kernels.concat_columns(first, second),
+                                  np.concatenate([first, second.astype(np.float32)], axis=1))  # fmt: skip
+    with pytest.raises(ValueError, match="do not fit together"):
+        kernels.concat_columns(first, second[:-1])
+
+
 def test_results_do_not_depend_on_the_thread_count():
     import numba
 
