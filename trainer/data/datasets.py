@@ -18,6 +18,7 @@ then skips that sample (`engine.sampling.SeededSamples`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -189,6 +190,8 @@ class RosbagDataConfig(FrameDataConfig):
 class FrameDataset:
     """Index -> TrainingFrame over a list of (sequence, frame) pairs; subclasses say how to read a frame."""
 
+    frame_cache_bytes: ClassVar[int] = 0  # how much of `read`'s output each process keeps (0: nothing)
+
     def __init__(
         self,
         config: FrameDataConfig,
@@ -202,6 +205,8 @@ class FrameDataset:
         # Supervised fine-tuning learns from labelled frames only, so the unlabelled rest is left out.
         self.frames = _seeded_subset(frames, config.label_fraction, [config.subset_seed, SUBSET_LABELS])
         self.augment = BeamResample(config.beam_resample)
+        self._frame_cache: dict[tuple[int, int], Sample] = {}
+        self._frame_cache_used = 0
         self._refuse_bad_files()
 
     def check_labels(self, label_map: LabelMap, source: str | Path) -> None:
@@ -212,6 +217,20 @@ class FrameDataset:
 
     def read(self, sequence: int, frame: int) -> Sample:
         raise NotImplementedError
+
+    def read_frame(self, sequence: int, frame: int) -> Sample:
+        """`read`, kept in memory while `frame_cache_bytes` allows; the caller always gets its own copy, so
+        augmentations may change it in place."""
+        key = (sequence, frame)
+        sample = self._frame_cache.get(key)
+        if sample is None:
+            sample = self.read(sequence, frame)
+            size = _sample_bytes(sample)
+            if self._frame_cache_used + size > self.frame_cache_bytes:
+                return sample
+            self._frame_cache[key] = sample
+            self._frame_cache_used += size
+        return copy.deepcopy(sample)
 
     def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
         """The images taken with the frame's scan (default: none; datasets with cameras read them when asked)."""
@@ -249,7 +268,7 @@ class FrameDataset:
 
     def __getitem__(self, index: int) -> TrainingFrame:
         sequence, frame = self.frames[index]
-        sample = self.read(sequence, frame)
+        sample = self.read_frame(sequence, frame)
         if self.config.front_fov_deg is not None:
             sample = front_view(sample, self.config.front_fov_deg)
         context_xyz, context_origins, context_labels = self._context(sequence, frame, sample)
@@ -270,7 +289,7 @@ class FrameDataset:
         world_to_here = np.linalg.inv(sample.pose)
         xyz, origins, labels = [], [], []
         for i in neighbours:
-            other = self.read(sequence, i)
+            other = self.read_frame(sequence, i)
             transform = world_to_here @ other.pose
             xyz.append(other.scan.xyz @ transform[:3, :3].T + transform[:3, 3])
             origins.append(np.broadcast_to(transform[:3, 3], (len(other.scan), 3)))
@@ -290,7 +309,7 @@ class FrameDataset:
 
     def frame_classes(self, sequence: int, frame: int) -> np.ndarray:
         """Class ids present in a frame (for class balancing); subclasses may read less than the whole frame."""
-        return np.unique(self.read(sequence, frame).labels)
+        return np.unique(self.read_frame(sequence, frame).labels)
 
 
 def front_view(sample: Sample, fov_deg: float) -> Sample:
@@ -319,7 +338,15 @@ def _seeded_subset(frames: Sequence[tuple[int, int]], share: float, seed: list[i
 
 
 class SimulatedDataset(FrameDataset):
-    """Frames simulated on demand: nothing to download, and every frame is a pure function of the config."""
+    """Frames simulated on demand: nothing to download, and every frame is a pure function of the config.
+
+    A frame costs 40-90 ms to simulate (VLP-16 / HDL-64E on one core) and 1-4 MB to keep, and a few-label run
+    draws the same frames thousands of times, so each process keeps what it simulated (up to 1 GiB per
+    dataset). Loader workers start anew every epoch and take the main process's frames with them (those class
+    balancing read); with `train.num_workers: 0` every frame is simulated once per run.
+    """
+
+    frame_cache_bytes: ClassVar[int] = 1 << 30
 
     def __init__(self, config: SimDataConfig, info: DatasetInfo):
         self.sequences = [
@@ -488,3 +515,8 @@ def read_lidar_poses(folder: Path, num_frames: int) -> np.ndarray | None:
             if line.startswith("Tr:"):
                 tr[:3, :] = np.array(line.split()[1:], dtype=np.float64).reshape(3, 4)
     return np.linalg.inv(tr) @ poses @ tr
+
+
+def _sample_bytes(sample: Sample) -> int:
+    """Memory a Sample's per-point arrays hold (the rest is small)."""
+    return sum(a.nbytes for a in (sample.scan.points, sample.labels, sample.instances) if a is not None)

@@ -42,14 +42,19 @@ def checkpoint_to_resume(folder: Path) -> Checkpoint:
     return checkpoint
 
 
+def config_differences(saved_yaml: str, config: ExperimentConfig) -> list[str]:
+    """`key old -> new` for every key whose value differs between a run's saved config and `config`, outside
+    `MAY_CHANGE_ON_RESUME` (empty: `config` computes what the run did)."""
+    saved, given = _flatten(yaml.safe_load(saved_yaml)), _flatten(to_plain(config))
+    changed = [key for key in sorted(saved.keys() | given.keys()) if saved.get(key, _ABSENT) != given.get(key, _ABSENT)]
+    return [f"{key} {_show(saved, key)} -> {_show(given, key)}" for key in changed if key not in MAY_CHANGE_ON_RESUME]
+
+
 def refuse_changed_config(config: ExperimentConfig, checkpoint: Checkpoint) -> None:
     """Refuse to resume with a config whose keys differ from the checkpoint's, outside `MAY_CHANGE_ON_RESUME`."""
-    saved = _flatten(yaml.safe_load(checkpoint.config_yaml))
-    given = _flatten(to_plain(config))
-    changed = [key for key in sorted(saved.keys() | given.keys()) if saved.get(key, _ABSENT) != given.get(key, _ABSENT)]
-    refused = [key for key in changed if key not in MAY_CHANGE_ON_RESUME]
+    refused = config_differences(checkpoint.config_yaml, config)
     if refused:
-        differences = ", ".join(f"{key} {_show(saved, key)} -> {_show(given, key)}" for key in refused)
+        differences = ", ".join(refused)
         raise SpotInputError(
             f"--resume with another config than the run's ({checkpoint.path / CONFIG}): "
             f"{differences}. Only {', '.join(MAY_CHANGE_ON_RESUME)} may change on resume; start a new run "

@@ -32,8 +32,10 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     figure_folder = report_md.parent / f"{report_md.stem}_figures"
     pictures = figures(study, report, figure_folder)
     report["figures"] = [str(p.relative_to(report_md.parent)) for p in pictures]
-    part_way = (f"**Part-way**: {len(results)} of {report['planned_runs']} fine-tuning runs had finished when this "
-                "report was written (`--no-train`); empty cells and `not run` are runs still to come.")
+    part_way = (
+        f"**Part-way**: {len(results)} of {report['planned_runs']} fine-tuning runs had finished when this "
+        "report was written (`--no-train`); empty cells and `not run` are runs still to come."
+    )
     header = [
         f"# Results: {study.name}",
         "",
@@ -63,6 +65,3 @@ def machine(device: str) -> str:
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         return torch.cuda.get_device_name()
     return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s)"
-
-
-

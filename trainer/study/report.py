@@ -241,8 +241,12 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
                   "| pool share | pre-training steps | test mIoU |", "| --- | --- | --- |"]  # fmt: skip
         for share, entry in s["shares"].items():
             lines.append(f"| {100 * float(share):g} % | {entry['pretrain_steps']} | {cell(entry)} |")
-        lines += ["", "Each step up: " + "; ".join(f"{100 * st['from']:g} → {100 * st['to']:g} %: {interval(st)}"
-                                                   for st in s["steps"]) + f". Overall: **{s['verdict']}**."]
+        lines += [
+            "",
+            "Each step up: "
+            + "; ".join(f"{100 * st['from']:g} → {100 * st['to']:g} %: {interval(st)}" for st in s["steps"])
+            + f". Overall: **{s['verdict']}**.",
+        ]
     if report["real_per_class"]:
         by_method = report["real_per_class"]
         methods = list(by_method)

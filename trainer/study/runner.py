@@ -27,9 +27,10 @@ from pathlib import Path
 from spot.runtime.errors import SpotInputError
 from spot.sim import SIMULATOR_VERSION
 
-from ..config import ExperimentConfig, compose_yaml, load_config, to_yaml
+from ..config import ExperimentConfig, compose_yaml, load_config
 from ..engine.checkpoint import BEST, LAST
 from ..engine.hooks import METRICS_FILE, read_metrics
+from ..engine.resume import config_differences
 from ..engine.run import CHECKPOINTS, evaluate, train
 from .config import SCRATCH, StudyConfig
 
@@ -188,6 +189,9 @@ class StudyRunner:
             "train.keep_checkpoints=1",
             f"train.device={self.settings.device}",
             "data.val=null",  # pre-training is judged by what it does to fine-tuning
+            # the CPU-sized pool (128 frames, ~450 MB) fits one process's frame cache (`SimulatedDataset`), which
+            # loader workers, restarted every epoch, would remake; a scaled pool is read by workers
+            *(["train.num_workers=0"] if self.settings.scale <= 1 else []),
             *section.pool.overrides("data.train", self.settings.scale),
             f"data.train.fraction={run.share}",
             *method.overrides,
@@ -214,6 +218,9 @@ class StudyRunner:
             f"train.seed={run.seed}",
             f"train.device={self.settings.device}",
             f"pretrained.path={pretrained if pretrained else 'null'}",
+            # The labelled sets are small (2-200 frames) and drawn thousands of times: one process keeps every
+            # frame it read (`SimulatedDataset`), where loader workers would remake them every epoch.
+            "train.num_workers=0",
         ]
         if run.arm == REAL_ARM:
             few = self.study.real_few_label
@@ -242,9 +249,11 @@ class StudyRunner:
         trained on another simulator version."""
         recorded, provenance = folder / "config.yaml", folder / PROVENANCE
         if recorded.is_file():
-            if recorded.read_text() != to_yaml(config):
-                raise SpotInputError(f"{folder} holds a run of another config than the study asks for now (was the "
-                                     "study config changed?): remove that folder or pass another --out")  # fmt: skip
+            if differences := config_differences(recorded.read_text(), config):
+                raise SpotInputError(
+                    f"{folder} holds a run of another config than the study asks for now ({'; '.join(differences)}; "
+                    "was the study config changed?): remove that folder or pass another --out"
+                )
             version = json.loads(provenance.read_text())["simulator_version"] if provenance.is_file() else 1
             if version != SIMULATOR_VERSION:
                 raise SpotInputError(

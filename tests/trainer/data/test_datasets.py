@@ -73,8 +73,10 @@ def test_sim_config_mistakes_name_the_key(values, message):
 
 def test_a_dataset_whose_label_map_differs_from_the_experiments_classes_is_refused(tmp_path):
     info = DatasetInfo(("road", "car"), INFO.grid)
-    expected = (r"label map 'semantickitti': the label map gives 19 classes but the experiment's `classes` has 2 "
-                r"\(class 0 is 'car' here but 'road' there\)")
+    expected = (
+        r"label map 'semantickitti': the label map gives 19 classes but the experiment's `classes` has 2 "
+        r"\(class 0 is 'car' here but 'road' there\)"
+    )
     with pytest.raises(SpotInputError, match=expected):
         SimulatedDataset(SimDataConfig(seeds=[0], frames=1, **SMALL), info)
     SimulatedDataset(SimDataConfig(seeds=[0], frames=1, use_labels=False, **SMALL), info)  # no labels: no check
@@ -104,6 +106,25 @@ def test_label_fraction_keeps_a_fixed_seeded_subset_of_labelled_frames():
     # The data-scaling subset and the label subset are drawn independently.
     half = sim(fraction=0.5, label_fraction=0.1, **config)
     assert len(half) == 5 and set(half.frames) <= set(sim(fraction=0.5, **config).frames)
+
+
+def test_simulated_frames_are_made_once_per_process_and_handed_out_as_copies(monkeypatch):
+    made = []
+    frame = SimulatedSequence.frame
+    monkeypatch.setattr(SimulatedSequence, "frame", lambda self, i: made.append(i) or frame(self, i))
+    dataset = sim(seeds=[0], frames=3, aggregate_frames=1, **SMALL)
+    first = dataset[1]  # reads frames 0, 1 and 2 (its neighbours)
+    first.sample.scan.points[:] = 0.0  # an in-place augmentation of the caller's copy
+    again = dataset[1]
+    assert sorted(made) == [0, 1, 2]  # nothing simulated twice
+    assert np.abs(again.sample.scan.points).sum() > 0
+    np.testing.assert_array_equal(again.sample.labels, frame(dataset.sequences[0], 1)[0].labels)
+
+    monkeypatch.setattr(SimulatedDataset, "frame_cache_bytes", 1)  # no room: every read simulates
+    made.clear()
+    small = sim(seeds=[0], frames=2, **SMALL)
+    small[0], small[0]
+    assert made == [0, 0]
 
 
 def test_unlabeled_mode_drops_labels_and_augmentation_is_seeded_by_global_rng():
@@ -260,6 +281,8 @@ def test_a_kitti_object_frame_without_its_label_file_is_refused(tmp_path):
         SpotInputError, match=f"^1 of the 1 frames to read cannot be used: {label}: no such label_2 file"
     ):
         KittiObjectDataset(KittiObjectDataConfig(root=str(tmp_path)), INFO)
+
+
 def simulated_recording(write_cloud_bag, path, frames: int = 4):
     """A bag of `frames` simulated VLP-16 scans (what a recorded drive looks like) and those scans."""
     sequence = SimulatedSequence("vlp16", frames=frames, seed=3, horizontal_resolution_deg=0.8)

@@ -14,13 +14,19 @@ import spot.trainer.study.runner as runner
 from spot.trainer.cli.train import main as spot_train
 
 CONFIGS = Path(__file__).parents[3] / "configs"
-TINY = ["model.channels=[8,8,8,8]", "train.num_workers=0", "train.batch_size=1",
-        "data.train.horizontal_resolution_deg=3.0"]
+TINY = [
+    "model.channels=[8,8,8,8]",
+    "train.num_workers=0",
+    "train.batch_size=1",
+    "data.train.horizontal_resolution_deg=3.0",
+]
 TINY_VAL = ["data.val.horizontal_resolution_deg=3.0"]
 
 
-SPOT = {"config": str(CONFIGS / "pretrain/spot-unet-sim-geometric.yaml"),
-        "overrides": [*TINY, "data.train.aggregate_frames=0"]}
+SPOT = {
+    "config": str(CONFIGS / "pretrain/spot-unet-sim-geometric.yaml"),
+    "overrides": [*TINY, "data.train.aggregate_frames=0"],
+}
 
 
 def tiny_study(folder: Path, **changes) -> Path:
@@ -116,14 +122,18 @@ def test_two_jobs_train_every_run_once_into_the_same_folders_as_one(tmp_path, mo
 
 
 @pytest.mark.slow
-def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_path):
+def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_path, monkeypatch):
     arms = [{"name": "vlp16", "overrides": [*TINY, *TINY_VAL], "label_fractions": [0.5], "methods": ["scratch"]}]
     cheap = {"seeds": [0], "arms": arms, "scaling": None, "claims": []}
     assert run(tiny_study(tmp_path, **cheap), tmp_path).exit_code == 0
     finetune = yaml.safe_load((tmp_path / "tiny.yaml").read_text())["finetune"]
+    with monkeypatch.context() as patch:  # a key that changes no result (as on resume): the run is reused
+        patch.setattr(runner, "train", lambda *a, **k: pytest.fail("a finished run was retrained"))
+        arms_one_worker = [{**arms[0], "overrides": [*arms[0]["overrides"], "train.num_workers=1"]}]
+        assert run(tiny_study(tmp_path, **{**cheap, "arms": arms_one_worker}), tmp_path).exit_code == 0
     result = run(tiny_study(tmp_path, **cheap, finetune={**finetune, "steps": {0.5: 3}}), tmp_path)
     assert result.exit_code == 2
-    assert "holds a run of another config than the study asks for now" in result.output
+    assert "holds a run of another config than the study asks for now (train.max_steps 2 -> 3" in result.output
 
 
 @pytest.mark.slow
@@ -168,8 +178,11 @@ def test_every_fine_tuned_model_is_scored_on_the_real_scans_and_a_real_few_label
     root = lidar_data / "semantickitti"
     real.write_text(yaml.safe_dump({"data": {"val": {"name": "semantickitti", "root": str(root)}}}))
     finetune = yaml.safe_load(tiny_study(tmp_path).read_text())["finetune"] | {"real": str(real)}
-    few = {"config": str(CONFIGS / "finetune/seg-unet-real-one-scan.yaml"), "steps": 2,
-           "overrides": ["model.channels=[8,8,8,8]", f"data.train.root={root}", f"data.val.root={root}"]}
+    few = {
+        "config": str(CONFIGS / "finetune/seg-unet-real-one-scan.yaml"),
+        "steps": 2,
+        "overrides": ["model.channels=[8,8,8,8]", f"data.train.root={root}", f"data.val.root={root}"],
+    }
     result = run(tiny_study(tmp_path, finetune=finetune, real_few_label=few, scaling=None), tmp_path)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "docs/results.json").read_text())
@@ -185,12 +198,18 @@ def test_every_fine_tuned_model_is_scored_on_the_real_scans_and_a_real_few_label
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"claims": [{"name": "x", "method": "ppt", "arm": "vlp16", "label_fraction": 0.5}]},
-         "`study.claims[0]` = 'ppt': is not a method of pretrain.methods (scratch, spot-geometric)"),
-        ({"arms": [{"name": "vlp16", "label_fractions": [0.25]}], "scaling": None, "claims": []},
-         "`study.arms[0].label_fractions` = 0.25: has no entry in finetune.steps"),
-        ({"arms": [{"name": "vlp16", "label_fractions": [1.5]}], "scaling": None, "claims": []},
-         "`study.arms[0].label_fractions[0]` = 1.5: expected a number > 0 and <= 1"),
+        (
+            {"claims": [{"name": "x", "method": "ppt", "arm": "vlp16", "label_fraction": 0.5}]},
+            "`study.claims[0]` = 'ppt': is not a method of pretrain.methods (scratch, spot-geometric)",
+        ),
+        (
+            {"arms": [{"name": "vlp16", "label_fractions": [0.25]}], "scaling": None, "claims": []},
+            "`study.arms[0].label_fractions` = 0.25: has no entry in finetune.steps",
+        ),
+        (
+            {"arms": [{"name": "vlp16", "label_fractions": [1.5]}], "scaling": None, "claims": []},
+            "`study.arms[0].label_fractions[0]` = 1.5: expected a number > 0 and <= 1",
+        ),
     ],
 )
 def test_study_config_mistakes_are_one_error_line(tmp_path, change, message):
