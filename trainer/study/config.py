@@ -44,6 +44,10 @@ class SimPool:
 class Method:
     config: str = "???"  # a pre-training config (configs/pretrain/...)
     overrides: list[str] = field(default_factory=list)  # key=value on top of it (beam re-sampling off, ...)
+    # False: the method trains on its config's own data, not on the study's pool (PPT: several labelled
+    # datasets at once); it then has no shares, so it cannot be the scaling method
+    pool: bool = True
+    finetune_overrides: list[str] = field(default_factory=list)  # on its fine-tuning runs (PPT: which domain)
 
 
 @dataclass
@@ -158,6 +162,9 @@ class StudyConfig:
             self._known_methods("real_few_label.methods", self.real_few_label.methods)
         if self.scaling is not None:
             self._known_methods("scaling.method", [self.scaling.method], allow_scratch=False)
+            if not self.pretrain.methods[self.scaling.method].pool:
+                raise Invalid("scaling.method", "trains on its own data (pool: false): it has no shares of the "
+                                                "pool to scale", self.scaling.method)  # fmt: skip
             self._known_arm("scaling.arm", self.scaling.arm, self.scaling.label_fraction)
         for i, claim in enumerate(self.claims):
             self._known_methods(f"claims[{i}]", [claim.method, claim.baseline])

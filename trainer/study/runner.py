@@ -192,8 +192,8 @@ class StudyRunner:
             # the CPU-sized pool (128 frames, ~450 MB) fits one process's frame cache (`SimulatedDataset`), which
             # loader workers, restarted every epoch, would remake; a scaled pool is read by workers
             *(["train.num_workers=0"] if self.settings.scale <= 1 else []),
-            *section.pool.overrides("data.train", self.settings.scale),
-            f"data.train.fraction={run.share}",
+            *(section.pool.overrides("data.train", self.settings.scale) if method.pool else []),
+            *([f"data.train.fraction={run.share}"] if method.pool else []),
             *method.overrides,
         ]
         self._train_once(load_config(method.config, overrides), folder, "pretrain")
@@ -221,6 +221,7 @@ class StudyRunner:
             # The labelled sets are small (2-200 frames) and drawn thousands of times: one process keeps every
             # frame it read (`SimulatedDataset`), where loader workers would remake them every epoch.
             "train.num_workers=0",
+            *(self.study.pretrain.methods[run.method].finetune_overrides if run.pretraining else []),
         ]
         if run.arm == REAL_ARM:
             few = self.study.real_few_label

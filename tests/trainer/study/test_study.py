@@ -195,6 +195,28 @@ def test_every_fine_tuned_model_is_scored_on_the_real_scans_and_a_real_few_label
     assert "on the real SemanticKITTI scans" in markdown and "Real few-label arm" in markdown
 
 
+@pytest.mark.slow
+def test_a_method_with_its_own_data_pretrains_on_it_and_fine_tunes_with_its_overrides(tmp_path):
+    """PPT's entry: several labelled datasets of its own config, not the pool; its runs fine-tune one domain."""
+    ppt = {
+        "config": str(CONFIGS / "pretrain/ppt-unet-sim-language.yaml"),
+        "overrides": ["model.channels=[8,8,8,8]", "train.num_workers=0", "train.batch_size=1", "train.max_steps=3"],
+        "pool": False,
+        "finetune_overrides": ["pretrained.domain=sim-kitti"],
+    }
+    study = tiny_study(tmp_path, seeds=[0], pretrain={"epochs": 1, "methods": {"ppt": ppt}}, scaling=None, claims=[],
+                       arms=[{"name": "vlp16", "overrides": [*TINY, *TINY_VAL], "label_fractions": [0.5],
+                              "methods": ["ppt"]}])  # fmt: skip
+    result = run(study, tmp_path)
+    assert result.exit_code == 0, result.output
+    pretrain = yaml.safe_load((tmp_path / "runs/pretrain/ppt@1/config.yaml").read_text())
+    assert [d["name"] for d in pretrain["data"]["train"]["domains"]] == ["sim-kitti", "sim-nusc", "sim-waymo"]
+    assert "seeds" not in pretrain["data"]["train"] and "fraction" not in pretrain["data"]["train"]
+    finetune = yaml.safe_load((tmp_path / "runs/vlp16/ppt@1/labels0.5-seed0/config.yaml").read_text())
+    assert finetune["pretrained"]["domain"] == "sim-kitti"
+    assert finetune["pretrained"]["path"].endswith("pretrain/ppt@1/checkpoints/last")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -209,6 +231,10 @@ def test_every_fine_tuned_model_is_scored_on_the_real_scans_and_a_real_few_label
         (
             {"arms": [{"name": "vlp16", "label_fractions": [1.5]}], "scaling": None, "claims": []},
             "`study.arms[0].label_fractions[0]` = 1.5: expected a number > 0 and <= 1",
+        ),
+        (
+            {"pretrain": {"methods": {"spot-geometric": {**SPOT, "pool": False}}}},
+            "`study.scaling.method` = 'spot-geometric': trains on its own data (pool: false)",
         ),
     ],
 )
