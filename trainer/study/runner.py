@@ -84,9 +84,10 @@ class Settings:
 
 
 def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
-    """Every fine-tuning run the report needs, in the order they run: the main table first, and in it every
-    method of a label fraction and seed before the next seed, so a study stopped part-way (it resumes) already
-    holds complete paired comparisons, the fewest labels (the headline claims) first."""
+    """Every fine-tuning run the report needs, in the order they run: label fraction by fraction, the fewest
+    labels (the headline claims) first, across arms and data scaling; within a fraction and arm, every method
+    of a seed before the next seed. A study stopped part-way (it resumes) then already holds complete paired
+    comparisons for its claims. The real few-label arm comes last."""
     runs = [
         Finetuning(arm.name, method, FULL_SHARE, fraction, seed)
         for arm in study.arms
@@ -98,6 +99,7 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
         scaling = study.scaling
         runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed)
                  for share in scaling.shares for seed in study.seeds]  # fmt: skip
+    runs.sort(key=lambda run: run.label_fraction)  # stable: the order above within a fraction
     if study.real_few_label is not None and real_available:
         methods = study.real_few_label.methods or study.method_names
         runs += [Finetuning(REAL_ARM, method, FULL_SHARE, 1.0, seed) for method in methods for seed in study.seeds]

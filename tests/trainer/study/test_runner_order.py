@@ -11,12 +11,20 @@ STUDY = Path(__file__).resolve().parents[3] / "configs/study/label-efficiency-si
 
 
 def test_every_method_of_a_fraction_and_seed_runs_before_the_next_seed():
-    runs = plan(load_study(STUDY), real_available=False)
+    study = load_study(STUDY)
+    runs = plan(study, real_available=False)
     main = [run for run in runs if run.arm == "vlp16" and run.share == 1.0]
-    methods = ["scratch", "spot-semantic", "spot-geometric", "spot-geometric-no-br", "also", "clap-lidar"]
-    assert [(run.label_fraction, run.seed, run.method) for run in main[:12]] == [
+    methods = study.method_names
+    assert methods[:3] == ["scratch", "spot-semantic", "spot-geometric"] and "ppt-language" in methods
+    assert [(run.label_fraction, run.seed, run.method) for run in main[: 2 * len(methods)]] == [
         (0.01, seed, method) for seed in (0, 1) for method in methods
     ]
-    fractions = [run.label_fraction for run in main]
-    assert fractions == sorted(fractions)  # fewest labels first
     assert len(runs) == len(set(runs))
+
+
+def test_every_arm_and_the_scaling_runs_at_the_fewest_labels_come_before_more_labels():
+    runs = plan(load_study(STUDY), real_available=False)
+    fractions = [run.label_fraction for run in runs]
+    assert fractions == sorted(fractions)
+    few = [run for run in runs if run.label_fraction == 0.01]
+    assert {run.arm for run in few} == {"vlp16", "os128"} and {run.share for run in few} == {0.25, 0.5, 1.0}
