@@ -19,11 +19,11 @@ then skips that sample (`engine.sampling.SeededSamples`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -205,7 +205,7 @@ class FrameDataset:
         # Supervised fine-tuning learns from labelled frames only, so the unlabelled rest is left out.
         self.frames = _seeded_subset(frames, config.label_fraction, [config.subset_seed, SUBSET_LABELS])
         self.augment = BeamResample(config.beam_resample)
-        self._frame_cache: dict[tuple[int, int], Sample] = {}
+        self._frame_cache: dict[tuple, Any] = {}
         self._frame_cache_used = 0
         self._refuse_bad_files()
 
@@ -219,18 +219,26 @@ class FrameDataset:
         raise NotImplementedError
 
     def read_frame(self, sequence: int, frame: int) -> Sample:
-        """`read`, kept in memory while `frame_cache_bytes` allows; the caller always gets its own copy, so
-        augmentations may change it in place."""
-        key = (sequence, frame)
-        sample = self._frame_cache.get(key)
-        if sample is None:
-            sample = self.read(sequence, frame)
-            size = _sample_bytes(sample)
+        """`read`, kept in memory while `frame_cache_bytes` allows (see `_kept`)."""
+        return self._kept(("scan", sequence, frame), lambda: self.read(sequence, frame), _sample_bytes)
+
+    def read_frame_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
+        """`read_cameras`, kept in memory like the scans."""
+        return self._kept(("cameras", sequence, frame), lambda: self.read_cameras(sequence, frame),
+                          lambda cameras: sum(camera.image.nbytes for camera in cameras))  # fmt: skip
+
+    def _kept(self, key: tuple, make: Callable[[], Any], size_of: Callable[[Any], int]) -> Any:
+        """What `make` returns for `key`, made once while `frame_cache_bytes` has room; the caller always gets
+        its own copy, so augmentations may change it in place."""
+        value = self._frame_cache.get(key)
+        if value is None:
+            value = make()
+            size = size_of(value)
             if self._frame_cache_used + size > self.frame_cache_bytes:
-                return sample
-            self._frame_cache[key] = sample
+                return value
+            self._frame_cache[key] = value
             self._frame_cache_used += size
-        return copy.deepcopy(sample)
+        return copy.deepcopy(value)
 
     def read_cameras(self, sequence: int, frame: int) -> tuple[CameraFrame, ...]:
         """The images taken with the frame's scan (default: none; datasets with cameras read them when asked)."""
@@ -275,7 +283,7 @@ class FrameDataset:
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
             context_labels = np.full(len(context_xyz), IGNORE_INDEX, np.int32)
-        cameras = self.read_cameras(sequence, frame)
+        cameras = self.read_frame_cameras(sequence, frame)
         unaugmented = TrainingFrame(
             sample, context_xyz, context_origins, context_labels, sample_seed(), cameras=cameras
         )
@@ -341,9 +349,10 @@ class SimulatedDataset(FrameDataset):
     """Frames simulated on demand: nothing to download, and every frame is a pure function of the config.
 
     A frame costs 40-90 ms to simulate (VLP-16 / HDL-64E on one core) and 1-4 MB to keep, and a few-label run
-    draws the same frames thousands of times, so each process keeps what it simulated (up to 1 GiB per
-    dataset). Loader workers start anew every epoch and take the main process's frames with them (those class
-    balancing read); with `train.num_workers: 0` every frame is simulated once per run.
+    draws the same frames thousands of times, so each process keeps what it simulated, scans and camera
+    images (up to 1 GiB per dataset). Loader workers start anew every epoch and take the main process's
+    frames with them (those class balancing read); with `train.num_workers: 0` every frame is simulated once
+    per run.
     """
 
     frame_cache_bytes: ClassVar[int] = 1 << 30

@@ -120,6 +120,14 @@ def test_simulated_frames_are_made_once_per_process_and_handed_out_as_copies(mon
     assert np.abs(again.sample.scan.points).sum() > 0
     np.testing.assert_array_equal(again.sample.labels, frame(dataset.sequences[0], 1)[0].labels)
 
+    rendered = []
+    cameras = SimulatedSequence.camera_frames
+    monkeypatch.setattr(SimulatedSequence, "camera_frames", lambda self, i: rendered.append(i) or cameras(self, i))
+    with_cameras = sim(seeds=[0], frames=1, cameras="nusc6", **SMALL)
+    image = with_cameras[0].cameras[0].image
+    image[:] = 0
+    assert with_cameras[0].cameras[0].image.any() and rendered == [0]  # rendered once, handed out as copies
+
     monkeypatch.setattr(SimulatedDataset, "frame_cache_bytes", 1)  # no room: every read simulates
     made.clear()
     small = sim(seeds=[0], frames=2, **SMALL)
