@@ -48,6 +48,8 @@ class Method:
     # datasets at once); it then has no shares, so it cannot be the scaling method
     pool: bool = True
     finetune_overrides: list[str] = field(default_factory=list)  # on its fine-tuning runs (PPT: which domain)
+    # fine-tuned at these label fractions only (an ablation: the headline fraction); None: every arm's fractions
+    label_fractions: list[float] | None = bounded(None, gt=0, le=1, min_length=1)
 
 
 @dataclass
@@ -139,6 +141,11 @@ class StudyConfig:
     def arm_methods(self, arm: Arm) -> list[str]:
         return self.method_names if arm.methods is None else arm.methods
 
+    def fine_tunes(self, method: str, fraction: float) -> bool:
+        """Whether `method` is fine-tuned at label fraction `fraction` (in the arms that list the fraction)."""
+        fractions = None if method == SCRATCH else self.pretrain.methods[method].label_fractions
+        return fractions is None or fraction in fractions
+
     def check(self) -> None:
         for key, items in (("arms", self.arms), ("claims", self.claims)):
             for i, item in enumerate(items):  # list items: their bounds are not reached by check_section
@@ -166,9 +173,18 @@ class StudyConfig:
                 raise Invalid("scaling.method", "trains on its own data (pool: false): it has no shares of the "
                                                 "pool to scale", self.scaling.method)  # fmt: skip
             self._known_arm("scaling.arm", self.scaling.arm, self.scaling.label_fraction)
+        for name, method in self.pretrain.methods.items():
+            for fraction in method.label_fractions or ():
+                if fraction not in self.finetune.steps:
+                    raise Invalid(f"pretrain.methods.{name}.label_fractions", "has no entry in finetune.steps",
+                                  fraction)  # fmt: skip
         for i, claim in enumerate(self.claims):
             self._known_methods(f"claims[{i}]", [claim.method, claim.baseline])
             self._known_arm(f"claims[{i}].arm", claim.arm, claim.label_fraction)
+            for method in (claim.method, claim.baseline):
+                if not self.fine_tunes(method, claim.label_fraction):
+                    message = f"{method!r} is not fine-tuned at this fraction (its label_fractions)"
+                    raise Invalid(f"claims[{i}].label_fraction", message, claim.label_fraction)
 
     def _known_methods(self, key: str, methods: list[str] | None, allow_scratch: bool = True) -> None:
         known = self.method_names if allow_scratch else list(self.pretrain.methods)

@@ -128,6 +128,8 @@ def comparisons(study: StudyConfig, runs: list[dict]) -> dict:
             if method == SCRATCH or SCRATCH not in study.arm_methods(arm):
                 continue
             for f in arm.label_fractions:
+                if not study.fine_tunes(method, f):
+                    continue
                 for score in Score:
                     where = {"arm": arm.name, "label_fraction": f, "pretrain_share": FULL_SHARE}
                     result = compare(*paired(runs, f"{score}_miou", {"method": method, **where},
@@ -221,7 +223,8 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         if arm.name in report["comparisons"]:
             comparison = report["comparisons"][arm.name]
             lines += fraction_table(f"Paired difference to scratch (test mIoU points, mean [{INTERVAL} interval]):",
-                                    fractions, {method: [interval(by_f[str(f)]["test"]) for f in fractions]
+                                    fractions, {method: [interval(by_f[str(f)]["test"]) if str(f) in by_f else "–"
+                                                         for f in fractions]
                                                 for method, by_f in comparison.items()})  # fmt: skip
         if any(by_f[str(f)]["real"]["mean"] is not None for by_f in rows.values() for f in fractions):
             lines += fraction_table(f"The same models ({arm.name}) on the real SemanticKITTI scans (classes present):",

@@ -94,6 +94,7 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
         for fraction in sorted(arm.label_fractions)
         for seed in study.seeds
         for method in study.arm_methods(arm)
+        if study.fine_tunes(method, fraction)
     ]
     if study.scaling is not None:
         scaling = study.scaling

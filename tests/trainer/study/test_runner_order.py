@@ -28,3 +28,19 @@ def test_every_arm_and_the_scaling_runs_at_the_fewest_labels_come_before_more_la
     assert fractions == sorted(fractions)
     few = [run for run in runs if run.label_fraction == 0.01]
     assert {run.arm for run in few} == {"vlp16", "os128"} and {run.share for run in few} == {0.25, 0.5, 1.0}
+
+
+def test_a_method_with_label_fractions_of_its_own_is_fine_tuned_at_those_only():
+    runs = plan(load_study(STUDY), real_available=False)
+    ablation = [run for run in runs if run.method == "clap-no-gram"]
+    assert {run.label_fraction for run in ablation} == {0.01} and len(ablation) == 3  # one run per seed
+    assert {run.label_fraction for run in runs if run.method == "also"} == {0.01, 0.1, 1.0}
+
+
+def test_the_report_leaves_the_fractions_a_method_never_runs_blank_rather_than_not_run():
+    from spot.trainer.study.report import collect, markdown
+
+    study = load_study(STUDY)
+    lines = markdown(study, collect(study, {}, {}), []).splitlines()
+    rows = [line for line in lines if line.startswith("| clap-no-gram |")]
+    assert rows[1] == "| clap-no-gram | not run | – | – |"  # the paired-difference table, before any run

@@ -233,6 +233,19 @@ def test_a_method_with_its_own_data_pretrains_on_it_and_fine_tunes_with_its_over
             "`study.arms[0].label_fractions[0]` = 1.5: expected a number > 0 and <= 1",
         ),
         (
+            {"pretrain": {"methods": {"spot-geometric": {**SPOT, "label_fractions": [0.25]}}}},
+            "`study.pretrain.methods.spot-geometric.label_fractions` = 0.25: has no entry in finetune.steps",
+        ),
+        (
+            {
+                "pretrain": {"epochs": 1, "methods": {"spot-geometric": {**SPOT, "label_fractions": [1.0]}}},
+                "finetune": {"config": "x", "steps": {0.5: 2, 1.0: 2}},
+                "scaling": None,
+                "arms": [{"name": "vlp16", "label_fractions": [0.5, 1.0]}],
+            },
+            "`study.claims[0].label_fraction` = 0.5: 'spot-geometric' is not fine-tuned at this fraction",
+        ),
+        (
             {"pretrain": {"methods": {"spot-geometric": {**SPOT, "pool": False}}}},
             "`study.scaling.method` = 'spot-geometric': trains on its own data (pool: false)",
         ),
