@@ -49,3 +49,22 @@ def test_all_ignored_gives_zero_not_nan():
     parts = loss_fn(logits, torch.full((5,), -1))
     assert parts["loss"].item() == 0.0
     parts["loss"].backward()
+
+
+def test_the_cpu_sort_gives_torch_sorts_loss_and_gradient(monkeypatch):
+    import spot.trainer.losses.lovasz as lovasz
+
+    torch.manual_seed(0)
+    logits = torch.randn(5000, 6, requires_grad=True)
+    labels = torch.randint(-1, 6, (5000,))
+    values = torch.rand(5000)
+    assert torch.equal(values[lovasz.descending_order(values)], torch.sort(values, descending=True).values)
+
+    def loss_and_gradient():
+        loss = lovasz.lovasz_softmax(torch.softmax(logits, 1), labels)
+        return loss, torch.autograd.grad(loss, logits)[0]
+
+    loss, gradient = loss_and_gradient()
+    monkeypatch.setattr(lovasz, "descending_order", lambda v: torch.sort(v, descending=True).indices)
+    reference, reference_gradient = loss_and_gradient()
+    assert torch.allclose(loss, reference, rtol=1e-6) and torch.allclose(gradient, reference_gradient, atol=1e-7)
