@@ -30,6 +30,7 @@ MAY_CHANGE_ON_RESUME = (
     "train.num_workers",  # results do not depend on the worker count (engine.sampling)
     "train.eval_batch_size",  # evaluation sums per-batch statistics
     "train.keep_checkpoints",
+    "train.ckpt_every",  # when checkpoints are written, not what is trained
 )
 
 

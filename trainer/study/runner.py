@@ -39,6 +39,7 @@ RESULT = "result.json"
 PROVENANCE = "provenance.json"  # what produced the run beyond its config: the simulator's version
 METRIC = "miou"
 FULL_SHARE = 1.0
+PRETRAIN_CHECKPOINT_EVERY = 32  # steps: a stopped study resumes its pre-trainings from there
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class StudyRunner:
             f"train.output_dir={folder}",
             f"train.epochs={section.epochs}",
             "train.max_steps=null",
-            "train.ckpt_every=0",
+            f"train.ckpt_every={PRETRAIN_CHECKPOINT_EVERY}",
             "train.keep_checkpoints=1",
             f"train.device={self.settings.device}",
             "data.val=null",  # pre-training is judged by what it does to fine-tuning
