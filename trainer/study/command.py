@@ -22,7 +22,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     results = runner.run_all()
     pretrainings = {run.pretraining for run in results if run.pretraining}
     pretrain_results = {p.key: r for p in pretrainings if (r := runner.pretrain_result(p)) is not None}
-    report = collect(study, results, {key: r["steps"] for key, r in sorted(pretrain_results.items())})
+    report = collect(study, results, dict(sorted(pretrain_results.items())))
     training_minutes = (sum(r["seconds"] for r in results.values())
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
     report |= {"planned_runs": len(plan(study, runner.real_few_label_available)), "complete": settings.train}

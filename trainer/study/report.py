@@ -25,8 +25,10 @@ def points(metrics: dict | None) -> float | None:
     return None if metrics is None else 100 * metrics[METRIC]
 
 
-def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrain_steps: dict[str, int]) -> dict:
-    """Every number of the report, as plain JSON values."""
+def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrainings: dict[str, dict]) -> dict:
+    """Every number of the report, as plain JSON values (`pretrainings`: finished pre-training runs by key, their
+    steps, seconds and diagnostics)."""
+    pretrain_steps = {key: result["steps"] for key, result in pretrainings.items()}
     runs = [
         {
             "arm": run.arm, "method": run.method, "pretrain_share": run.share, "label_fraction": run.label_fraction,
@@ -37,7 +39,8 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrain_steps:
         }
         for run, result in results.items()
     ]  # fmt: skip
-    report = {"study": study.name, "interval": INTERVAL, "runs": runs, "pretrain_steps": pretrain_steps}
+    report = {"study": study.name, "interval": INTERVAL, "runs": runs, "pretrain_steps": pretrain_steps,
+              "pretrainings": pretrainings}  # fmt: skip
     report["tables"] = {arm.name: table(runs, arm.name, study.arm_methods(arm), arm.label_fractions)
                         for arm in study.arms}  # fmt: skip
     report["comparisons"] = comparisons(study, runs)
@@ -265,6 +268,15 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         for method, entry in report["real_few_label"].items():
             versus = "–" if method == SCRATCH else interval(entry["vs_scratch"])
             lines.append(f"| {method} | {cell(entry)} | {versus} |")
+    if report["pretrainings"]:
+        lines += ["", "### Pre-training runs (the last training record; CLAP: prototypes in use of its "
+                      "`prototypes.num`, code entropy in nats: the collapse metric)", "",
+                  "| run | steps | minutes | loss | prototypes in use | code entropy |",
+                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for key, result in report["pretrainings"].items():
+            shown = [f"{result[name]:.3g}" if name in result else "–" for name in ("loss", "prototypes_used",
+                                                                                   "code_entropy")]  # fmt: skip
+            lines.append(f"| {key} | {result['steps']} | {result['seconds'] / 60:.1f} | " + " | ".join(shown) + " |")
     if report["plateau"]:
         lines += ["", "### Did the runs converge? Dev-mIoU gain over the last third of the schedule (points)", "",
                   "| arm | method | " + " | ".join(f"{100 * float(f):g} %" for f in _fractions(report)) + " |",

@@ -40,6 +40,7 @@ PROVENANCE = "provenance.json"  # what produced the run beyond its config: the s
 METRIC = "miou"
 FULL_SHARE = 1.0
 PRETRAIN_CHECKPOINT_EVERY = 32  # steps: a stopped study resumes its pre-trainings from there
+PRETRAIN_DIAGNOSTICS = ("loss", "prototypes_used", "code_entropy", "code_agreement")  # reported where logged
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,14 @@ class StudyRunner:
         return f"training (about {mean * (left + 1) / 60:.0f} min left at {mean:.0f} s a run)"
 
     def pretrain_result(self, run: Pretraining) -> dict | None:
-        path = self.settings.out / "pretrain" / run.key / RESULT
-        return json.loads(path.read_text()) if path.is_file() else None
+        """A finished pre-training's steps and seconds, and what its last training record says of it
+        (`PRETRAIN_DIAGNOSTICS`: CLAP's prototypes in use, the collapse metric); None while unfinished."""
+        folder = self.settings.out / "pretrain" / run.key
+        if not (folder / RESULT).is_file():
+            return None
+        train_records = [r for r in read_metrics(folder / METRICS_FILE) if r.get("split") == "train"]
+        last = train_records[-1] if train_records else {}
+        return json.loads((folder / RESULT).read_text()) | {k: last[k] for k in PRETRAIN_DIAGNOSTICS if k in last}
 
     def pretrain(self, run: Pretraining) -> Path:
         """The pre-trained checkpoint of a method at a share of the pool (trained on first use)."""

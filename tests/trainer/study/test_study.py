@@ -86,6 +86,11 @@ def test_a_tiny_study_writes_its_report_and_a_second_run_recomputes_nothing(tmp_
     assert report["scaling"]["shares"]["0.5"]["pretrain_steps"] == 1
     markdown = (tmp_path / "docs/results.md").read_text()
     assert "| spot-geometric |" in markdown and "SPOT beats scratch" in markdown
+    pretraining = report["pretrainings"]["spot-geometric@1"]
+    assert pretraining["steps"] == 2 and pretraining["loss"] > 0  # the last training record's loss
+    assert (
+        f"| spot-geometric@1 | 2 | {pretraining['seconds'] / 60:.1f} | {pretraining['loss']:.3g} | – | – |" in markdown
+    )
     for name in report["figures"]:
         assert (tmp_path / "docs" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {Path(name).name for name in report["figures"]} >= {"miou_vs_labels.png", "learning_curves.png",
