@@ -4,6 +4,8 @@ The numpy build spends most of its time in a stable argsort of the point keys an
 column. Here keys are computed in one pass, sorted by a stable LSD radix sort (the keys are small
 non-negative integers: a 100 m grid of 0.2 m voxels needs 23 bits, three 8-bit passes), and the means summed
 in float64 point after point, the order `bincount` uses, so the features are identical, not merely close.
+Measured on KITTI 000001 (120k points, 2 threads): keys 0.6 ms, sort 2.3, means 0.9, decode 0.4; keys and
+means on two threads (prange) gained 0.1 and lost 0.2 ms, so all of it stays serial.
 """
 
 from __future__ import annotations
