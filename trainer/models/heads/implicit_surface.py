@@ -6,6 +6,11 @@ their support point (the mean of the voxel's points, as ALSO uses the input poin
 MLP embeds each (feature, offset) pair, learned scores weight them (softmax over the neighbours that exist and
 lie within `radius`), and a head predicts an occupancy logit and an intensity. The decoder only sees features
 and offsets, never the query's own return, so the backbone must encode the surface.
+
+Only the (query, neighbour) pairs that exist and lie within `radius` go through the MLP, and the softmax and
+the pooling run per query over its pairs: with radius 0.4 m on 0.2 m voxels a query has 125 candidate cells
+of which a few percent hold a voxel within reach, so the dense (Q, K) computation was ~95 % masked-out work
+(3.1 s of a CPU pre-training step).
 """
 
 from __future__ import annotations
@@ -63,13 +68,23 @@ class ImplicitSurfaceDecoder(nn.Module):
         zyx = torch.floor((xyz - self.origin) / self.voxel_size).long().flip(-1)
         query_cells = torch.cat([queries[:, :1].long(), zyx], dim=1)
         rows = neighbour_rows(coords, query_cells, self.grid.grid_shape, self.reach)  # (Q, K)
-        present = rows >= 0
-        safe = rows.clamp(min=0)
-        offset = support[safe] - xyz[:, None, :]  # (Q, K, 3)
-        present &= offset.norm(dim=-1) <= self.radius
-        embedded = self.embed(torch.cat([features[safe], offset / self.radius], dim=-1))  # (Q, K, H)
-        score = self.score(embedded).squeeze(-1).masked_fill(~present, float("-inf"))
-        weight = torch.nan_to_num(score.softmax(dim=1), nan=0.0)  # queries with no neighbour: all zero
-        pooled = (weight[..., None] * embedded).sum(dim=1)  # (Q, H)
+        query, slot = torch.nonzero(rows >= 0, as_tuple=True)  # the pairs whose cell holds a voxel
+        voxel = rows[query, slot]
+        offset = support[voxel] - xyz[query]  # (P, 3)
+        near = offset.norm(dim=-1) <= self.radius
+        query, voxel, offset = query[near], voxel[near], offset[near]
+        embedded = self.embed(torch.cat([features[voxel], offset / self.radius], dim=-1))  # (P, H)
+        weight = _softmax_per_query(self.score(embedded).squeeze(-1), query, len(queries))
+        pooled = embedded.new_zeros(len(queries), embedded.shape[1])  # queries with no neighbour: zero
+        pooled = pooled.index_add(0, query, weight[:, None] * embedded)  # (Q, H)
         occupancy_logit, intensity = self.head(pooled).unbind(-1)
         return occupancy_logit, intensity.sigmoid()
+
+
+def _softmax_per_query(score: torch.Tensor, query: torch.Tensor, num_queries: int) -> torch.Tensor:
+    """Softmax of pair scores (P,) over the pairs of each query (`query` (P,) its index)."""
+    peak = score.new_full((num_queries,), float("-inf"))
+    peak = peak.scatter_reduce(0, query, score.detach(), "amax")  # for stability only: the softmax ignores it
+    exponent = torch.exp(score - peak[query])
+    total = exponent.new_zeros(num_queries).index_add(0, query, exponent)
+    return exponent / total[query]
