@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from spot.runtime import IGNORE_INDEX, VoxelGrid
+from spot.runtime.fused.jit import compiled
 from spot.runtime.voxelize import linear_keys
 
 GEOMETRIC_FREE, GEOMETRIC_OCCUPIED = 0, 1
@@ -70,13 +71,32 @@ def geometric_occupancy(
     length = np.linalg.norm(direction, axis=1)
     direction /= np.maximum(length, 1e-9)[:, None]
     stop = length - max(grid.voxel_size)
-    for chunk in np.array_split(np.arange(len(rays)), max(1, len(rays) // 4096)):
-        steps = np.arange(step, max(stop[chunk].max(initial=0.0), step) + step, step)
-        t = np.broadcast_to(steps, (len(chunk), len(steps)))
-        valid = t < stop[chunk, None]
-        samples = origins[rays[chunk], None, :] + t[..., None] * direction[chunk, None, :]
-        flat, _ = _flat_index(grid, samples[valid])
-        target.reshape(-1)[flat] = GEOMETRIC_FREE
+    steps = np.arange(step, max(stop.max(initial=0.0), step) + step, step)  # every ray samples a prefix of these
+    low, size = (np.array(values, np.float64) for values in (grid.point_cloud_range[:3], grid.voxel_size))
+    cells = np.array(grid.grid_shape[::-1], np.int64)  # x, y, z
+    _carve(np.ascontiguousarray(origins[rays]), direction, stop, steps, low, size, cells, target.reshape(-1))
     flat, _ = _flat_index(grid, xyz)
     target.reshape(-1)[flat] = GEOMETRIC_OCCUPIED
     return target
+
+
+@compiled()
+def _carve(origins, direction, stop, steps, low, size, cells, target):  # pragma: no cover - compiled
+    """Mark `GEOMETRIC_FREE` the voxel of every sample `origin + t * direction`, t in `steps` below the ray's
+    `stop`, that lies inside the grid: `VoxelGrid.voxel_indices`' `floor((coordinate - min) / size)` in float64,
+    sample by sample (compiled: millions of samples per scan; numpy's temporaries made this 70 % of a SPOT step).
+    """
+    for ray in range(origins.shape[0]):
+        for i in range(steps.shape[0]):
+            t = steps[i]
+            if not t < stop[ray]:
+                break
+            key = 0
+            for axis in (2, 1, 0):
+                index = np.floor((origins[ray, axis] + t * direction[ray, axis] - low[axis]) / size[axis])
+                if not (index >= 0 and index < cells[axis]):
+                    key = -1
+                    break
+                key = key * cells[axis] + np.int64(index)
+            if key >= 0:
+                target[key] = GEOMETRIC_FREE
