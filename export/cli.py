@@ -34,6 +34,8 @@ class VerificationError(click.ClickException):
               help="Scan file or folder to verify on (repeatable); default: simulated HDL-64E scans.")  # fmt: skip
 @click.option("--max-points", default=500_000, show_default=True, help="Largest scan the artifact accepts.")
 @click.option("--domain", help="The domain to export, for a checkpoint trained on several (PPT).")
+@click.option("--label-map", help="With --domain and a language-guided PPT model: score this label map's classes "
+                                  "(e.g. one it never trained on) by their class texts.")  # fmt: skip
 @click.option("--trt", is_flag=True, help="Also build model.engine with TensorRT >= 10 (on the GPU that will run it).")
 @click.option("--fp16", is_flag=True, help="With --trt: let TensorRT 10.x use fp16 (TensorRT 11 keeps the graph's).")
 @click.option("--plugin-lib", "plugin_libs", multiple=True, type=click.Path(dir_okay=False),
@@ -41,7 +43,8 @@ class VerificationError(click.ClickException):
                    "libautoware_tensorrt_plugins.so); repeatable.")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @reports_input_errors
-def main(checkpoint, output, flavour, opset, verify_paths, max_points, domain, trt, fp16, plugin_libs, verbose) -> None:
+def main(checkpoint, output, flavour, opset, verify_paths, max_points, domain, label_map, trt, fp16, plugin_libs,
+         verbose) -> None:  # fmt: skip
     """Export CHECKPOINT to an ONNX artifact, verified against PyTorch before it is written.
 
     Prints the verification report as one JSON line; exit code 1 (and no artifact) when the graph does not
@@ -58,7 +61,7 @@ def main(checkpoint, output, flavour, opset, verify_paths, max_points, domain, t
     # wrong options (TensorRT's absence included), output or path: refused before any scan
     tensorrt = TensorRTOptions(fp16, tuple(Path(p) for p in plugin_libs)) if trt else None
     flavour = flavour or ("portable" if trt else default_flavour())  # TensorRT runs no fused nodes
-    options = ExportOptions(flavour, opset, max_points, domain, tensorrt)
+    options = ExportOptions(flavour, opset, max_points, domain, label_map, tensorrt)
     refuse_non_artifact(Path(output))
     resolve_checkpoint(Path(checkpoint))
     samples = _verification_samples(verify_paths)

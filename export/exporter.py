@@ -29,6 +29,7 @@ from spot.runtime import Sample, fused, voxelize
 from spot.runtime.artifact import ARTIFACT_FILE, FLAVOURS, MODEL_FILE, Artifact, TensorSpec
 from spot.runtime.engines import create_engine
 from spot.runtime.errors import SpotInputError
+from spot.runtime.io.label_maps import named_label_map
 from spot.runtime.kernel_map import transpose_neighbors
 from spot.runtime.perception import Perception
 from spot.runtime.sparse_plan import build_plan_maps, grouped_pairs
@@ -73,6 +74,7 @@ class ExportOptions:
     opset: int = 17
     max_points: int = 500_000
     domain: str | None = None  # the domain a multi-domain (PPT) checkpoint is exported for
+    label_map: str | None = None  # with `domain`: a label set scored by the language-guided head's class texts
     tensorrt: TensorRTOptions | None = None  # also build model.engine (spot-export --trt)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,10 @@ class ExportOptions:
             raise SpotInputError(f"max_points {self.max_points}: expected a positive number of points")
         if self.tensorrt is not None:
             self.tensorrt.check(self.flavour)
+        if self.label_map is not None:
+            if self.domain is None:
+                raise SpotInputError("--label-map needs --domain: the domain whose norms the model runs with")
+            named_label_map(self.label_map)  # an unknown name is refused here, naming the known ones
 
 
 def refuse_non_artifact(output: Path) -> None:
@@ -95,11 +101,15 @@ def refuse_non_artifact(output: Path) -> None:
         raise SpotInputError("exists and is not a spot artifact: refusing to replace it", source=output)
 
 
-def load_task(checkpoint_path: Path, domain: str | None = None) -> tuple[torch.nn.Module, str, dict]:
+def load_task(
+    checkpoint_path: Path, domain: str | None = None, label_map: str | None = None
+) -> tuple[torch.nn.Module, str, dict]:
     """(task in eval mode on the native backend, objective name, producer info) from a checkpoint.
 
     A multi-domain (PPT) checkpoint deploys one domain at a time: `domain` picks it, and the task is that domain's
-    ordinary segmentation task (`for_domain`: its norms folded into plain BatchNorm, its classifier alone)."""
+    ordinary segmentation task (`for_domain`: its norms folded into plain BatchNorm, its classifier alone); with
+    `label_map` (a language-guided model), that domain's norms scoring the label map's classes by their texts
+    (`for_label_set`), e.g. a label set it never trained on."""
     checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
     recorded = checkpoint.meta["dataset_info"]
     config = load_config(checkpoint.path / "config.yaml", recorded=recorded)  # older configs take the recorded spec
@@ -112,7 +122,12 @@ def load_task(checkpoint_path: Path, domain: str | None = None) -> tuple[torch.n
         if domain is None:
             raise SpotInputError(f"the checkpoint was trained on several domains ({names}): choose the one to "
                                  "export with --domain NAME", source=checkpoint.path)  # fmt: skip
-        task, objective = task.for_domain(domain), SEGMENTATION_OBJECTIVE
+        if label_map is None:
+            task = task.for_domain(domain)
+        else:
+            task = task.for_label_set(domain, named_label_map(label_map).class_names)
+            producer["label_map"] = label_map
+        objective = SEGMENTATION_OBJECTIVE
         producer["domain"] = domain
     elif domain is not None:
         raise SpotInputError(f"--domain {domain!r}: the checkpoint has no domains", source=checkpoint.path)
@@ -128,7 +143,7 @@ def export_checkpoint(
         raise SpotInputError("export needs at least one scan to trace and verify on")
     output = Path(output)
     refuse_non_artifact(output)
-    task, objective, producer = load_task(Path(checkpoint_path), options.domain)
+    task, objective, producer = load_task(Path(checkpoint_path), options.domain, options.label_map)
     if objective not in TASK_SECTIONS:
         raise SpotInputError(f"objective {objective!r} cannot be exported; exportable: {sorted(TASK_SECTIONS)}")
     if task.info.grid is None:

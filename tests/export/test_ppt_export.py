@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from conftest import REPO, random_batch_norm, seeded_checkpoint
 
 from spot.export.cli import main as export
-from spot.export.exporter import load_task
-from spot.runtime import voxelize
+from spot.export.exporter import ExportOptions, export_checkpoint, load_task
+from spot.runtime import SpotInputError, voxelize
 from spot.runtime.artifact import Artifact
 from spot.runtime.cli.run import main as run
 from spot.runtime.io.label_maps import NUSCENES16_CLASSES
@@ -74,6 +74,37 @@ def test_folded_domain_task_equals_the_ppt_task(ppt_checkpoint, simulated_scans)
         assert (got - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
+def test_a_label_set_by_its_texts_equals_the_domains_own_head_and_scores_any_other(ppt_checkpoint, simulated_scans,
+                                                                                   tmp_path):  # fmt: skip
+    from spot.runtime.io.label_maps import WAYMO22_CLASSES, named_label_map
+
+    checkpoint = read_checkpoint(ppt_checkpoint, with_train_state=False)
+    ppt = build_task(
+        load_config(checkpoint.path / "config.yaml"), DatasetInfo.from_dict(checkpoint.meta["dataset_info"])
+    )
+    load_weights(ppt, checkpoint.weights, ppt_checkpoint)
+    voxels = voxelize(ppt.info.grid, simulated_scans[0].scan.with_columns(("x", "y", "z", "intensity")).points)
+
+    def logits(task):
+        with torch.no_grad():
+            return task.infer(SparseTensor.from_voxels(voxels.features, voxels.coords, ppt.info.grid.grid_shape, 1))[0]
+
+    own = ppt.for_label_set("sim-kitti", named_label_map("semantickitti").class_names)
+    torch.testing.assert_close(logits(own), logits(ppt.for_domain("sim-kitti")), rtol=1e-5, atol=1e-4)
+    other = ppt.for_label_set("sim-kitti", WAYMO22_CLASSES)  # sim-kitti's norms, Waymo's 22 classes
+    assert other.info.class_names == WAYMO22_CLASSES
+    scores = logits(other)
+    assert scores.shape[1] == 22 and scores.abs().max() <= 100.0 + 1e-3  # 100 x cosine
+    options = ExportOptions("portable", domain="sim-kitti", label_map="semantickitti_waymo22")
+    assert export_checkpoint(ppt_checkpoint, tmp_path / "zero-shot", simulated_scans[:1], options).passed
+    artifact = Artifact.load(tmp_path / "zero-shot")
+    assert artifact.segmentation.class_names == WAYMO22_CLASSES
+    assert artifact.producer["label_map"] == "semantickitti_waymo22" and artifact.producer["domain"] == "sim-kitti"
+    decoupled = seeded_checkpoint(tmp_path, "configs/pretrain/ppt-unet-sim-decoupled.yaml", [], lambda task: None)
+    with pytest.raises(SpotInputError, match="needs the language-guided head; this model's head is 'decoupled'"):
+        load_task(decoupled, "sim-kitti", "semantickitti_waymo22")
+
+
 @pytest.mark.slow
 def test_exported_domain_verifies_and_runs(ppt_checkpoint, simulated_scan_file, tmp_path):
     artifact = tmp_path / "nusc"
@@ -100,6 +131,8 @@ def test_exported_domain_verifies_and_runs(ppt_checkpoint, simulated_scan_file, 
                                    "sim-waymo"),
         ([], "the checkpoint was trained on several domains (sim-kitti, sim-nusc, sim-waymo): choose the one to export "
              "with --domain NAME"),
+        (["--label-map", "semantickitti_waymo22"], "--label-map needs --domain"),
+        (["--domain", "sim-kitti", "--label-map", "waymo"], "unknown label map 'waymo'"),
     ],
 )  # fmt: skip
 def test_the_domain_must_be_one_of_the_checkpoints(ppt_checkpoint, simulated_scan_file, tmp_path, options, message):

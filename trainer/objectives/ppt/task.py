@@ -22,6 +22,7 @@ from enum import StrEnum
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from spot.runtime import IGNORE_INDEX, SpotInputError
 
@@ -29,7 +30,7 @@ from ...data.multi_domain import MultiDomainDataConfig, experiment_domains
 from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses import CrossEntropyLovasz
 from ...models.heads import DecoupledClassifier, LanguageClassifier
-from ...models.heads.domain_classifiers import LOGIT_SCALE
+from ...models.heads.domain_classifiers import LOGIT_SCALE, CosineClassifier
 from ...models.norms import select_domain
 from ...schema import POINT_LABELS, VOXEL_FEATURES, Invalid, bounded, require_features, require_labels
 from ...text.class_texts import class_texts
@@ -144,6 +145,22 @@ class PPTSegmentationTask(Task):
         metrics["miou"] = float(np.mean(evaluated)) if evaluated else 0.0
         metrics["points_outside_grid"] = float(totals["points_outside_grid"])
         return metrics
+
+    def for_label_set(self, name: str, class_names: Sequence[str]) -> SegmentationTask:
+        """Domain `name`'s norms with the language-guided head scoring `class_names`, a label set the model may
+        never have trained on, by their texts' embeddings (`class_texts`, from `class_embeddings` or the shipped
+        file): what language-guided alignment offers that per-domain heads cannot (PPT §3.3). Eval mode, a copy."""
+        if self.config.head != PPTHead.language:
+            raise SpotInputError(f"a label set the model did not train on needs the language-guided head; this "
+                                 f"model's head is {str(self.config.head)!r}")  # fmt: skip
+        domain = self.info.domain_index(name)
+        vectors = TextEmbeddings.load(self.config.class_embeddings or SHIPPED).of(class_texts(class_names))
+        weights = self.config.logit_scale * F.normalize(torch.from_numpy(vectors).float(), dim=1)
+        info = DatasetInfo(tuple(class_names), self.info.grid)
+        task = SegmentationTask(select_domain(copy.deepcopy(self.backbone), domain), info,
+                                SegmentationConfig(lovasz_weight=self.config.lovasz_weight))  # fmt: skip
+        task.head = CosineClassifier(copy.deepcopy(self.head.projection), weights)
+        return task.to(next(self.parameters()).device).eval()
 
     def for_domain(self, name: str) -> SegmentationTask:
         """Domain `name` as an ordinary segmentation task: its norms folded to plain BatchNorm, its head alone (eval
