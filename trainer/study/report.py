@@ -236,7 +236,7 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
     lines += ["### Claims", "", "| claim | difference [95 % interval] | verdict |", "| --- | --- | --- |"]
     for claim in report["claims"]:
         d = claim["difference"]
-        shown = difference_text(d) + ("" if d is None else f" ({d['seeds']} seeds)")
+        shown = difference_text(d) + ("" if d is None or d["low"] is None else f" ({d['seeds']} seeds)")
         target = f" (target ≥ {claim['min_gain']:g})" if claim["min_gain"] else ""
         caveat = " (provisional: still learning when the schedule ended)" if claim["converged"] is False else ""
         lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}**{caveat} |")
