@@ -87,8 +87,9 @@ class Settings:
 
 def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
     """Every fine-tuning run the report needs, in the order they run: label fraction by fraction, the fewest
-    labels (the headline claims) first, across arms and data scaling; within a fraction and arm, every method
-    of a seed before the next seed. A study stopped part-way (it resumes) then already holds complete paired
+    labels (the headline claims) first; within a fraction arm by arm, an arm's data-scaling runs right after its
+    main runs (they are as cheap: the OS-1-128 arm's runs cost ~4x); within an arm every method of a seed before
+    the next seed. A study stopped part-way (it resumes) then already holds complete paired
     comparisons for its claims. The real few-label arm comes last."""
     runs = [
         Finetuning(arm.name, method, FULL_SHARE, fraction, seed)
@@ -102,7 +103,8 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
         scaling = study.scaling
         runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed)
                  for share in scaling.shares for seed in study.seeds]  # fmt: skip
-    runs.sort(key=lambda run: run.label_fraction)  # stable: the order above within a fraction
+    arms = [arm.name for arm in study.arms]
+    runs.sort(key=lambda run: (run.label_fraction, arms.index(run.arm)))  # stable: the order above within an arm
     if study.real_few_label is not None and real_available:
         methods = study.real_few_label.methods or study.method_names
         runs += [Finetuning(REAL_ARM, method, FULL_SHARE, 1.0, seed) for method in methods for seed in study.seeds]

@@ -28,6 +28,8 @@ def test_every_arm_and_the_scaling_runs_at_the_fewest_labels_come_before_more_la
     assert fractions == sorted(fractions)
     few = [run for run in runs if run.label_fraction == 0.01]
     assert {run.arm for run in few} == {"vlp16", "os128"} and {run.share for run in few} == {0.25, 0.5, 1.0}
+    arms = [run.arm for run in few]
+    assert arms == sorted(arms, key=["vlp16", "os128"].index)  # vlp16's scaling runs before the os128 arm
 
 
 def test_a_method_with_label_fractions_of_its_own_is_fine_tuned_at_those_only():
