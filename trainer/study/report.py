@@ -246,7 +246,8 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
                       f"{100 * s['label_fraction']:g} % labels on {s['arm']}", "",
                   "| pool share | pre-training steps | test mIoU |", "| --- | --- | --- |"]  # fmt: skip
         for share, entry in s["shares"].items():
-            lines.append(f"| {100 * float(share):g} % | {entry['pretrain_steps']} | {cell(entry)} |")
+            steps = "–" if entry["pretrain_steps"] is None else entry["pretrain_steps"]
+            lines.append(f"| {100 * float(share):g} % | {steps} | {cell(entry)} |")
         lines += [
             "",
             "Each step up: "
