@@ -20,12 +20,13 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     start = time.perf_counter()
     runner = StudyRunner(study, settings)
     results = runner.run_all()
-    pretrainings = {run.pretraining for run in results if run.pretraining}
+    planned = plan(study, runner.real_few_label_available)
+    pretrainings = {run.pretraining for run in planned if run.pretraining}  # finished ones are reported
     pretrain_results = {p.key: r for p in pretrainings if (r := runner.pretrain_result(p)) is not None}
     report = collect(study, results, dict(sorted(pretrain_results.items())))
     training_minutes = (sum(r["seconds"] for r in results.values())
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
-    report |= {"planned_runs": len(plan(study, runner.real_few_label_available)), "complete": settings.train}
+    report |= {"planned_runs": len(planned), "complete": settings.train}
     report |= {"command": command, "machine": machine(settings.device), "scale": settings.scale,
                "training_minutes": training_minutes, "real_scans": runner.real_available,
                "real_few_label_available": runner.real_few_label_available}  # fmt: skip
