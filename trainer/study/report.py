@@ -321,13 +321,18 @@ def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
         written.append(folder / name)
 
     arms = study.arms
+    # one look per method in every panel: ten colours, then the same colours dashed (square markers)
+    looks = {method: {"color": f"C{i % 10}", "linestyle": "-" if i < 10 else "--"}
+             for i, method in enumerate(study.method_names)}  # fmt: skip
+    markers = {method: "o" if i < 10 else "s" for i, method in enumerate(study.method_names)}
     figure, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 4), squeeze=False)
     for axis, arm in zip(axes[0], arms, strict=True):
         for method, by_fraction in report["tables"][arm.name].items():
             fractions = [f for f in arm.label_fractions if by_fraction[str(f)]["test"]["mean"] is not None]
             means = [by_fraction[str(f)]["test"]["mean"] for f in fractions]
             stds = [by_fraction[str(f)]["test"]["std"] for f in fractions]
-            axis.errorbar([100 * f for f in fractions], means, yerr=stds, marker="o", capsize=3, label=method)
+            axis.errorbar([100 * f for f in fractions], means, yerr=stds, marker=markers[method], capsize=3,
+                          label=method, **looks[method])  # fmt: skip
         axis.set(xscale="log", xlabel="labelled frames (% of the pool)", ylabel="test mIoU", title=arm.name)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -338,11 +343,11 @@ def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
     figure, axes = plt.subplots(1, len(fractions), figsize=(5 * len(fractions), 3.8), squeeze=False)
     methods = list(report["tables"][arms[0].name])
     for axis, f in zip(axes[0], fractions, strict=True):
-        for i, method in enumerate(methods):
+        for method in methods:
             for j, r in enumerate(select(main, method=method, label_fraction=f)):
                 steps, scores = zip(*r["curve"], strict=True) if r["curve"] else ((), ())
-                axis.plot(steps, scores, color=f"C{i}", linewidth=2 if method == SCRATCH else 0.8,
-                          label=method if j == 0 else None)  # fmt: skip
+                axis.plot(steps, scores, linewidth=2 if method == SCRATCH else 0.8, label=method if j == 0 else None,
+                          **looks[method])  # fmt: skip
         axis.set(xlabel="fine-tuning step", ylabel="dev mIoU", title=f"{arms[0].name}, {100 * f:g} % labels")
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:  # a fraction with no finished run yet
