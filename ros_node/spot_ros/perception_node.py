@@ -322,8 +322,10 @@ def main(args: list[str] | None = None, load_perception: Callable[..., Any] = Pe
     node = None
     try:
         node = PerceptionNode(load_perception)
-        node.get_logger().info(f"DDS profile: {profile or 'Fast DDS built-in transports'}; freed memory "
-                               f"{'stays mapped' if heap_kept else 'is returned to the OS (not glibc)'}")
+        node.get_logger().info(
+            f"DDS profile: {profile or 'Fast DDS built-in transports'}; freed memory "
+            f"{'stays mapped' if heap_kept else 'is returned to the OS (not glibc)'}"
+        )
         if node.autostart and (code := node.start()):
             return code
         rclpy.spin(node)
