@@ -39,7 +39,9 @@ import yaml
 from spot.export.exporter import load_task
 from spot.trainer.config import load_config
 from spot.trainer.data.datasets import SimDataConfig, SimulatedDataset
+from spot.trainer.engine import distributed
 from spot.trainer.engine.run import CHECKPOINTS, evaluate, train
+from spot.trainer.engine.trainer import evaluation_totals
 
 RESULT = "result.json"
 ZERO_SHOT_RESULT = "zero_shot.json"
@@ -117,12 +119,13 @@ def zero_shot(out: Path, seed: int, steps_per_domain: int, momentum: float) -> f
     task, _, _ = load_task(folder / "run" / CHECKPOINTS / "last", norms, DOMAINS[target][1])
     section = domain_section(target, range(50, 52))["data"]
     dataset = SimulatedDataset(SimDataConfig(**{k: v for k, v in section.items() if k != "name"}), task.info)
-    totals: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for index in range(len(dataset)):
-            for key, value in task.evaluate_step(task.collate([dataset[index]])).items():
-                totals[key] = totals[key] + value if key in totals else value
-    metrics = task.summarize(totals)
+    config = load_config(folder / "config.yaml")  # its train section: evaluation batch size and workers
+    context = distributed.start("cpu")
+    try:
+        with torch.no_grad():
+            metrics = task.summarize(evaluation_totals(task, dataset, config, context))
+    finally:
+        distributed.stop(context)
     (folder / ZERO_SHOT_RESULT).write_text(json.dumps(metrics, indent=2))
     return metrics["miou"]
 

@@ -90,7 +90,9 @@ def engine_profile(artifact: Artifact, example: dict[str, np.ndarray]) -> dict[s
     return profile
 
 
-def build_engine(onnx_path: Path, folder: Path, profile: dict, fp16: bool, plugin_libraries: Sequence[Path]) -> dict:
+def build_engine(
+    onnx_path: Path, folder: Path, profile: dict, fp16: bool, plugin_libraries: Sequence[Path]
+) -> dict:
     """Build `onnx_path` into folder/model.engine; writes the build log and tensorrt.json, returns the record."""
     trt = import_tensorrt()
     log = _build_logger(trt)

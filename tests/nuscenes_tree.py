@@ -37,7 +37,7 @@ def write_nuscenes_tree(root: Path, nan_rows: int = 0) -> Path:
             time += 500_000
             token = f"{scene}-{k}"
             rows = np.c_[rng.uniform(-20, 20, (points, 3)), rng.uniform(0, 255, points), np.arange(points) % 32]
-            rows[: nan_rows if scene == "scene-0002" else 0, :3] = np.nan
+            rows[:nan_rows if scene == "scene-0002" else 0, :3] = np.nan
             lidar = f"samples/LIDAR_TOP/{token}__LIDAR_TOP__{time}.pcd.bin"
             rows.astype("<f4").tofile(root / lidar)
             keyframe_labels(points).tofile(root / "lidarseg" / VERSION / f"sd-{token}_lidarseg.bin")

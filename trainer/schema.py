@@ -40,7 +40,7 @@ class Invalid(Exception):
         self.key, self.message, self.value = key, message, value
 
     def line(self, prefix: str = "") -> str:
-        """ "`key` = value: message", or "`key` is ..." for a message about the key itself ("is missing: ...")."""
+        """"`key` = value: message", or "`key` is ..." for a message about the key itself ("is missing: ...")."""
         key = f"{prefix}.{self.key}" if prefix and self.key else (prefix or self.key)
         if self.value is _UNSET and self.message.startswith("is "):
             return f"`{key}` {self.message}"

@@ -120,17 +120,13 @@ def test_version_1_artifacts_keep_loading(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [  # issues 14.13 and 14.17: each names spot.json, blames the artifact, and is found at load, not per scan
-        (
-            lambda d: d["tasks"]["segmentation"].update(class_names=["road", "car"], class_colors=[[0, 0, 0]] * 2),
-            r"output 'voxel_logits' has shape \('V_input', 3\) but the task section expects \('V', 2\)",
-        ),
+        (lambda d: d["tasks"]["segmentation"].update(class_names=["road", "car"], class_colors=[[0, 0, 0]] * 2),
+         r"output 'voxel_logits' has shape \('V_input', 3\) but the task section expects \('V', 2\)"),
         (lambda d: d["voxelization"].update(voxel_size=[1e-6] * 3), r"voxel grid of 51200000 x .* at most 2\*\*40"),
         (lambda d: d["voxelization"].update(voxel_size=[0.2, -1, 0.2]), "voxel grid needs positive sizes"),
         (lambda d: d["input"].update(columns=["x", "y", "z"]), r"input.columns \('x', 'y', 'z'\) must start with"),
-        (
-            lambda d: d["input"].update(columns=["x", "y", "z", "intensity", "ring"]),
-            r"input.columns names 5 columns .* but the graph input 'voxel_features' takes 4",
-        ),
+        (lambda d: d["input"].update(columns=["x", "y", "z", "intensity", "ring"]),
+         r"input.columns names 5 columns .* but the graph input 'voxel_features' takes 4"),
         (lambda d: d["inputs"][2].update(of="subm9"), r"input 'pairs.down1' is fed from pairs of 'subm9'"),
         (lambda d: d["tasks"]["detection"]["head"].update(stride=2), r"output 'heatmap_logits' has shape"),
         (lambda d: d["tasks"]["detection"]["head"].update(nms_radius=[1.0]), "CenterHeadSpec has 1 nms_radius values"),

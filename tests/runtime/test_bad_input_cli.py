@@ -128,35 +128,20 @@ def _swap_feeds(data: dict) -> None:
 
 
 ARTIFACT_FAULTS = {  # issue 14.4 / 14.13 / 14.17: the artifact is blamed, in one line naming its file
-    "truncated_model": (
-        lambda f: (f / "model.onnx").write_bytes((f / "model.onnx").read_bytes()[:100_000]),
-        "model.onnx: onnxruntime cannot load the model (corrupt or truncated?)",
-    ),
-    "random_model": (
-        lambda f: (f / "model.onnx").write_bytes(os.urandom(4096)),
-        "model.onnx: onnxruntime cannot load the model",
-    ),
-    "fewer_class_names": (
-        _edit_spot_json(
-            lambda d: d["tasks"]["segmentation"].update(
-                class_names=d["tasks"]["segmentation"]["class_names"][:5],
-                class_colors=d["tasks"]["segmentation"]["class_colors"][:5],
-            )
-        ),
-        "spot.json: output 'voxel_logits' has shape",
-    ),
-    "tiny_voxels": (
-        _edit_spot_json(lambda d: d["voxelization"].update(voxel_size=[1e-6] * 3)),
-        "spot.json: voxel grid of 1024",
-    ),
-    "three_columns": (
-        _edit_spot_json(lambda d: d["input"].update(columns=["x", "y", "z"])),
-        "spot.json: input.columns ('x', 'y', 'z') must start with",
-    ),
-    "feeds_of_another_map": (
-        _edit_spot_json(_swap_feeds),
-        "spot.json: onnxruntime cannot run the model on the inputs spot.json describes",
-    ),
+    "truncated_model": (lambda f: (f / "model.onnx").write_bytes((f / "model.onnx").read_bytes()[:100_000]),
+                        "model.onnx: onnxruntime cannot load the model (corrupt or truncated?)"),
+    "random_model": (lambda f: (f / "model.onnx").write_bytes(os.urandom(4096)),
+                     "model.onnx: onnxruntime cannot load the model"),
+    "fewer_class_names": (_edit_spot_json(lambda d: d["tasks"]["segmentation"].update(
+        class_names=d["tasks"]["segmentation"]["class_names"][:5],
+        class_colors=d["tasks"]["segmentation"]["class_colors"][:5])),
+        "spot.json: output 'voxel_logits' has shape"),
+    "tiny_voxels": (_edit_spot_json(lambda d: d["voxelization"].update(voxel_size=[1e-6] * 3)),
+                    "spot.json: voxel grid of 1024"),
+    "three_columns": (_edit_spot_json(lambda d: d["input"].update(columns=["x", "y", "z"])),
+                      "spot.json: input.columns ('x', 'y', 'z') must start with"),
+    "feeds_of_another_map": (_edit_spot_json(_swap_feeds),
+                             "spot.json: onnxruntime cannot run the model on the inputs spot.json describes"),
 }
 
 

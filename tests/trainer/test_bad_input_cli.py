@@ -48,10 +48,8 @@ def dataset(tmp_path_factory) -> Path:
 def folder_config(folder: Path, data_root: Path) -> Path:
     """A segmentation config training on `data_root`, into folder/run."""
     values = {
-        "_base_": [
-            str(REPO / "configs" / part)
-            for part in ("model/unet_small.yaml", "voxelization/25m-0.2m.yaml", "classes/semantickitti.yaml")
-        ],
+        "_base_": [str(REPO / "configs" / part) for part in
+                   ("model/unet_small.yaml", "voxelization/25m-0.2m.yaml", "classes/semantickitti.yaml")],
         "name": "bad-input",
         "data": {"train": {"name": "semantickitti", "root": str(data_root), "sequences": ["00"]}},
         "objective": {"name": "semantic_segmentation"},

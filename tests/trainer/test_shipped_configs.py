@@ -92,12 +92,6 @@ def test_every_config_trains_a_step(tmp_path, folders, config):
 
 def test_the_experiment_configs_are_all_found():
     names = {f"{p.parent.name}/{p.stem}" for p in EXPERIMENTS}
-    assert {
-        "pretrain/spot-unet-semantickitti",
-        "finetune/det-bev-sim-hdl64",
-        "eval/det-kitti-real",
-        "finetune/det-bev-sim-hdl64-front",
-        "eval/det-kitti-real-front",
-        "finetune/seg-unet-real-one-scan",
-    } <= names
+    assert {"pretrain/spot-unet-semantickitti", "finetune/det-bev-sim-hdl64", "eval/det-kitti-real",
+            "finetune/det-bev-sim-hdl64-front", "eval/det-kitti-real-front", "finetune/seg-unet-real-one-scan"} <= names
     assert len(names) == 20

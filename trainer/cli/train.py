@@ -64,35 +64,16 @@ def evaluate(ckpt: str, config_path: str | None, val_data: str | None, overrides
 
 @main.command(name="study")
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(), help="Study YAML (configs/study/).")
-@click.option(
-    "--scale",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="K x the pre-training pool and K x the fine-tuning steps (a GPU-sized run: 10).",
-)
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="K x the pre-training pool and K x the fine-tuning steps (a GPU-sized run: 10).")
 @click.option("--out", type=click.Path(), default=None, help="Run folders (default: runs/study-<config name>).")
-@click.option(
-    "--report",
-    "report_md",
-    type=click.Path(),
-    default="docs/results.md",
-    show_default=True,
-    help="Markdown report; the .json twin and a <stem>_figures/ folder are written beside it.",
-)
+@click.option("--report", "report_md", type=click.Path(), default="docs/results.md", show_default=True,
+              help="Markdown report; the .json twin and a <stem>_figures/ folder are written beside it.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Trainings at once, each in its own process with its share of the cores (or OMP_NUM_THREADS).",
-)
-@click.option(
-    "--no-train",
-    is_flag=True,
-    help="Train nothing: report the runs finished so far (a study running elsewhere or stopped part-way).",
-)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trainings at once, each in its own process with its share of the cores (or OMP_NUM_THREADS).")
+@click.option("--no-train", is_flag=True,
+              help="Train nothing: report the runs finished so far (a study running elsewhere or stopped part-way).")
 @reports_input_errors
 def study(config_path: str, scale: float, out: str | None, report_md: str, device: str, jobs: int,
           no_train: bool) -> None:  # fmt: skip

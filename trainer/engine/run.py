@@ -99,9 +99,8 @@ def _train(
         ScalarLog(run_dir),
         ProgressBar(),
         Evaluation(config.train.eval_every),  # before Checkpointing: a checkpoint follows its step's evaluation
-        Checkpointing(
-            config.train.ckpt_every, config.train.keep_checkpoints, run_dir / CHECKPOINTS, config.train.best_metric
-        ),
+        Checkpointing(config.train.ckpt_every, config.train.keep_checkpoints, run_dir / CHECKPOINTS,
+                      config.train.best_metric),
         SkippedSamplesReport(),
         LossCurve(run_dir),
     ]

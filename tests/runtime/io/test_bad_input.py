@@ -94,9 +94,8 @@ def test_unknown_pcd_field_type(tmp_path):
         read_sample(path)
 
 
-def _pcd(
-    path, body: bytes, data="ascii", points=10, width=None, fields="x y z", size="4 4 4", type_="F F F", count="1 1 1"
-):
+def _pcd(path, body: bytes, data="ascii", points=10, width=None, fields="x y z", size="4 4 4", type_="F F F",
+         count="1 1 1"):
     width = points if width is None else width
     header = (f"VERSION 0.7\nFIELDS {fields}\nSIZE {size}\nTYPE {type_}\nCOUNT {count}\nWIDTH {width}\nHEIGHT 1\n"
               f"VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {points}\nDATA {data}\n")  # fmt: skip
@@ -116,10 +115,8 @@ ROWS = b"1 2 3\n" * 10
         ({"body": ROWS, "size": "4 4"}, r"header has 2 SIZE entries for 3 FIELDS"),
         ({"body": ROWS, "type_": "F F"}, r"header has 2 TYPE entries for 3 FIELDS"),
         ({"body": ROWS, "count": "1 1"}, r"header has 2 COUNT entries for 3 FIELDS"),
-        (
-            {"body": np.zeros((1000, 3), "<f4").tobytes(), "data": "binary", "points": 500},
-            r"header says POINTS 500 \(6000 bytes of 12-byte rows\) but the binary body has 12000 bytes",
-        ),
+        ({"body": np.zeros((1000, 3), "<f4").tobytes(), "data": "binary", "points": 500},
+         r"header says POINTS 500 \(6000 bytes of 12-byte rows\) but the binary body has 12000 bytes"),
         ({"body": np.zeros(7, "<f4").tobytes(), "data": "binary"}, "header says POINTS 10 .* body has 28 bytes"),
         ({"body": b"1 2 3\n" * 9 + b"1 2\n"}, "cannot decode the ascii PCD data"),
     ],
@@ -206,10 +203,8 @@ def test_label_file_of_another_scan(lidar_data, tmp_path):
         (np.array([["a", "b", "c", "d"]] * 3), r"field 'x' holds <U1 values; expected numbers"),
         (np.ones((3, 4), np.complex64), "field 'x' holds complex64 values"),
         (np.ones((3, 4), bool), "field 'x' holds bool values"),
-        (
-            np.array([(1.0, 2.0, 3.0, "i")], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "U1")]),
-            "intensity holds <U1 values",
-        ),
+        (np.array([(1.0, 2.0, 3.0, "i")], dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "U1")]),
+         "intensity holds <U1 values"),
     ],
 )
 def test_npy_that_is_not_numbers(tmp_path, array, message):

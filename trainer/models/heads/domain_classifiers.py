@@ -81,4 +81,9 @@ class LanguageClassifier(nn.Module):
         return self.logit_scale * (F.normalize(self.projection(features), dim=1) @ self.domain_embeddings(domain).T)
 
     def for_domain(self, domain: int) -> CosineClassifier:
-        return CosineClassifier(copy.deepcopy(self.projection), self.logit_scale * self.domain_embeddings(domain))
+        return self.for_unit_rows(self.domain_embeddings(domain))
+
+    def for_unit_rows(self, class_embeddings: torch.Tensor) -> CosineClassifier:
+        """The plain head scoring any classes given by their unit embedding rows (K, D), e.g. of a label set this
+        head never trained on."""
+        return CosineClassifier(copy.deepcopy(self.projection), self.logit_scale * class_embeddings)

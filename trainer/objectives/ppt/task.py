@@ -30,7 +30,7 @@ from ...data.multi_domain import MultiDomainDataConfig, experiment_domains
 from ...engine.task import DatasetInfo, Task, TrainingFrame
 from ...losses import CrossEntropyLovasz
 from ...models.heads import DecoupledClassifier, LanguageClassifier
-from ...models.heads.domain_classifiers import LOGIT_SCALE, CosineClassifier
+from ...models.heads.domain_classifiers import LOGIT_SCALE
 from ...models.norms import select_domain
 from ...schema import POINT_LABELS, VOXEL_FEATURES, Invalid, bounded, require_features, require_labels
 from ...text.class_texts import class_texts
@@ -153,23 +153,23 @@ class PPTSegmentationTask(Task):
         if self.config.head != PPTHead.language:
             raise SpotInputError(f"a label set the model did not train on needs the language-guided head; this "
                                  f"model's head is {str(self.config.head)!r}")  # fmt: skip
-        domain = self.info.domain_index(name)
         vectors = TextEmbeddings.load(self.config.class_embeddings or SHIPPED).of(class_texts(class_names))
-        weights = self.config.logit_scale * F.normalize(torch.from_numpy(vectors).float(), dim=1)
-        info = DatasetInfo(tuple(class_names), self.info.grid)
-        task = SegmentationTask(select_domain(copy.deepcopy(self.backbone), domain), info,
-                                SegmentationConfig(lovasz_weight=self.config.lovasz_weight))  # fmt: skip
-        task.head = CosineClassifier(copy.deepcopy(self.head.projection), weights)
-        return task.to(next(self.parameters()).device).eval()
+        head = self.head.for_unit_rows(F.normalize(torch.from_numpy(vectors).float(), dim=1))
+        return self._segmentation_task(name, tuple(class_names), head)
 
     def for_domain(self, name: str) -> SegmentationTask:
         """Domain `name` as an ordinary segmentation task: its norms folded to plain BatchNorm, its head alone (eval
         mode, a copy: this task is unchanged)."""
         domain = self.info.domain_index(name)
-        info = DatasetInfo(self.info.domains[domain].class_names, self.info.grid)
-        task = SegmentationTask(select_domain(copy.deepcopy(self.backbone), domain), info,
+        return self._segmentation_task(name, self.info.domains[domain].class_names, self.head.for_domain(domain))
+
+    def _segmentation_task(self, name: str, class_names: Sequence[str], head: nn.Module) -> SegmentationTask:
+        """Domain `name`'s norms (a copy of the backbone) under `head`, as a `semantic_segmentation` task."""
+        domain = self.info.domain_index(name)
+        task = SegmentationTask(select_domain(copy.deepcopy(self.backbone), domain),
+                                DatasetInfo(tuple(class_names), self.info.grid),
                                 SegmentationConfig(lovasz_weight=self.config.lovasz_weight))  # fmt: skip
-        task.head = copy.deepcopy(self.head.for_domain(domain))
+        task.head = copy.deepcopy(head)
         return task.to(next(self.parameters()).device).eval()
 
 
