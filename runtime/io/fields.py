@@ -71,7 +71,9 @@ def normalise_intensity(
 
 def _inferred_scale(values: np.ndarray, source: str | PathLike | None) -> float:
     """The full scale of intensities whose format does not say it, from their dtype and range."""
-    peak = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    peak = float(values.max())  # one pass; NaN or inf (rare: callers drop non-finite points) take the slow way
+    if not np.isfinite(peak):
+        peak = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
     if np.issubdtype(values.dtype, np.integer):
         return 255.0 if peak <= 255 else float(np.iinfo(values.dtype).max)
     for scale in (1.0, 255.0, 65535.0):

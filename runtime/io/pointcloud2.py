@@ -11,6 +11,7 @@ messages both work.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -19,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import SpotInputError
-from ..scan import Scan
-from .fields import FIELD_ALIASES, find_field, scan_from_fields
+from ..scan import Scan, finite_rows, require_points
+from .fields import FIELD_ALIASES, find_field, normalise_intensity, scan_from_fields
 
 SOURCE = "PointCloud2"
 
@@ -148,6 +149,9 @@ def cloud_to_scan(message: Any, columns: Sequence[str] | None = None) -> tuple[S
     clouds mark missing returns with NaN; the index lets per-point results be scattered back onto the full cloud.
     Intensity follows the Scan rule (`io.fields.normalise_intensity`).
     """
+    packed = _packed_float_columns(message, columns)
+    if packed is not None:
+        return _scan_from_block(packed, tuple(columns))
     fields = field_arrays(read_points(message))
     missing = [axis for axis in "xyz" if axis not in fields]
     if missing:
@@ -163,6 +167,38 @@ def cloud_to_scan(message: Any, columns: Sequence[str] | None = None) -> tuple[S
         used = {name: values[kept] for name, values in used.items()}
     scan = scan_from_fields(used, source=SOURCE)
     return (scan if columns is None else scan.with_columns(tuple(columns))), kept
+
+
+def _packed_float_columns(message: Any, columns: Sequence[str] | None) -> np.ndarray | None:
+    """float32 (height * width, len(columns)), one contiguous copy, when the cloud stores `columns` as native
+    float32 fields side by side in that order (x, y, z, intensity from most drivers and from spot-replay); else
+    None and the general path reads field by field (strided copies, ~3x slower at 120k points)."""
+    if columns is None or bool(message.is_bigendian) != (sys.byteorder == "big") or message.point_step % 4:
+        return None
+    by_name = {field.name: field for field in message.fields}
+    found = [by_name.get(name) for name in columns[:3]]
+    found += [by_name.get(find_field(list(by_name), column) or "") for column in columns[3:]]
+    if any(f is None or f.datatype != DATATYPE_OF["f4"] or max(int(f.count), 1) != 1 for f in found):
+        return None
+    first = int(found[0].offset)
+    if first % 4 or [int(f.offset) for f in found] != list(range(first, first + 4 * len(found), 4)):
+        return None
+    cloud_dtype(message.fields, int(message.point_step), bool(message.is_bigendian))  # the layout checks
+    words = np.ascontiguousarray(point_bytes(message)).view(np.float32)
+    return np.array(words[:, first // 4 : first // 4 + len(found)])
+
+
+def _scan_from_block(points: np.ndarray, columns: tuple[str, ...]) -> tuple[Scan, np.ndarray]:
+    """`cloud_to_scan` for a packed float32 block: one finiteness pass, intensity normalised in place."""
+    finite = finite_rows(points)
+    kept = np.arange(len(points)) if finite is None else np.flatnonzero(finite)
+    if finite is not None:
+        points = points[kept]
+    require_points(len(points), SOURCE)
+    for index, column in enumerate(columns):
+        if column == "intensity":
+            points[:, index] = normalise_intensity(points[:, index], SOURCE)
+    return Scan(points, columns), kept
 
 
 def cloud_data(message: Any) -> CloudData:

@@ -91,6 +91,27 @@ def test_organized_cloud_with_row_padding_and_nan_holes():
     np.testing.assert_array_equal(scan.points[:, 0], columns["x"][expected_kept])
 
 
+@pytest.mark.parametrize("leading_field", [False, True])
+def test_packed_float_columns_read_as_the_field_by_field_path_does(leading_field):
+    """x, y, z, intensity as adjacent native float32 take one block copy; the result equals a layout that must be
+    read field by field (reordered), holes, 0-255 float intensities and row padding included."""
+    columns = random_xyzi(4 * 8, seed=8)
+    columns["intensity"] *= 255.0
+    columns["y"][[1, 30]] = np.nan
+    packed = {"ring": np.arange(32, dtype=np.uint16), **columns} if leading_field else columns
+    offsets = [0, 4, 8, 12, 16] if leading_field else None
+    scan, kept = cloud_to_scan(
+        message(structured(packed, offsets=offsets, itemsize=20 if leading_field else None), height=4, row_padding=8),
+        XYZI,
+    )
+    reordered = structured({name: columns[name] for name in ("intensity", "z", "y", "x")})
+    expected, expected_kept = cloud_to_scan(message(reordered, height=4, row_padding=8), XYZI)
+    np.testing.assert_array_equal(kept, expected_kept)
+    np.testing.assert_array_equal(scan.points, expected.points)
+    assert scan.points.flags.c_contiguous and scan.points.dtype == np.float32
+    np.testing.assert_allclose(scan.intensity, columns["intensity"][kept] / 255.0, rtol=1e-6)
+
+
 def test_integer_intensity_ring_and_time_follow_the_scan_rules():
     rng = np.random.default_rng(3)
     columns = {
