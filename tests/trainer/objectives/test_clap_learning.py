@@ -82,20 +82,19 @@ def test_lidar_and_camera_codes_agree_above_chance_and_more_with_training(tmp_pa
     # (epsilon 0.02, 10 iterations) let the modalities align.
     data = {**DATA, "name": "sim_ring", "cameras": 3}
     objective = clap_objective(camera=True, epsilon=0.02, sinkhorn_iterations=10)
-    path = write_experiment(tmp_path, objective, use_labels=False, steps=120, data=data, classes=None)
+    path = write_experiment(tmp_path, objective, use_labels=False, steps=240, data=data, classes=None)
     run_dir = train(load_config(path, registries=REGISTRIES), stage="pretrain", registries=REGISTRIES)
     rows = train_rows(run_dir)
     assert rows[-1]["loss_colour"] < rows[0]["loss_colour"]
     agreement = [row["code_agreement"] for row in rows]
-    assert np.mean(agreement[-4:]) > 2 * np.mean(agreement[:2]), agreement
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [], registries=REGISTRIES)
     chance = metrics["code_agreement_chance"]
-    # Measured (120 steps, simulator version 2): on the last training batches 0.136 (4.4x chance) on one 2-core
-    # machine; on the held-out sequence 0.070 (2.25x) there and 0.035 (1.1x) on another 2-core machine whose
-    # BLAS rounds differently (the same commit): what 120 steps give held out depends on the trajectory, so the
-    # test holds the training batches to 2x chance and the held-out sequence to chance. CLAP's ">= 5x chance"
-    # needs a longer run than a unit test affords.
-    assert np.mean(agreement[-4:]) >= 2 * chance, agreement
+    # Measured (simulator version 2, this config): on the training batches 4.4x chance after 120 steps and 11.0x
+    # after 240 (still rising); on the held-out sequence only 1.1-1.75x: at this data scale (8 training frames) the
+    # two modalities agree on the frames they trained on and the alignment does not carry over (docs/ARCHITECTURE,
+    # CLAP). The test holds the training batches to CLAP's 5x and the held-out sequence to chance.
+    assert np.mean(agreement[-4:]) >= 5 * chance, agreement
+    assert np.mean(agreement[-4:]) > 2 * np.mean(agreement[:2]), agreement
     assert metrics["code_agreement"] > chance, metrics
     assert metrics["prototypes_used"] >= PROTOTYPES / 4, metrics
 
