@@ -24,7 +24,7 @@ tables in markdown and one JSON line; `--report docs/results-ppt.md` also writes
 machine and time, the numbers as `.json` and the curves as `.png`. Every run caches `result.json` in its folder
 under `--out`, so a rerun skips finished runs (and runs for different seeds can go in parallel processes).
 
-    python benchmarks/ppt_study.py [--steps-per-domain 600] [--seeds 0 1 2] [--out runs/ppt-study] [--report F]
+    python benchmarks/ppt_study.py [--steps-per-domain 500] [--seeds 0 1 2] [--out runs/ppt-study] [--report F]
 
 PPT as pre-training for a fourth sensor is a method of the evidence protocol (`spot-train study`,
 configs/study/label-efficiency-sim.yaml). Not yet here: the simulator knobs that widen the low-level gap.
@@ -227,7 +227,7 @@ def draw_curves(curves: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps-per-domain", type=int, default=600)
+    parser.add_argument("--steps-per-domain", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("runs/ppt-study"))
     parser.add_argument("--report", type=Path, help="also write the report here (markdown), with .json and .png")
