@@ -25,7 +25,7 @@ def test_focal_loss_is_small_for_a_confident_right_answer():
 def test_weighted_l1_averages_over_objects_and_keeps_the_graph_when_empty():
     prediction = torch.tensor([[1.0, 2.0], [0.0, 0.0]], requires_grad=True)
     loss = weighted_l1(prediction, torch.zeros(2, 2), torch.tensor([1.0, 0.5]))
-    assert float(loss) == pytest.approx((1 + 1) / 2)
+    assert loss.detach().item() == pytest.approx((1 + 1) / 2)
     empty = weighted_l1(prediction[:0], torch.zeros(0, 2), torch.tensor([1.0, 0.5]))
     empty.backward()
-    assert float(empty) == 0 and prediction.grad is not None
+    assert empty.detach().item() == 0 and prediction.grad is not None
