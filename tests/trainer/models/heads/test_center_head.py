@@ -15,4 +15,4 @@ def test_outputs_keep_the_map_and_start_at_the_prior():
 
 def test_neck_depth_follows_the_config():
     head = CenterHead(8, 2, 8, neck_channels=16, neck_blocks=3)
-    assert len(head.neck) == 3 and math.isclose(float(head.heatmap[-1].bias[0]), -math.log(9), rel_tol=1e-6)
+    assert len(head.neck) == 3 and math.isclose(head.heatmap[-1].bias[0].item(), -math.log(9), rel_tol=1e-6)
