@@ -52,7 +52,7 @@ from spot.trainer.engine.hooks import METRICS_FILE, read_metrics
 from spot.trainer.engine.run import CHECKPOINTS, evaluate, train
 from spot.trainer.engine.trainer import evaluation_totals
 from spot.trainer.study.command import machine
-from spot.trainer.study.report import cell, compare, difference_text, summary
+from spot.trainer.study.report import cell, compare, difference_text, last_share_gain, summary
 
 RESULT = "result.json"
 ZERO_SHOT_RESULT = "zero_shot.json"
@@ -71,7 +71,6 @@ ARMS = {  # name -> (head, decoupled norms, trained on all domains at once)
 }
 TRAIN_SEQUENCES, FRAMES = 4, 4
 EVALUATIONS = 8  # held-out evaluations per run: the learning curve
-PLATEAU_SHARE = 1 / 3  # as the evidence study: the held-out gain over the last third says whether a run plateaued
 
 
 def domain_section(name: str, offsets: range) -> dict:
@@ -144,13 +143,6 @@ def zero_shot(out: Path, seed: int, steps_per_domain: int, momentum: float) -> f
         distributed.stop(context)
     (folder / ZERO_SHOT_RESULT).write_text(json.dumps(metrics, indent=2))
     return metrics["miou"]
-
-
-def plateau_gain(curve: list, domain: str) -> float:
-    """Held-out mIoU points gained over the last third of a run: near zero, it had plateaued."""
-    cut = curve[-1][0] * (1 - PLATEAU_SHARE)
-    before = max(100 * values[domain] for step, values in curve if step <= cut)
-    return max(100 * values[domain] for _, values in curve) - before
 
 
 def claims(miou: dict) -> list[dict]:
@@ -254,8 +246,8 @@ def main() -> None:
         "command": shlex.join(["python", *sys.argv]), "machine": machine("cpu"),
         "minutes": (time.time() - started) / 60, "steps_per_domain": args.steps_per_domain, "seeds": args.seeds,
         "bn_momentum": args.bn_momentum, "miou": miou, "claims": claims(miou),
-        "plateau": {arm: {d: float(np.mean([plateau_gain(c, d) for c in runs[d]])) for d in DOMAINS}
-                    for arm, runs in curves.items()},
+        "plateau": {arm: {d: float(np.mean([last_share_gain([(step, 100 * v[d]) for step, v in c]) for c in runs[d]]))
+                          for d in DOMAINS} for arm, runs in curves.items()},
         "zero_shot": {"target": target, "norms": norms, "miou": unseen,
                       "classes": list(named_label_map(DOMAINS[target][1]).class_names)},
     }  # fmt: skip
@@ -264,8 +256,10 @@ def main() -> None:
         report["figure"] = figure.name
         draw_curves(curves, figure)
         args.report.with_suffix(".json").write_text(json.dumps({**report, "curves": curves}, indent=1) + "\n")
-        args.report.write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report)
+    if args.report is not None:
+        args.report.write_text(text)
+    print(text)
     print(json.dumps(report))
 
 

@@ -176,8 +176,7 @@ def _packed_float_columns(message: Any, columns: Sequence[str] | None) -> np.nda
     if columns is None or bool(message.is_bigendian) != (sys.byteorder == "big") or message.point_step % 4:
         return None
     by_name = {field.name: field for field in message.fields}
-    found = [by_name.get(name) for name in columns[:3]]
-    found += [by_name.get(find_field(list(by_name), column) or "") for column in columns[3:]]
+    found = [by_name.get(c if c in ("x", "y", "z") else find_field(list(by_name), c)) for c in columns]
     if any(f is None or f.datatype != DATATYPE_OF["f4"] or max(int(f.count), 1) != 1 for f in found):
         return None
     first = int(found[0].offset)
@@ -191,13 +190,14 @@ def _packed_float_columns(message: Any, columns: Sequence[str] | None) -> np.nda
 def _scan_from_block(points: np.ndarray, columns: tuple[str, ...]) -> tuple[Scan, np.ndarray]:
     """`cloud_to_scan` for a packed float32 block: one finiteness pass, intensity normalised in place."""
     finite = finite_rows(points)
-    kept = np.arange(len(points)) if finite is None else np.flatnonzero(finite)
-    if finite is not None:
+    if finite is None:
+        kept = np.arange(len(points))
+    else:
+        kept = np.flatnonzero(finite)
         points = points[kept]
     require_points(len(points), SOURCE)
-    for index, column in enumerate(columns):
-        if column == "intensity":
-            points[:, index] = normalise_intensity(points[:, index], SOURCE)
+    intensity = columns.index("intensity")
+    points[:, intensity] = normalise_intensity(points[:, intensity], SOURCE)
     return Scan(points, columns), kept
 
 

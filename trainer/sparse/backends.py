@@ -171,5 +171,4 @@ def get_backend(name: str) -> SparseBackend:
     return backend
 
 
-
 BackendName = StrEnum("BackendName", {name: name for name in BACKENDS})  # for config fields that pick one

@@ -158,13 +158,17 @@ def plateau(runs: list[dict]) -> dict:
     for r in runs:
         if r["arm"] == REAL_ARM or r["pretrain_share"] != FULL_SHARE or len(r["curve"]) < 3:
             continue
-        steps = [step for step, _ in r["curve"]]
-        cut = steps[-1] * (1 - PLATEAU_SHARE)
-        before = max(value for step, value in r["curve"] if step <= cut)
-        gain = max(value for _, value in r["curve"]) - before
+        gain = last_share_gain(r["curve"])
         out.setdefault(r["arm"], {}).setdefault(r["method"], {}).setdefault(str(r["label_fraction"]), []).append(gain)
     return {arm: {m: {f: float(np.mean(g)) for f, g in by_f.items()} for m, by_f in by_m.items()}
             for arm, by_m in out.items()}  # fmt: skip
+
+
+def last_share_gain(curve: list) -> float:
+    """What a learning curve [(step, score), ...] gained over its last `PLATEAU_SHARE` of steps (its best after
+    against its best before): near zero, the run had plateaued before its schedule ended."""
+    cut = curve[-1][0] * (1 - PLATEAU_SHARE)
+    return max(score for _, score in curve) - max(score for step, score in curve if step <= cut)
 
 
 def converged(gains: dict, claim) -> bool | None:
