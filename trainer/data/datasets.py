@@ -54,7 +54,7 @@ from spot.runtime.scan import require_points
 from spot.runtime.sensors import SENSORS
 from spot.sim import CAMERA_RIGS, SimulatedSequence
 
-from ..augment import BeamResample, BeamResampleConfig
+from ..augment import BeamResample, BeamResampleConfig, GlobalTransform, GlobalTransformConfig
 from ..engine.sampling import balanced_sampling_weights
 from ..engine.seeding import sample_seed
 from ..engine.task import AUGMENTATION, DatasetInfo, TrainingFrame
@@ -82,6 +82,7 @@ class FrameDataConfig:
     subset_seed: int = bounded(0, ge=0)  # draws both subsets: the same seed gives the same frames in every run
     aggregate_frames: int = bounded(0, ge=0)  # neighbours on each side whose points densify the targets
     beam_resample: BeamResampleConfig = field(default_factory=lambda: BeamResampleConfig(probability=0.0))
+    transform: GlobalTransformConfig = field(default_factory=GlobalTransformConfig)  # rotate, flip, scale, tilt
     class_balanced: bool = False  # SPOT's class-balanced frame sampling
     # Keep only what lies within this horizontal angle around +x (points; boxes by their centre): KITTI labels
     # only the front camera's view (about 81 degrees: 2 atan(1242 / 2 / 721.5)), so both the real evaluation and
@@ -94,6 +95,9 @@ class FrameDataConfig:
                           self.label_fraction)  # fmt: skip
         if self.class_balanced and not self.use_labels:
             raise Invalid("class_balanced", "needs labels: set use_labels: true or class_balanced: false", True)
+        if self.transform.active and getattr(self, "cameras", None):
+            raise Invalid("transform", "moves the LiDAR frame against the cameras' calibration: leave it out of "
+                                       "camera-aware configs", "active")  # fmt: skip
 
     def check_experiment(self, experiment, key: str) -> None:
         if self.class_balanced and experiment.classes is None:
@@ -205,6 +209,7 @@ class FrameDataset:
         # Supervised fine-tuning learns from labelled frames only, so the unlabelled rest is left out.
         self.frames = _seeded_subset(frames, config.label_fraction, [config.subset_seed, SUBSET_LABELS])
         self.augment = BeamResample(config.beam_resample)
+        self.transform = GlobalTransform(config.transform)
         self._frame_cache: dict[tuple, Any] = {}
         self._frame_cache_used = 0
         self._refuse_bad_files()
@@ -287,7 +292,12 @@ class FrameDataset:
         unaugmented = TrainingFrame(
             sample, context_xyz, context_origins, context_labels, sample_seed(), cameras=cameras
         )
-        return replace(unaugmented, sample=self.augment(sample, unaugmented.rng(AUGMENTATION)))
+        rng = unaugmented.rng(AUGMENTATION)
+        sample, matrix = self.transform(self.augment(sample, rng), rng)
+        if matrix is None:
+            return replace(unaugmented, sample=sample)
+        moved = [(points @ matrix.T).astype(np.float32) for points in (context_xyz, context_origins)]
+        return replace(unaugmented, sample=sample, context_xyz=moved[0], context_origins=moved[1])
 
     def _context(self, sequence: int, frame: int, sample: Sample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k, last = self.config.aggregate_frames, self.sequence_lengths[sequence] - 1

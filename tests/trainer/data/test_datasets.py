@@ -10,7 +10,7 @@ from spot.runtime import IGNORE_INDEX, Sample, Scan, SpotInputError, VoxelGrid
 from spot.runtime.io.label_maps import named_label_map
 from spot.sim import SimulatedSequence
 from spot.sim.writer import write_sequence
-from spot.trainer.augment import BeamResampleConfig
+from spot.trainer.augment import BeamResampleConfig, GlobalTransformConfig
 from spot.trainer.cli.train import main as spot_train
 from spot.trainer.config import SpotConfigError, validate_section
 from spot.trainer.data.datasets import (
@@ -162,6 +162,28 @@ def test_aggregated_neighbours_land_on_this_frames_static_scene():
     here_keys = {tuple(v) for v in here[inside_here]}
     overlap = np.mean([tuple(v) in here_keys for v in there[inside_there]])
     assert overlap > 0.5
+
+
+def test_the_global_transform_moves_the_frame_and_its_neighbours_alike():
+    transform = GlobalTransformConfig(rotate_deg=180, flip=True, scale=[0.9, 1.1], tilt_deg=3)
+    with isolated_rng(7):
+        plain = sim(seeds=[0], frames=3, aggregate_frames=1, **SMALL)[1]
+    with isolated_rng(7):
+        moved = sim(seeds=[0], frames=3, aggregate_frames=1, transform=transform, **SMALL)[1]
+    matrix = np.linalg.lstsq(plain.sample.scan.xyz, moved.sample.scan.xyz, rcond=None)[0].T
+    scale = np.cbrt(abs(np.linalg.det(matrix)))
+    np.testing.assert_allclose(matrix.T @ matrix, scale**2 * np.eye(3), atol=1e-4)  # a scaled rotation
+    assert not np.allclose(matrix, np.eye(3), atol=1e-2)
+    np.testing.assert_allclose(moved.sample.scan.xyz, plain.sample.scan.xyz @ matrix.T, atol=1e-4)
+    np.testing.assert_allclose(moved.context_xyz, plain.context_xyz @ matrix.T, atol=1e-4)
+    np.testing.assert_allclose(moved.context_origins, plain.context_origins @ matrix.T, atol=1e-4)
+    np.testing.assert_array_equal(moved.sample.labels, plain.sample.labels)
+    np.testing.assert_allclose(moved.sample.boxes.data[:, :3], plain.sample.boxes.data[:, :3] @ matrix.T, atol=1e-3)
+
+
+def test_the_global_transform_is_refused_with_cameras():
+    with pytest.raises(SpotConfigError, match=r"`data.train.transform` = 'active': moves the LiDAR frame against"):
+        validate_section({"cameras": "nusc6", "transform": {"rotate_deg": 10}}, SimDataConfig, "data.train")
 
 
 class TwoPoses(FrameDataset):
