@@ -6,7 +6,9 @@ labels (19 SemanticKITTI classes). Label shares are compared twice: with the few
 folder, and with the whole SemanticKITTI dataset's (the `content` ratios of its `semantic-kitti.yaml`, over
 all 43,552 scans): the statistic to move the simulator towards, since the shared scans are too few to tune
 on. Distances: total variation (0 = same histogram, 1 = disjoint) and, for range and intensity, the 1-D
-Wasserstein distance in metres / intensity units.
+Wasserstein distance in metres / intensity units. Surface texture per class: the median, over 0.5 m cubes
+holding >= 8 points of one class, of the RMS distance to the cube's best-fit plane (foliage is a fuzzy volume,
+a wall a plane plus the sensor's range noise); on the labelled real scans and the simulated ones.
 
     python benchmarks/sim_vs_real.py [--data ../shared/data/lidar] [--seeds 8]
 """
@@ -76,6 +78,33 @@ def dataset_label_shares(data: Path) -> np.ndarray:
     return shares / shares.sum()
 
 
+def plane_residuals(xyz: np.ndarray, labels: np.ndarray, cell: float = 0.5, min_points: int = 8):
+    """RMS distance (m) to the best-fit plane of each (cube, class) holding >= `min_points`, and its class."""
+    keys = np.concatenate([np.floor(xyz / cell).astype(np.int64), labels[:, None].astype(np.int64)], axis=1)
+    _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    kept = counts[group] >= min_points
+    group, points, labels = group[kept], xyz[kept].astype(np.float64), labels[kept]
+    n = np.maximum(np.bincount(group, minlength=len(counts)), 1)
+    centred = points - np.stack([np.bincount(group, points[:, i], len(counts)) for i in range(3)], 1)[group] / n[
+        group, None]  # fmt: skip
+    covariance = np.stack([np.bincount(group, centred[:, i] * centred[:, j], len(counts)) / n
+                           for i in range(3) for j in range(3)], 1).reshape(-1, 3, 3)  # fmt: skip
+    smallest = np.linalg.eigvalsh(covariance)[:, 0]
+    cube_class = np.full(len(counts), -1)
+    cube_class[group] = labels
+    used = counts >= min_points
+    return np.sqrt(np.maximum(smallest[used], 0.0)), cube_class[used]
+
+
+def texture(scans: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) -> dict[str, float]:
+    """Median plane residual (cm) per class with >= 10 cubes over `scans` [(points, labels)]."""
+    per_scan = [plane_residuals(p[:, :3], lab) for p, lab in scans]
+    residual, classes = (np.concatenate([scan[k] for scan in per_scan]) for k in (0, 1))
+    return {name: round(100 * float(np.median(residual[classes == c])), 2)
+            for c, name in enumerate(names) if (classes == c).sum() >= 10}  # fmt: skip
+
+
 def summary(points: list[np.ndarray], labels: list[np.ndarray], ring_shares: list[np.ndarray]) -> dict:
     stacked = np.concatenate(points)
     return {
@@ -117,6 +146,8 @@ def main() -> None:
         "sim_label_share": {n: round(float(v), 4) for n, v in zip(names, sim_stats["labels"], strict=True) if v > 0},
         "real_label_share": {n: round(float(v), 4) for n, v in zip(names, real_stats["labels"], strict=True) if v > 0},
         "dataset_label_share": {n: round(float(v), 4) for n, v in zip(names, dataset, strict=True) if v > 0},
+        "plane_residual_cm_real": texture([(p, lab) for p, lab in real if lab is not None], names),
+        "plane_residual_cm_sim": texture([(s.scan.points, s.labels) for s in simulated], names),
     }))  # fmt: skip
 
 

@@ -18,7 +18,9 @@ from .lidar import SCAN_COLUMNS, ReturnModel
 from .scene import Scene, generate_scene
 from .sequence import DEFAULT_OCCUPANCY_GRID, FrameTruth, SimulatedSequence, frame_occupancy, simulate_frame
 
-SIMULATOR_VERSION = 2  # 2: label shares towards the SemanticKITTI dataset's (green sides, garden fronts)
+# 2: label shares towards the SemanticKITTI dataset's (green sides, garden fronts); 3: returns from inside
+# foliage and through windows (spot.sim.relief)
+SIMULATOR_VERSION = 3
 
 __all__ = [
     "CAMERA_RIGS",

@@ -21,6 +21,7 @@ from spot.runtime.sensors import SensorDescription
 
 from .ground import GroundProfile
 from .patterns import cell_noise
+from .relief import behind_surface
 from .solids import RayBlock, Solid, solid_hits
 
 POROSITY_CELL = 0.1  # metres: the size of the holes in a porous surface
@@ -104,18 +105,19 @@ def cast_sweep(
         hits.cos_inc,
         np.full(hits.t.shape, -1, np.int32),
     )
-    draw_solids(image, geometry, solids, max_range)
+    draw_solids(image, geometry, solids, max_range, lidar=True)
     return image
 
 
-def draw_solids(image: RangeImage, geometry, solids: list[Solid], max_range: float) -> None:
+def draw_solids(image: RangeImage, geometry, solids: list[Solid], max_range: float, lidar: bool = False) -> None:
     """Z-buffer the hits of `solids` into `image`; `geometry` is a `SweepGeometry` or any ray grid with its
-    `block(rows, cols)` and `blocks(low, high, centre, half_width)`."""
+    `block(rows, cols)` and `blocks(low, high, centre, half_width)`. `lidar`: returns come from behind
+    surfaces where `spot.sim.relief` says so (a camera sees the hull)."""
     for index, solid in enumerate(solids):
         extent = _angular_extent(solid, max_range)
         if extent is not None:
             for rows, cols in geometry.blocks(*extent):
-                _draw(image, solid, index, geometry.block(rows, cols), rows, cols)
+                _draw(image, solid, index, geometry.block(rows, cols), rows, cols, lidar)
 
 
 def _angular_extent(solid: Solid, max_range: float) -> tuple[float, float, float, float] | None:
@@ -136,18 +138,27 @@ def _hit_points(rays: RayBlock, t: np.ndarray) -> np.ndarray:
     return np.stack(np.broadcast_arrays(t * rays.cos_a, t * rays.sin_a, t * rays.tan_e), axis=-1)
 
 
-def _draw(image: RangeImage, solid: Solid, index: int, rays: RayBlock, rows: slice, cols: slice) -> None:
+def _draw(
+    image: RangeImage, solid: Solid, index: int, rays: RayBlock, rows: slice, cols: slice, lidar: bool
+) -> None:
     t, cos_inc = solid_hits(solid, rays)
     surface = solid.surface
     closer = t < image.t[rows, cols]
     if surface.porosity > 0 and closer.any():
         points = _hit_points(rays, np.where(closer, t, 0.0))
         closer &= cell_noise(solid.local(points), POROSITY_CELL, POROSITY_SALT) >= surface.porosity
+    reflectivity = np.full(t.shape, surface.reflectivity)
+    if lidar and (surface.penetration > 0 or surface.facade is not None) and closer.any():
+        surface_t = np.where(closer, t, 0.0)
+        deeper, factor = behind_surface(solid, _hit_points(rays, surface_t), surface_t)
+        t = np.where(closer, deeper, t)
+        reflectivity *= factor
+        closer &= t < image.t[rows, cols]
     if not closer.any():
         return
     image.t[rows, cols][closer] = t[closer]
     image.label[rows, cols][closer] = surface.label
     image.instance[rows, cols][closer] = surface.instance
-    image.reflectivity[rows, cols][closer] = surface.reflectivity
+    image.reflectivity[rows, cols][closer] = reflectivity[closer]
     image.cos_inc[rows, cols][closer] = cos_inc[closer]
     image.solid[rows, cols][closer] = index

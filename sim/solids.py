@@ -16,21 +16,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .relief import Facade
 
 
 @dataclass(frozen=True, slots=True)
 class Surface:
     """What a return from a solid carries: SemanticKITTI raw id, instance id (0 = stuff), reflectivity, the
-    share of its surface that rays pass through (foliage, chain-link fences, car windows), and the material a
-    camera sees ("" = the label's usual one, `spot.sim.shading.MATERIALS`)."""
+    share of its surface that rays pass through (foliage, chain-link fences, car windows), the material a
+    camera sees ("" = the label's usual one, `spot.sim.shading.MATERIALS`), and what a LiDAR sees behind it
+    (`spot.sim.relief`): the mean depth its returns come from (foliage), its windows (a `Facade`)."""
 
     label: int
     instance: int = 0
     reflectivity: float = 0.3
     porosity: float = 0.0
     material: str = ""
+    penetration: float = 0.0
+    facade: Facade | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,12 @@ street lights and signs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .classes import BUILDING, FENCE, POLE, REFLECTIVITY, TRAFFIC_SIGN, TRUNK, VEGETATION
+from .relief import Facade
 from .solids import Box, Cylinder, Ellipsoid, Solid, Surface
 
 XRange = tuple[float, float]
@@ -32,8 +33,26 @@ class Side:
         return self.lanes * self.lane_width
 
 
+FOLIAGE_PENETRATION = 0.15  # metres: the mean depth inside a crown or hedge that a beam returns from
+WINDOWLESS = 0.15  # share of blocks without windows (garages, warehouses, blank walls)
+
+
 def _surface(label: int, rng: np.random.Generator, porosity: float = 0.0) -> Surface:
-    return Surface(label, 0, REFLECTIVITY[label] * float(rng.uniform(0.75, 1.25)), porosity)
+    penetration = FOLIAGE_PENETRATION if label == VEGETATION else 0.0
+    return Surface(label, 0, REFLECTIVITY[label] * float(rng.uniform(0.75, 1.25)), porosity, penetration=penetration)
+
+
+def _facade_surface(rng: np.random.Generator, floor: float) -> Surface:
+    """A building's surface with its windows (`spot.sim.relief.Facade`): storeys of 2.8-3.4 m, windows
+    1.1-1.7 m tall 2.2-4 m apart, a third to two thirds of them dark."""
+    surface = _surface(BUILDING, rng)
+    if rng.random() < WINDOWLESS:
+        return surface
+    period = float(rng.uniform(2.2, 4.0))
+    facade = Facade(int(rng.integers(2**31)), period, period * float(rng.uniform(0.35, 0.6)),
+                    float(rng.uniform(2.8, 3.4)), float(rng.uniform(0.7, 1.0)), float(rng.uniform(1.1, 1.7)),
+                    float(rng.uniform(0.33, 0.67)), floor)  # fmt: skip
+    return replace(surface, facade=facade)
 
 
 def _along(rng: np.random.Generator, x_range: XRange, gap: tuple[float, float]):
@@ -52,7 +71,7 @@ def buildings(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Sol
         length, depth, height = rng.uniform(8, 30), rng.uniform(8, 16), rng.uniform(3.5, 14)
         y = side.sign * (side.frontage + depth / 2)
         solids.append(
-            Box(x + length / 2, y, 0.0, length / 2, depth / 2, z0 - 0.5, z0 + height, _surface(BUILDING, rng))
+            Box(x + length / 2, y, 0.0, length / 2, depth / 2, z0 - 0.5, z0 + height, _facade_surface(rng, 0.5))
         )
         if rng.random() < 0.4:  # a taller or lower wing at the back
             solids.append(
@@ -64,7 +83,7 @@ def buildings(rng: np.random.Generator, side: Side, x_range: XRange) -> list[Sol
                     depth / 4,
                     z0,
                     z0 + height * rng.uniform(0.6, 1.5),
-                    _surface(BUILDING, rng),
+                    _facade_surface(rng, 0.0),
                 )
             )
         x += length
