@@ -39,7 +39,7 @@ def test_collate_targets_decode_into_the_frames_boxes(tmp_path):
     h, w = task.spec.map_shape
     assert batch["heatmap"].shape == (2, 4, h, w) and (h, w) == (64, 64)
     truth = task.frame_boxes(frames[1])
-    assert (truth.class_ids == 0).sum() >= 3  # cars in a simulated street
+    assert len(truth) >= 3 and (truth.class_ids == 0).any()  # a simulated street: cars and others
     regression = np.zeros((task.spec.regression_channels, 2 * h * w), np.float32)
     regression[:, batch["centre_cells"].numpy()] = batch["regression"].numpy().T
     second = regression.reshape(-1, 2, h, w)[:, 1]
