@@ -282,8 +282,6 @@ class FrameDataset:
     def __getitem__(self, index: int) -> TrainingFrame:
         sequence, frame = self.frames[index]
         sample = self.read_frame(sequence, frame)
-        if self.config.front_fov_deg is not None:
-            sample = front_view(sample, self.config.front_fov_deg)
         context_xyz, context_origins, context_labels = self._context(sequence, frame, sample)
         if not self.config.use_labels:
             sample = replace(sample, labels=None, instances=None, boxes=None)
@@ -294,6 +292,8 @@ class FrameDataset:
         )
         rng = unaugmented.rng(AUGMENTATION)
         sample, matrix = self.transform(self.augment(sample, rng), rng)
+        if self.config.front_fov_deg is not None:  # after the transform: the view stays ahead, as in evaluation
+            sample = front_view(sample, self.config.front_fov_deg)
         if matrix is None:
             return replace(unaugmented, sample=sample)
         moved = [(points @ matrix.T).astype(np.float32) for points in (context_xyz, context_origins)]

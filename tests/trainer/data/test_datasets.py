@@ -244,6 +244,17 @@ def test_front_fov_keeps_the_points_labels_and_boxes_ahead():
     assert 0 < len(front.sample.boxes) < len(full.boxes) and 0.1 < ahead.mean() < 0.5
 
 
+def test_front_fov_is_cut_after_the_global_transform():
+    # rotated first, then cut: the model always sees the wedge ahead of the sensor, as evaluation does
+    transform = GlobalTransformConfig(rotate_deg=180, flip=True)
+    frames = sim(seeds=[3], frames=2, front_fov_deg=90, transform=transform, **SMALL)
+    for frame in (frames[0], frames[1]):
+        azimuth = np.degrees(np.arctan2(frame.sample.scan.xyz[:, 1], frame.sample.scan.xyz[:, 0]))
+        box_azimuth = np.degrees(np.arctan2(frame.sample.boxes.data[:, 1], frame.sample.boxes.data[:, 0]))
+        assert np.abs(azimuth).max() <= 45 + 1e-3 and np.abs(box_azimuth).max(initial=0) <= 45 + 1e-3
+        assert len(frame.sample.scan) == len(frame.sample.labels) > 1000
+
+
 def test_class_balancing_up_weights_rare_frames():
     weights = sim(seeds=[0, 1], frames=2, class_balanced=True, **SMALL).sampling_weights()
     assert weights.shape == (4,) and np.isclose(weights.sum(), 4) and (weights >= 1 - 1e-9).any()
