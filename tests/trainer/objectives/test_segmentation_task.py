@@ -67,8 +67,11 @@ def test_finetune_from_a_pretrained_backbone_learns_segmentation(finetuned):
     assert losses[-1] < 0.5 * losses[0]
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [])
     # 80 steps on 8 VLP-16 frames: far from converged, but well past chance on the large classes. Measured
-    # (simulator version 2): mIoU 0.125 / 0.122, road 0.67 / 0.66, car 0.21 / 0.18 with 1 / 2 torch threads.
-    assert metrics["miou"] > 0.1 and metrics["iou/road"] > 0.5 and metrics["iou/car"] > 0.1, metrics
+    # (simulator version 2): mIoU 0.125 / 0.122, road 0.67 / 0.66, car 0.21 / 0.18 with 1 / 2 torch threads;
+    # version 3 (CI): mIoU 0.166, road 0.71, sidewalk 0.48, terrain 0.42, trunk 0.19, vegetation 0.16, car 0.02.
+    # Which small class the eight frames teach first depends on their content: ask for large ones.
+    above = sorted(name for name, iou in metrics.items() if name.startswith("iou/") and iou > 0.15)
+    assert metrics["miou"] > 0.1 and metrics["iou/road"] > 0.5 and len(above) >= 3, metrics
     step = (run_dir / "checkpoints" / "last").resolve().name
     report = run_dir / "checkpoints" / f"eval_{step}"
     assert json.loads((run_dir / "checkpoints" / f"eval_{step}.json").read_text()) == metrics
