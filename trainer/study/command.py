@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from spot.sim import SIMULATOR_VERSION
+
 from .config import load_study
 from .report import collect, figures, markdown, write_json
 from .runner import Settings, StudyRunner, plan
@@ -28,6 +30,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
     report |= {"planned_runs": len(planned), "complete": settings.train}
     report |= {"command": command, "machine": machine(settings.device), "scale": settings.scale,
+               "simulator_version": SIMULATOR_VERSION,
                "training_minutes": training_minutes, "real_scans": runner.real_available,
                "real_few_label_available": runner.real_few_label_available}  # fmt: skip
     figure_folder = report_md.parent / f"{report_md.stem}_figures"
@@ -44,8 +47,9 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
         "",
         f"    {command}",
         "",
-        f"on {report['machine']} (scale {settings.scale:g}): {training_minutes:.0f} min of training in all, this "
-        f"invocation {(time.perf_counter() - start) / 60:.0f} min (cached runs are not retrained). mIoU in points, "
+        f"on {report['machine']} (scale {settings.scale:g}, simulator version {SIMULATOR_VERSION}): "
+        f"{training_minutes:.0f} min of training in all, this invocation {(time.perf_counter() - start) / 60:.0f} "
+        "min (cached runs are not retrained). mIoU in points, "
         f"mean ± std (ddof 1) over fine-tuning seeds {study.seeds}; the model of each run is its checkpoint with the "
         f"best dev mIoU; differences are paired by seed ({report['interval']} interval); a claim is met only when "
         "the interval excludes zero.",
