@@ -8,7 +8,8 @@ all 43,552 scans): the statistic to move the simulator towards, since the shared
 on. Distances: total variation (0 = same histogram, 1 = disjoint) and, for range and intensity, the 1-D
 Wasserstein distance in metres / intensity units. Surface texture per class: the median, over 0.5 m cubes
 holding >= 8 points of one class, of the RMS distance to the cube's best-fit plane (foliage is a fuzzy volume,
-a wall a plane plus the sensor's range noise); on the labelled real scans and the simulated ones.
+a wall a plane plus the sensor's range noise), and the 10/50/90th percentiles of each class's height; on the
+labelled real scans and the simulated ones.
 
     python benchmarks/sim_vs_real.py [--data ../shared/data/lidar] [--seeds 8]
 """
@@ -105,6 +106,13 @@ def texture(scans: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) 
             for c, name in enumerate(names) if (classes == c).sum() >= 10}  # fmt: skip
 
 
+def heights(scans: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) -> dict[str, list[float]]:
+    """Per class with >= 100 points: the 10th, 50th and 90th percentile of z (m, sensor frame)."""
+    z, classes = np.concatenate([p[:, 2] for p, _ in scans]), np.concatenate([lab for _, lab in scans])
+    return {name: [round(float(v), 2) for v in np.percentile(z[classes == c], [10, 50, 90])]
+            for c, name in enumerate(names) if (classes == c).sum() >= 100}  # fmt: skip
+
+
 def summary(points: list[np.ndarray], labels: list[np.ndarray], ring_shares: list[np.ndarray]) -> dict:
     stacked = np.concatenate(points)
     return {
@@ -131,6 +139,8 @@ def main() -> None:
     sim_stats = summary([s.scan.points for s in simulated], [s.labels for s in simulated], sim_rings)
     names = label_map().class_names
     dataset = dataset_label_shares(args.data)
+    labelled = [(p, lab) for p, lab in real if lab is not None]
+    simulated_labelled = [(s.scan.points, s.labels) for s in simulated]
     print(json.dumps({
         "benchmark": "sim_vs_real", "real_scans": len(real), "sim_scans": len(simulated),
         "points_per_scan_real": int(real_stats["points"].mean()),
@@ -146,8 +156,10 @@ def main() -> None:
         "sim_label_share": {n: round(float(v), 4) for n, v in zip(names, sim_stats["labels"], strict=True) if v > 0},
         "real_label_share": {n: round(float(v), 4) for n, v in zip(names, real_stats["labels"], strict=True) if v > 0},
         "dataset_label_share": {n: round(float(v), 4) for n, v in zip(names, dataset, strict=True) if v > 0},
-        "plane_residual_cm_real": texture([(p, lab) for p, lab in real if lab is not None], names),
-        "plane_residual_cm_sim": texture([(s.scan.points, s.labels) for s in simulated], names),
+        "plane_residual_cm_real": texture(labelled, names),
+        "plane_residual_cm_sim": texture(simulated_labelled, names),
+        "height_m_p10_p50_p90_real": heights(labelled, names),
+        "height_m_p10_p50_p90_sim": heights(simulated_labelled, names),
     }))  # fmt: skip
 
 
