@@ -1,0 +1,64 @@
+"""benchmarks/sim_to_real.py on a tiny schedule: both arms train, score on the real scans and report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def benchmark(monkeypatch):
+    spec = importlib.util.spec_from_file_location("sim_to_real", REPO / "benchmarks/sim_to_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tiny = ("data.train.seeds=[300]", "data.train.frames=2", "data.val.frames=2", "train.max_steps=4",
+            "train.eval_every=2", "train.num_workers=0")  # fmt: skip
+    monkeypatch.setattr(module, "SCHEDULE", tiny)
+    monkeypatch.chdir(REPO)
+    return module
+
+
+def run_main(module, monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["sim_to_real.py", *args])
+    module.main()
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_both_arms_are_scored_on_the_real_scans_and_reported(benchmark, monkeypatch, tmp_path, capsys):
+    out, report = tmp_path / "runs", tmp_path / "report.md"
+    run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--report", str(report))
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["benchmark"] == "sim_to_real" and set(printed["arms"]) == {"augmented", "plain"}
+    augmented, plain = (
+        json.loads((out / f"{arm}-seed0" / "result.json").read_text()) for arm in ("augmented", "plain")
+    )
+    assert augmented["real"]["miou"] != plain["real"]["miou"]  # the arms trained differently
+    assert [step for step, _ in augmented["curve"]] == [2, 4]
+    assert printed["arms"]["augmented"]["real"] == [pytest.approx(100 * augmented["real"]["miou"])]
+    assert {"road", "car", "building"} <= set(printed["classes"])  # the classes the real scans hold
+    claims = {claim["name"]: claim for claim in printed["claims"]}
+    assert claims["augmentation helps on the real scans (augmented - plain)"]["difference"]["low"] is None
+    assert claims["augmented: real mIoU above 25"]["verdict"] in {"met", "not shown", "below target", "opposite"}
+    text = report.read_text()
+    assert "| augmented |" in text and "| road |" in text and "Simulator version" in text
+    assert json.loads(report.with_suffix(".json").read_text())["arms"] == printed["arms"]
+    with Image.open(report.with_suffix(".png")) as picture:
+        assert picture.width > 400
+
+    # cached: the second invocation trains nothing; a cache from another simulator version is refused
+    stamp = (out / "plain-seed0" / "result.json").stat().st_mtime_ns
+    run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--arms", "plain")
+    assert (out / "plain-seed0" / "result.json").stat().st_mtime_ns == stamp
+    monkeypatch.setattr(benchmark, "SIMULATOR_VERSION", benchmark.SIMULATOR_VERSION + 1)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--arms", "plain")
+    assert exit_info.value.code == 2
+    assert "was trained on simulator version" in capsys.readouterr().err
