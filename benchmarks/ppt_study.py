@@ -50,6 +50,7 @@ from spot.trainer.data.datasets import SimDataConfig, SimulatedDataset
 from spot.trainer.engine import distributed
 from spot.trainer.engine.hooks import METRICS_FILE, read_metrics
 from spot.trainer.engine.run import CHECKPOINTS, evaluate, train
+from spot.trainer.engine.run_folder import write_atomically
 from spot.trainer.engine.trainer import evaluation_totals
 from spot.trainer.study.command import machine
 from spot.trainer.study.report import cell, compare, difference_text, last_share_gain, summary
@@ -116,7 +117,7 @@ def run(out: Path, arm: str, domains: list[str], seed: int, steps_per_domain: in
     metrics["seconds"] = time.time() - started
     metrics["curve"] = [[r["step"], {d: r[f"miou/{d}"] for d in domains}]
                         for r in read_metrics(run_dir / METRICS_FILE) if r["split"] == "val"]  # fmt: skip
-    (folder / RESULT).write_text(json.dumps(metrics, indent=2))
+    write_atomically(folder / RESULT, json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -141,7 +142,7 @@ def zero_shot(out: Path, seed: int, steps_per_domain: int, momentum: float) -> f
             metrics = task.summarize(evaluation_totals(task, dataset, config, context))
     finally:
         distributed.stop(context)
-    (folder / ZERO_SHOT_RESULT).write_text(json.dumps(metrics, indent=2))
+    write_atomically(folder / ZERO_SHOT_RESULT, json.dumps(metrics, indent=2))
     return metrics["miou"]
 
 

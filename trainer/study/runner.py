@@ -32,6 +32,7 @@ from ..engine.checkpoint import BEST, LAST
 from ..engine.hooks import METRICS_FILE, read_metrics
 from ..engine.resume import config_differences
 from ..engine.run import CHECKPOINTS, evaluate, train
+from ..engine.run_folder import write_atomically
 from .config import SCRATCH, StudyConfig
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class StudyRunner:
         if cached is not None:
             return cached
         result = {"seconds": self._last_seconds, **score(folder, run, self.study, self.real_available)}
-        (folder / RESULT).write_text(json.dumps(result, indent=2))
+        write_atomically(folder / RESULT, json.dumps(result, indent=2))
         return result
 
     def _finetune_config(self, run: Finetuning, folder: Path) -> ExperimentConfig:
@@ -276,7 +277,7 @@ class StudyRunner:
                 )
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            provenance.write_text(json.dumps({"simulator_version": SIMULATOR_VERSION}))
+            write_atomically(provenance, json.dumps({"simulator_version": SIMULATOR_VERSION}))
         result_file = folder / RESULT
         if result_file.is_file():
             return json.loads(result_file.read_text())
@@ -285,7 +286,7 @@ class StudyRunner:
         self._last_seconds = time.perf_counter() - start
         if stage == "pretrain":
             steps = max((r["step"] for r in read_metrics(folder / METRICS_FILE)), default=0)
-            result_file.write_text(json.dumps({"seconds": self._last_seconds, "steps": steps}, indent=2))
+            write_atomically(result_file, json.dumps({"seconds": self._last_seconds, "steps": steps}, indent=2))
         else:
             self.trained_seconds.append(self._last_seconds)
         return None
