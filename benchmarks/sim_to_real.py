@@ -1,7 +1,7 @@
 """Simulator -> real: how well does a segmentation model trained only on simulated scans label real ones?
 
 Trains configs/finetune/seg-unet-sim-hdl64.yaml (simulated HDL-64E, the real scans' sensor) on 24 simulated
-sequences of 8 frames for 1200 steps, per seed, in two arms:
+sequences of 8 frames for 2400 steps, per seed, in two arms:
 
     augmented   as shipped: the global scene transform (`data.train.transform`: yaw, mirror, scale, tilt)
     plain       the transform off: every simulated street runs along +x on level ground
@@ -34,6 +34,7 @@ from spot.sim import SIMULATOR_VERSION
 from spot.trainer.config import load_config
 from spot.trainer.engine.hooks import METRICS_FILE, read_metrics
 from spot.trainer.engine.run import CHECKPOINTS, evaluate, train
+from spot.trainer.engine.run_folder import write_atomically
 from spot.trainer.study.command import machine
 from spot.trainer.study.report import cell, compare, difference_text, last_share_gain, summary
 
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/finetune/seg-unet-sim-hdl64.yaml"
 REAL = REPO / "configs/data/semantickitti-shared-samples.yaml"
 SCHEDULE = ("data.train.seeds=[" + ",".join(str(s) for s in range(300, 324)) + "]", "data.train.frames=8",
-            "train.max_steps=1200", "train.eval_every=600", "train.num_workers=0")  # fmt: skip
+            "train.max_steps=2400", "train.eval_every=400", "train.num_workers=0")  # fmt: skip
 ARMS = {
     "augmented": (),
     "plain": ("data.train.transform.rotate_deg=0", "data.train.transform.flip=false",
@@ -72,7 +73,7 @@ def run(out: Path, arm: str, seed: int) -> dict:
         "seconds": time.time() - started,
         "simulator_version": SIMULATOR_VERSION,
     }
-    (folder / RESULT).write_text(json.dumps(result, indent=2))
+    write_atomically(folder / RESULT, json.dumps(result, indent=2))
     return result
 
 
