@@ -48,9 +48,9 @@ from spot.runtime.io.label_maps import named_label_map
 from spot.trainer.config import load_config
 from spot.trainer.data.datasets import SimDataConfig, SimulatedDataset
 from spot.trainer.engine import distributed
+from spot.trainer.engine.checkpoint import write_atomically
 from spot.trainer.engine.hooks import METRICS_FILE, read_metrics
 from spot.trainer.engine.run import CHECKPOINTS, evaluate, train
-from spot.trainer.engine.run_folder import write_atomically
 from spot.trainer.engine.trainer import evaluation_totals
 from spot.trainer.study.command import machine
 from spot.trainer.study.report import cell, compare, difference_text, last_share_gain, summary

@@ -26,15 +26,17 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from spot.sim import SIMULATOR_VERSION
+from spot.trainer.augment.geometric import GlobalTransformConfig
 from spot.trainer.config import load_config
+from spot.trainer.engine.checkpoint import write_atomically
 from spot.trainer.engine.hooks import METRICS_FILE, read_metrics
 from spot.trainer.engine.run import CHECKPOINTS, evaluate, train
-from spot.trainer.engine.run_folder import write_atomically
 from spot.trainer.study.command import machine
 from spot.trainer.study.report import cell, compare, difference_text, last_share_gain, summary
 
@@ -43,10 +45,10 @@ CONFIG = REPO / "configs/finetune/seg-unet-sim-hdl64.yaml"
 REAL = REPO / "configs/data/semantickitti-shared-samples.yaml"
 SCHEDULE = ("data.train.seeds=[" + ",".join(str(s) for s in range(300, 324)) + "]", "data.train.frames=8",
             "train.max_steps=2400", "train.eval_every=400", "train.num_workers=0")  # fmt: skip
-ARMS = {
+ARMS = {  # the plain arm sets every transform field back to its default (the identity)
     "augmented": (),
-    "plain": ("data.train.transform.rotate_deg=0", "data.train.transform.flip=false",
-              "data.train.transform.scale=[1.0,1.0]", "data.train.transform.tilt_deg=0"),
+    "plain": tuple(f"data.train.transform.{key}={json.dumps(value)}" for key, value in
+                   asdict(GlobalTransformConfig()).items()),
 }  # fmt: skip
 TARGET = 25.0  # mIoU on the real scans, issue 15
 RESULT = "result.json"

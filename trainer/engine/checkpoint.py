@@ -14,7 +14,8 @@ the whole checkpoint or none. A write that fails (a full disk) removes its tempo
 on, so it cannot keep the disk full for the next `--resume`. Reading checks the manifest first: a missing or
 malformed manifest, a missing file, a wrong size or a wrong hash is a `CheckpointError` naming the file; so is a
 train_state.pt holding anything but tensors and plain values. `last` is a symlink, swapped atomically, to the
-newest checkpoint of a run.
+newest checkpoint of a run. `write_atomically` does the same for one small file (a study's
+cached `result.json`): a process killed while writing leaves the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -321,6 +322,14 @@ def _write_synced(path: Path, data: bytes) -> None:
     except OSError as error:
         error.filename = error.filename or str(path)
         raise
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a fsync'ed sibling renamed into place."""
+    partial = path.with_name(f"{path.name}.partial")
+    _write_synced(partial, text.encode())
+    os.replace(partial, path)
+    _fsync(path.parent)
 
 
 def _fsync(path: Path) -> None:

@@ -7,8 +7,6 @@ folder and the holder's PID, before it reads or writes anything there.
 
 `writes_into(folder)` turns the ways writing can fail (a full disk or quota, a read-only or forbidden folder, a
 path through a file) into one `RunFolderError` line naming the folder instead of a traceback.
-`write_atomically` replaces a small file (a cached result) in one `os.replace`: a run killed while writing leaves
-the old file or the new one, never half of one that a resume would then fail to read.
 """
 
 from __future__ import annotations
@@ -73,13 +71,3 @@ def _holder(fd: int) -> str:
     """The PID the holder wrote ('unknown' in the instant between its lock and its write)."""
     text = os.pread(fd, 32, 0).decode(errors="replace").strip()
     return text if text.isdigit() else "unknown"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a fsync'ed sibling renamed into place."""
-    partial = path.with_name(f"{path.name}.partial")
-    with open(partial, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)

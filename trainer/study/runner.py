@@ -28,11 +28,10 @@ from spot.runtime.errors import SpotInputError
 from spot.sim import SIMULATOR_VERSION
 
 from ..config import ExperimentConfig, compose_yaml, load_config
-from ..engine.checkpoint import BEST, LAST
+from ..engine.checkpoint import BEST, LAST, write_atomically
 from ..engine.hooks import METRICS_FILE, read_metrics
 from ..engine.resume import config_differences
 from ..engine.run import CHECKPOINTS, evaluate, train
-from ..engine.run_folder import write_atomically
 from .config import SCRATCH, StudyConfig
 
 log = logging.getLogger(__name__)

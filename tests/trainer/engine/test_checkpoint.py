@@ -24,6 +24,7 @@ from spot.trainer.engine.checkpoint import (
     read_checkpoint,
     remove_temporaries,
     save_checkpoint,
+    write_atomically,
 )
 
 
@@ -194,3 +195,20 @@ def test_train_state_loads_with_weights_only(tmp_path):
         "config.yaml",
         "meta.json",
     }
+
+
+def test_a_result_killed_while_being_written_leaves_the_old_one_whole(tmp_path, monkeypatch):
+    result = tmp_path / "result.json"
+    write_atomically(result, '{"miou": 0.5}')
+    assert result.read_text() == '{"miou": 0.5}'
+
+    def killed(*_):  # the process dies after writing the new text, before renaming it into place
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(result, '{"miou": 0.7, "curve": [')
+    assert result.read_text() == '{"miou": 0.5}'  # a resume reads the old result, not half of the new one
+    monkeypatch.undo()
+    write_atomically(result, '{"miou": 0.7}')  # the next write replaces the leftover partial too
+    assert result.read_text() == '{"miou": 0.7}' and [p.name for p in tmp_path.iterdir()] == ["result.json"]

@@ -18,7 +18,7 @@ from spot.trainer.engine import checkpoint
 from spot.trainer.engine.checkpoint import list_checkpoints
 from spot.trainer.engine.hooks import read_metrics
 from spot.trainer.engine.run import train
-from spot.trainer.engine.run_folder import RunFolderError, claim_run_folder, write_atomically, write_error
+from spot.trainer.engine.run_folder import RunFolderError, claim_run_folder, write_error
 
 
 def run(folder: Path, resume: bool = False, **train_values) -> Path:
@@ -107,20 +107,3 @@ def test_a_full_disk_during_a_checkpoint_is_one_line_and_the_next_resume_works(t
     assert not list(checkpoints.glob(".*tmp*"))  # swept by the lock's holder
     assert [p.name for p in list_checkpoints(checkpoints)][-1] == "step_0000006"
     assert [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
-
-
-def test_a_result_killed_while_being_written_leaves_the_old_one_whole(tmp_path, monkeypatch):
-    result = tmp_path / "result.json"
-    write_atomically(result, '{"miou": 0.5}')
-    assert result.read_text() == '{"miou": 0.5}'
-
-    def killed(*_):  # the process dies after writing the new text, before renaming it into place
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", killed)
-    with pytest.raises(KeyboardInterrupt):
-        write_atomically(result, '{"miou": 0.7, "curve": [')
-    assert result.read_text() == '{"miou": 0.5}'  # a resume reads the old result, not half of the new one
-    monkeypatch.undo()
-    write_atomically(result, '{"miou": 0.7}')  # the next write replaces the leftover partial too
-    assert result.read_text() == '{"miou": 0.7}' and [p.name for p in tmp_path.iterdir()] == ["result.json"]
