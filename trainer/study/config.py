@@ -92,6 +92,10 @@ class Scaling:
     shares: list[float] = bounded(default_factory=lambda: [0.25, 0.5, 1.0], gt=0, le=1, min_length=2)
     arm: str = "???"
     label_fraction: float = bounded(0.01, gt=0, le=1)
+    # Fine-tuning seeds of the scaling runs (default: the study's). A step of the table (2x the data) moves the
+    # score less than a method against scratch does, so the arm may need more seeds to resolve it; the main
+    # tables and claims keep the study's seeds.
+    seeds: list[int] | None = bounded(default=None, ge=0, min_length=2)
 
 
 @dataclass
@@ -134,6 +138,11 @@ class StudyConfig:
     @property
     def method_names(self) -> list[str]:
         return [SCRATCH, *self.pretrain.methods]
+
+    @property
+    def scaling_seeds(self) -> list[int]:
+        """The data-scaling runs' fine-tuning seeds (its own, else the study's)."""
+        return self.seeds if self.scaling is None or self.scaling.seeds is None else self.scaling.seeds
 
     def arm(self, name: str) -> Arm:
         return next(arm for arm in self.arms if arm.name == name)

@@ -29,7 +29,7 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrainings: d
     """Every number of the report, as plain JSON values (`pretrainings`: finished pre-training runs by key, their
     steps, seconds and diagnostics)."""
     pretrain_steps = {key: result["steps"] for key, result in pretrainings.items()}
-    runs = [
+    every_run = [
         {
             "arm": run.arm, "method": run.method, "pretrain_share": run.share, "label_fraction": run.label_fraction,
             "seed": run.seed, "test_miou": points(result.get("test")), "real_miou": points(result.get("real")),
@@ -39,7 +39,8 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrainings: d
         }
         for run, result in results.items()
     ]  # fmt: skip
-    report = {"study": study.name, "interval": INTERVAL, "runs": runs, "pretrain_steps": pretrain_steps,
+    runs = [r for r in every_run if r["seed"] in study.seeds]  # the tables and claims: the study's seeds
+    report = {"study": study.name, "interval": INTERVAL, "runs": every_run, "pretrain_steps": pretrain_steps,
               "pretrainings": pretrainings}  # fmt: skip
     report["tables"] = {arm.name: table(runs, arm.name, study.arm_methods(arm), arm.label_fractions)
                         for arm in study.arms}  # fmt: skip
@@ -48,7 +49,7 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrainings: d
     report["claims"] = [claim_result(runs, claim) | {"converged": converged(report["plateau"], claim)}
                         for claim in study.claims]  # fmt: skip
     if study.scaling is not None:
-        report["scaling"] = scaling(study, runs, pretrain_steps)
+        report["scaling"] = scaling(study, every_run, pretrain_steps)
     report["real_per_class"] = real_per_class(study, runs)
     few = [r for r in runs if r["arm"] == REAL_ARM]
     if few:
@@ -182,6 +183,7 @@ def converged(gains: dict, claim) -> bool | None:
 def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]) -> dict:
     """Test mIoU per pre-training share, and each larger share against the next smaller one."""
     s = study.scaling
+    runs = [r for r in runs if r["seed"] in study.scaling_seeds]
     where = {"arm": s.arm, "label_fraction": s.label_fraction}
     by_share = {share: values(runs, s.method, "test_miou", pretrain_share=share, **where) for share in s.shares}
     steps = [compare(*paired(runs, "test_miou", {"method": s.method, "pretrain_share": larger, **where},
@@ -189,7 +191,7 @@ def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]
              | {"from": smaller, "to": larger}
              for smaller, larger in zip(s.shares, s.shares[1:], strict=False)]  # fmt: skip
     return {
-        "method": s.method, "arm": s.arm, "label_fraction": s.label_fraction,
+        "method": s.method, "arm": s.arm, "label_fraction": s.label_fraction, "seeds": study.scaling_seeds,
         "shares": {str(share): {**summary(by_share[share]),
                                 "pretrain_steps": pretrain_steps.get(Pretraining(s.method, share).key)}
                    for share in s.shares},
@@ -248,6 +250,8 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         s = report["scaling"]
         lines += ["", f"### Data scaling: {s['method']} pre-training on shares of the pool (fixed epochs), "
                       f"{100 * s['label_fraction']:g} % labels on {s['arm']}", "",
+                  f"Fine-tuning seeds {s['seeds']}, one pre-training per share: the intervals hold the fine-tuning "
+                  "spread, not the pre-training's.", "",
                   "| pool share | pre-training steps | test mIoU |", "| --- | --- | --- |"]  # fmt: skip
         for share, entry in s["shares"].items():
             steps = "–" if entry["pretrain_steps"] is None else entry["pretrain_steps"]

@@ -102,7 +102,7 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
     if study.scaling is not None:
         scaling = study.scaling
         runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed)
-                 for share in scaling.shares for seed in study.seeds]  # fmt: skip
+                 for share in scaling.shares for seed in study.scaling_seeds]  # fmt: skip
     arms = [arm.name for arm in study.arms]
     runs.sort(key=lambda run: (run.label_fraction, arms.index(run.arm)))  # stable: the order above within an arm
     if study.real_few_label is not None and real_available:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+import pytest
 
 from spot.trainer.study.config import load_study
 from spot.trainer.study.runner import plan
@@ -46,3 +49,27 @@ def test_the_report_leaves_the_fractions_a_method_never_runs_blank_rather_than_n
     lines = markdown(study, collect(study, {}, {}), []).splitlines()
     rows = [line for line in lines if line.startswith("| clap-no-gram |")]
     assert rows[1] == "| clap-no-gram | not run | – | – |"  # the paired-difference table, before any run
+
+
+def test_the_scaling_runs_take_their_own_seeds_and_the_tables_and_claims_keep_the_studys():
+    from spot.trainer.study.report import collect
+
+    study = load_study(STUDY)
+    study.scaling = dataclasses.replace(study.scaling, seeds=[0, 1, 2, 3, 4])
+    runs = plan(study, real_available=False)
+    scaling = [run for run in runs if run.method == study.scaling.method and run.label_fraction == 0.01
+               and run.arm == "vlp16"]  # fmt: skip
+    assert {(run.share, run.seed) for run in scaling} == {(s, seed) for s in (0.25, 0.5, 1.0) for seed in range(5)}
+    assert {run.seed for run in runs if run not in scaling} == {0, 1, 2}
+    # every run scores 10 + its seed (the pre-trained ones 20 + seed + 10 x share): seeds 3 and 4 would move the
+    # table's mean and the claim's difference, and they must not
+    results = {run: {"test": {"miou": (10 + run.seed + (0 if run.method == "scratch" else 10 + 10 * run.share)) / 100},
+                     "dev": 0.1, "best_step": 1, "seconds": 1.0, "curve": []} for run in runs}  # fmt: skip
+    report = collect(study, results, {})
+    cell = report["tables"]["vlp16"]["spot-geometric"]["0.01"]["test"]
+    assert cell["values"] == pytest.approx([30, 31, 32]) and cell["mean"] == pytest.approx(31)
+    claim = next(c for c in report["claims"] if c["method"] == "spot-geometric" and c["baseline"] == "scratch")
+    assert claim["difference"]["seeds"] == 3 and claim["difference"]["mean"] == pytest.approx(20)
+    assert report["scaling"]["seeds"] == [0, 1, 2, 3, 4]
+    assert report["scaling"]["shares"]["0.25"]["values"] == pytest.approx([22.5, 23.5, 24.5, 25.5, 26.5])
+    assert [step["difference"]["seeds"] for step in report["scaling"]["steps"]] == [5, 5]
