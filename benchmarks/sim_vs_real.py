@@ -113,6 +113,14 @@ def heights(scans: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) 
             for c, name in enumerate(names) if (classes == c).sum() >= 100}  # fmt: skip
 
 
+def road_reach(scans: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) -> list[float]:
+    """The 50th and 90th percentile of how far to the side of the sensor (|y|, m) the road points within 30 m
+    lie: a straight street keeps them within its half width, side streets reach further."""
+    road = names.index("road")
+    lateral = np.concatenate([np.abs(p[(lab == road) & (np.hypot(p[:, 0], p[:, 1]) < 30.0), 1]) for p, lab in scans])
+    return [round(float(v), 2) for v in np.percentile(lateral, [50, 90])]
+
+
 def summary(points: list[np.ndarray], labels: list[np.ndarray], ring_shares: list[np.ndarray]) -> dict:
     stacked = np.concatenate(points)
     return {
@@ -160,6 +168,8 @@ def main() -> None:
         "plane_residual_cm_sim": texture(simulated_labelled, names),
         "height_m_p10_p50_p90_real": heights(labelled, names),
         "height_m_p10_p50_p90_sim": heights(simulated_labelled, names),
+        "road_lateral_m_p50_p90_real": road_reach(labelled, names),
+        "road_lateral_m_p50_p90_sim": road_reach(simulated_labelled, names),
     }))  # fmt: skip
 
 

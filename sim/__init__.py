@@ -19,8 +19,8 @@ from .scene import Scene, generate_scene
 from .sequence import DEFAULT_OCCUPANCY_GRID, FrameTruth, SimulatedSequence, frame_occupancy, simulate_frame
 
 # 2: label shares towards the SemanticKITTI dataset's (green sides, garden fronts); 3: returns from inside
-# foliage and through windows (spot.sim.relief)
-SIMULATOR_VERSION = 3
+# foliage and through windows (spot.sim.relief); 4: side streets, crossroads and T-junctions (spot.sim.crossing)
+SIMULATOR_VERSION = 4
 
 __all__ = [
     "CAMERA_RIGS",

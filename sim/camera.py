@@ -21,7 +21,7 @@ import numpy as np
 from spot.runtime.errors import SpotInputError
 from spot.runtime.io.cameras import CameraCalibration, CameraFrame
 
-from .ground import GroundProfile
+from .ground import Ground
 from .raycast import RangeImage, draw_solids
 from .shading import Lighting, encode, ground_albedo, haze, sky, solid_albedo, texture
 from .solids import RayBlock, Solid, in_frame
@@ -178,7 +178,7 @@ class CameraTruth:
 
 def render_camera(
     calibration: CameraCalibration,
-    ground: GroundProfile,
+    ground: Ground,
     lidar_pose: np.ndarray,
     solids: list[Solid],
     lighting: Lighting,
@@ -216,9 +216,10 @@ def render_camera(
     owner = image.solid.ravel()[pixels]
     normal, albedo, pattern_at = np.empty((len(pixels), 3)), np.empty((len(pixels), 3)), np.empty((len(pixels), 3))
     on_ground = owner < 0
-    strip, face = ground_hits.strip.ravel()[pixels[on_ground]], ground_hits.face.ravel()[pixels[on_ground]]
-    lateral = np.sin(geometry.azimuth + yaw)[column[on_ground]]
-    normal[on_ground] = ground.normal(strip, face, lateral) @ pose[:3, :3]  # world -> camera-centred (about z)
+    segment, strip, face = (where.ravel()[pixels[on_ground]] for where in (ground_hits.segment, ground_hits.strip,
+                                                                             ground_hits.face))  # fmt: skip
+    heading = (geometry.azimuth + yaw)[column[on_ground]]
+    normal[on_ground] = ground.normal(segment, strip, face, heading) @ pose[:3, :3]  # world -> camera-centred
     albedo[on_ground] = ground_albedo(image.label.ravel()[pixels[on_ground]])
     pattern_at[on_ground] = points[on_ground] @ pose[:3, :3].T + pose[:3, 3]  # world coordinates
     _shade_solids(owner, points, local_solids, normal, albedo, pattern_at)

@@ -13,7 +13,7 @@ import numpy as np
 from spot.runtime.voxelize import VoxelGrid
 
 from .classes import label_map
-from .ground import GroundProfile
+from .ground import Ground
 from .solids import Solid
 
 EPSILON = 1e-3
@@ -32,7 +32,7 @@ def _axes(grid: VoxelGrid) -> list[np.ndarray]:
     return [lo[i] + size[i] * np.arange(n + 1) for i, n in enumerate((x, y, z))]
 
 
-def occupancy_grid(grid: VoxelGrid, ground: GroundProfile, pose: np.ndarray, solids: list[Solid]) -> np.ndarray:
+def occupancy_grid(grid: VoxelGrid, ground: Ground, pose: np.ndarray, solids: list[Solid]) -> np.ndarray:
     """(Z, Y, X) uint8 occupancy around a level sensor at `pose` (sensor -> world); `solids` in the sensor frame."""
     axes = _axes(grid)
     volume = _ground_occupancy(grid, axes, ground, pose)
@@ -42,12 +42,16 @@ def occupancy_grid(grid: VoxelGrid, ground: GroundProfile, pose: np.ndarray, sol
     return volume
 
 
-def _ground_occupancy(grid: VoxelGrid, axes: list[np.ndarray], ground: GroundProfile, pose: np.ndarray):
+def _ground_occupancy(grid: VoxelGrid, axes: list[np.ndarray], ground: Ground, pose: np.ndarray):
     xs, ys, zs = axes
     corner_x, corner_y = np.meshgrid(xs, ys)  # (Y+1, X+1)
-    world_y = pose[1, 3] + pose[1, 0] * corner_x + pose[1, 1] * corner_y
-    quad = np.stack([world_y[:-1, :-1], world_y[1:, :-1], world_y[:-1, 1:], world_y[1:, 1:]])
-    top, label = ground.column_top(quad.min(axis=0), quad.max(axis=0))  # (Y, X) world height
+
+    def corners(world: np.ndarray) -> np.ndarray:  # (4, Y, X): a column's four corners
+        return np.stack([world[:-1, :-1], world[1:, :-1], world[:-1, 1:], world[1:, 1:]])
+
+    quad_x = corners(pose[0, 3] + pose[0, 0] * corner_x + pose[0, 1] * corner_y)
+    quad_y = corners(pose[1, 3] + pose[1, 0] * corner_x + pose[1, 1] * corner_y)
+    top, label = ground.column_top(quad_x.min(axis=0), quad_x.max(axis=0), quad_y.min(axis=0), quad_y.max(axis=0))
     top_sensor = top - pose[2, 3]
     solid = zs[:-1, None, None] - EPSILON <= top_sensor[None]  # (Z, Y, X)
     return np.where(solid, _class_values(label)[None], FREE).astype(np.uint8)

@@ -19,7 +19,7 @@ import numpy as np
 
 from spot.runtime.sensors import SensorDescription
 
-from .ground import GroundProfile
+from .ground import Ground
 from .patterns import cell_noise
 from .relief import behind_surface
 from .solids import RayBlock, Solid, solid_hits
@@ -91,7 +91,7 @@ class RangeImage:
 
 
 def cast_sweep(
-    geometry: SweepGeometry, ground: GroundProfile, pose: np.ndarray, solids: list[Solid], max_range: float
+    geometry: SweepGeometry, ground: Ground, pose: np.ndarray, solids: list[Solid], max_range: float
 ) -> RangeImage:
     """Cast the sweep from `pose` (sensor -> world, level) against the ground and `solids` (sensor frame)."""
     full = geometry.block(slice(None), slice(None))

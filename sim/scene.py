@@ -1,6 +1,6 @@
 """Procedural driving scenes from a seed: a straight street with lanes, curbs and sidewalks, buildings or a
 green belt on each side, fences, hedges, front gardens, trees, street lights, signs, parked and moving
-vehicles, cyclists and pedestrians.
+vehicles, cyclists and pedestrians; in half of the scenes a side street crosses it (`spot.sim.crossing`).
 
 How often each appears follows the whole SemanticKITTI dataset's label shares (the `content` ratios of its
 `semantic-kitti.yaml`, 43,552 scans of Karlsruhe's residential streets, country roads and a highway: vegetation
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .actors import Actor
-from .classes import PARKING, ROAD, SIDEWALK, TERRAIN
-from .ground import GroundProfile
+from .crossing import CROSSING_STREAM, Crossing, clear_corridor, draw_crossing, side_street_buildings, street_ground
+from .ground import Ground
 from .population import Placement, parked, people, traffic
 from .solids import Solid
 from .streetscape import Side, buildings, green_belt, street_furniture, trees
@@ -51,10 +51,11 @@ class EgoMotion:
 @dataclass(frozen=True)
 class Scene:
     seed: int
-    ground: GroundProfile
+    ground: Ground
     static: tuple[Solid, ...]
     actors: tuple[Actor, ...]
     ego: EgoMotion
+    crossing: Crossing | None = None
 
     def solids_at(self, time: float) -> list[Solid]:
         return [*self.static, *(s for actor in self.actors for s in actor.solids_at(time))]
@@ -64,7 +65,6 @@ def generate_scene(seed: int, duration: float = 10.0) -> Scene:
     """The scene of `seed`, long enough for the ego to drive `duration` seconds."""
     rng = np.random.default_rng(seed)
     sides = [_side(rng, sign) for sign in (-1, 1)]
-    ground = _ground_profile(sides)
     ego = EgoMotion(-sides[0].lane_width / 2, SENSOR_HEIGHT, float(rng.uniform(5.0, 11.0)), float(rng.uniform(0, 6)))
     x_range = (-MARGIN, ego.speed * duration + MARGIN)
     static: list[Solid] = []
@@ -76,8 +76,13 @@ def generate_scene(seed: int, duration: float = 10.0) -> Scene:
         placed += parked(rng, side, x_range)
         placed += traffic(rng, side, x_range, ego, duration)
         placed += people(rng, side, x_range)
+    crossing_rng = np.random.default_rng([seed, CROSSING_STREAM])
+    crossing = draw_crossing(crossing_rng, (0.0, ego.speed * duration))
+    if crossing is not None:
+        static, placed = clear_corridor(static, placed, crossing)
+        static += side_street_buildings(crossing_rng, crossing, sides)
     found = tuple(Actor(thing.with_instance(i + 1), i + 1, *where) for i, (thing, where) in enumerate(placed))
-    return Scene(seed, ground, tuple(static), found, ego)
+    return Scene(seed, street_ground(sides, crossing), tuple(static), found, ego, crossing)
 
 
 def _side(rng: np.random.Generator, sign: int) -> Side:
@@ -89,23 +94,3 @@ def _side(rng: np.random.Generator, sign: int) -> Side:
     ground = -0.02 * lanes * lane_width + float(rng.uniform(0.1, 0.18))
     green = bool(rng.random() < GREEN_SIDE_PROBABILITY)
     return Side(sign, lanes, lane_width, parking, kerb, sidewalk_end, ground, frontage, green)
-
-
-def _ground_profile(sides: list[Side]) -> GroundProfile:
-    """Strips from -y to +y: terrain, sidewalk, [parking], cambered road halves, [parking], sidewalk, terrain."""
-    planes = {}  # sign -> [(outer |y|, height in y, slope in y, label)] from the centre outwards
-    markings = [(0.0, 0.075, True)]
-    for side in sides:
-        rows = [(0.0, side.road_half, 0.0, -0.02, ROAD)]  # inner |y|, outer |y|, height at inner, slope, label
-        if side.parking:
-            rows.append((side.road_half, side.kerb, -0.02 * side.road_half, 0.0, PARKING))
-        rows.append((side.kerb, side.sidewalk_end, side.ground, 0.0, SIDEWALK))
-        rows.append((side.sidewalk_end, np.inf, side.ground + 0.05, 0.02, TERRAIN))
-        # z = height + slope * (|y| - inner) = (height - slope * inner) + (slope * sign) * y
-        planes[side.sign] = [(outer, h - k * inner, k * side.sign, lab) for inner, outer, h, k, lab in rows]
-        markings.append((side.sign * (side.road_half - 0.25), 0.075, False))
-        markings += [(side.sign * side.lane_width * k, 0.075, True) for k in range(1, side.lanes)]
-    ordered = planes[-1][::-1] + planes[1]
-    boundaries = [-row[0] for row in planes[-1][-2::-1]] + [0.0] + [row[0] for row in planes[1][:-1]]
-    _, height, slope, label = (np.array(v) for v in zip(*ordered, strict=True))
-    return GroundProfile(np.array(boundaries), height, slope, label.astype(np.int64), np.array(markings))

@@ -9,7 +9,7 @@ from spot.runtime.io.cameras import CameraCalibration
 from spot.sim import ReturnModel, SimulatedSequence
 from spot.sim.camera import CAMERA_RIGS, CameraGeometry, CameraSpec, camera_rig, render_camera
 from spot.sim.classes import BUILDING, ROAD
-from spot.sim.ground import GroundProfile
+from spot.sim.ground import Ground, GroundProfile
 from spot.sim.shading import Lighting
 from spot.sim.solids import Box, Surface
 
@@ -39,7 +39,8 @@ def test_depth_through_a_box_face_and_the_ground_is_the_analytic_distance():
     half_length, half_width = 1.0, 2.5
     box_centre = centre + 12.0 * forward
     box = Box(*box_centre[:2], heading, half_length, half_width, GROUND_Z, 1.2, Surface(BUILDING))
-    ground = GroundProfile(np.array([]), np.array([GROUND_Z]), np.zeros(1), np.array([ROAD]), np.zeros((0, 3)))
+    flat = GroundProfile(np.array([]), np.array([GROUND_Z]), np.zeros(1), np.array([ROAD]), np.zeros((0, 3)))
+    ground = Ground((flat,))
     frame, truth = render_camera(calibration, ground, lidar_pose, [box], Lighting.of_scene(0), np.random.default_rng(0))
     assert frame.image.shape == (120, 200, 3) and truth.distance.shape == (120, 200)
 

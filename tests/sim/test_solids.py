@@ -5,7 +5,7 @@ import pytest
 
 from spot.runtime.sensors import SENSORS
 from spot.sim.classes import LANE_MARKING, ROAD, SIDEWALK
-from spot.sim.ground import GroundProfile
+from spot.sim.ground import Ground, GroundProfile
 from spot.sim.raycast import SweepGeometry
 from spot.sim.solids import Box, Cylinder, Ellipsoid, RayBlock, Surface, solid_hits
 
@@ -55,10 +55,10 @@ def test_box_voxel_overlap_is_exact_on_the_separating_axes():
     np.testing.assert_array_equal(box.overlaps(lo, lo + 0.2), [False, True, True, False])
 
 
-def _street() -> GroundProfile:
+def _street() -> Ground:
     # road at z = 0 for |y| < 5 with a dashed centre line, sidewalk 0.15 m up beyond
-    return GroundProfile(np.array([-5.0, 5.0]), np.array([0.15, 0.0, 0.15]), np.zeros(3),
-                         np.array([SIDEWALK, ROAD, SIDEWALK]), np.array([[0.0, 0.1, 1.0]]))  # fmt: skip
+    return Ground((GroundProfile(np.array([-5.0, 5.0]), np.array([0.15, 0.0, 0.15]), np.zeros(3),
+                                 np.array([SIDEWALK, ROAD, SIDEWALK]), np.array([[0.0, 0.1, 1.0]])),))  # fmt: skip
 
 
 def test_ground_strips_curb_face_and_lane_marking():

@@ -26,7 +26,7 @@ def write_ppt_experiment(folder: Path, head: str = "decoupled", steps: int = 20,
     values = {
         "name": "ppt",
         "voxelization": GRID,
-        "data": {"train": domains(train_seeds), "val": domains((50, 51, 52), frames=2)},
+        "data": {"train": domains(train_seeds), "val": domains((50, 51, 52, 53), frames=2)},
         "model": {**UNET, "norm": norm if norm is not None else {"decouple": True}},
         "objective": {"name": "ppt_segmentation", "head": head},
         "optim": {"lr": 0.01},

@@ -37,7 +37,9 @@ def finetuned(tmp_path_factory) -> tuple:
     pretrained = train(load_config(write_experiment(folder / "pre", occupancy, True, steps=10)), stage="pretrain")
     segmentation = {"name": "semantic_segmentation"}
     checkpoint = pretrained / "checkpoints" / "last"
-    config = write_experiment(folder / "fine", segmentation, True, steps=80, pretrained={"path": str(checkpoint)})
+    # scored on four streets: one alone (a crossroads at the sensor, mostly road) says little about 19 classes
+    config = write_experiment(folder / "fine", segmentation, True, steps=80, pretrained={"path": str(checkpoint)},
+                              val_seeds=(50, 51, 52, 53))  # fmt: skip
     handler, logger = _Records(), logging.getLogger("spot")
     level = logger.level
     logger.addHandler(handler)
@@ -68,7 +70,8 @@ def test_finetune_from_a_pretrained_backbone_learns_segmentation(finetuned):
     metrics = evaluate(run_dir / "checkpoints" / "last", None, [])
     # 80 steps on 8 VLP-16 frames: far from converged, but well past chance on the large classes. Measured
     # (simulator version 2): mIoU 0.125 / 0.122, road 0.67 / 0.66, car 0.21 / 0.18 with 1 / 2 torch threads;
-    # version 3 (CI): mIoU 0.166, road 0.71, sidewalk 0.48, terrain 0.42, trunk 0.19, vegetation 0.16, car 0.02.
+    # version 3 (CI): mIoU 0.166, road 0.71, sidewalk 0.48, terrain 0.42, trunk 0.19, vegetation 0.16, car 0.02;
+    # version 4 (scored on four streets): mIoU 0.157, road 0.65, sidewalk 0.46, vegetation 0.35, building 0.31.
     # Which small class the eight frames teach first depends on their content: ask for large ones.
     above = sorted(name for name, iou in metrics.items() if name.startswith("iou/") and iou > 0.15)
     assert metrics["miou"] > 0.1 and metrics["iou/road"] > 0.5 and len(above) >= 3, metrics
