@@ -254,6 +254,10 @@ def test_a_method_with_its_own_data_pretrains_on_it_and_fine_tunes_with_its_over
             {"pretrain": {"methods": {"spot-geometric": {**SPOT, "pool": False}}}},
             "`study.scaling.method` = 'spot-geometric': trains on its own data (pool: false)",
         ),
+        (
+            {"scaling": {"method": "spot-geometric", "arm": "vlp16", "label_fraction": 0.5, "seeds": [3]}},
+            "`study.scaling.seeds` = [3]: expected at least 2 values",
+        ),
     ],
 )
 def test_study_config_mistakes_are_one_error_line(tmp_path, change, message):
