@@ -173,8 +173,8 @@ def side_street_buildings(rng: np.random.Generator, crossing: Crossing, sides: l
     for side in sides:
         if side.sign not in crossing.signs or side.green:
             continue
-        for kerb in (-1, 1):
-            local = Side(kerb, 1, crossing.half_width, False, crossing.half_width, crossing.reach, side.ground,
+        for kerb_side in (-1, 1):
+            local = Side(kerb_side, 1, crossing.half_width, False, crossing.half_width, crossing.reach, side.ground,
                          crossing.reach + crossing.setback)  # fmt: skip
             along: XRange = (side.frontage + 1.0, SIDE_STREET_LENGTH)
             # the side street's own frame (x along it, away from the street) turned onto world y = sign * x
