@@ -119,14 +119,15 @@ def lane_markings(sides: list[Side]) -> list[tuple[float, float, bool]]:
 def street_ground(sides: list[Side], crossing: Crossing | None) -> Ground:
     """The ground along the street: one profile, or five where a side street crosses (street, corner
     sidewalks, side street, corner sidewalks, street); the lane markings stop at the side street."""
-    street = profile({side.sign: side_rows(side) for side in sides}, lane_markings(sides))
+    markings = lane_markings(sides)
+    street = profile({side.sign: side_rows(side) for side in sides}, markings)
     if crossing is None:
         return Ground((street,))
 
     def rows(side: Side, crossing_rows) -> list[Row]:
         return crossing_rows(side) if side.sign in crossing.signs else side_rows(side)
 
-    corner = profile({side.sign: rows(side, _corner_rows) for side in sides}, lane_markings(sides))
+    corner = profile({side.sign: rows(side, _corner_rows) for side in sides}, markings)
     road = profile({side.sign: rows(side, _side_street_rows) for side in sides}, [])
     x, w, reach = crossing.x, crossing.half_width, crossing.reach
     return Ground((street, corner, road, corner, street), np.array([x - reach, x - w, x + w, x + reach]))

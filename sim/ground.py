@@ -130,8 +130,17 @@ class Ground:
             raise ValueError(f"{len(self.profiles)} profiles need {len(self.profiles) - 1} ascending edges")
 
     def _x_range(self, segment: int) -> tuple[float, float]:
-        bounds = np.concatenate([[-np.inf], self.edges, [np.inf]])
-        return float(bounds[segment]), float(bounds[segment + 1])
+        start = self.edges[segment - 1] if segment > 0 else -np.inf
+        end = self.edges[segment] if segment < len(self.edges) else np.inf
+        return float(start), float(end)
+
+    def _strip_values(self, name: str, segment: np.ndarray, strip: np.ndarray) -> np.ndarray:
+        """The per-strip array `name` ("label", "slope") of each hit's profile, at the hit's strip."""
+        out = np.zeros(np.shape(strip), dtype=getattr(self.profiles[0], name).dtype)
+        for s, profile in enumerate(self.profiles):
+            mine = segment == s
+            out[mine] = getattr(profile, name)[strip[mine]]
+        return out
 
     def cast(self, origin: np.ndarray, yaw: float, tan_e: np.ndarray, cos_e: np.ndarray, azimuth: np.ndarray):
         """Ground hits of the sweep from a level sensor at world `origin` (3,) heading `yaw`.
@@ -160,24 +169,23 @@ class Ground:
                 segment = np.where(valid, np.where(after_higher, j + 1, j), segment)
                 strip = np.where(valid, np.where(after_higher, k_after, k_before), strip)
                 face = np.where(valid, CROSS_CURB, face)
-        label, slope = np.zeros(best.shape, dtype=np.int64), np.zeros(best.shape)
-        for s, profile in enumerate(self.profiles):
-            mine = segment == s
-            label = np.where(mine, profile.label[np.minimum(strip, len(profile.label) - 1)], label)
-            slope = np.where(mine, profile.slope[np.minimum(strip, len(profile.slope) - 1)], slope)
+        label, slope = self._strip_values("label", segment, strip), self._strip_values("slope", segment, strip)
         plane_dot = np.abs(tan_e - slope * sin_h) * cos_e / np.sqrt(1 + slope**2)
         cos_inc = np.select([face == CURB, face == CROSS_CURB], [cos_e * np.abs(sin_h), cos_e * np.abs(cos_h)],
                             plane_dot)  # fmt: skip
-        for s, profile in enumerate(self.profiles):
-            label = np.where(segment == s, profile.paint(label, best, origin, cos_h, sin_h), label)
+        if len(self.profiles) == 1:
+            label = self.profiles[0].paint(label, best, origin, cos_h, sin_h)
+        else:  # each stretch paints its own hits only
+            cos_h, sin_h = np.broadcast_to(cos_h, best.shape), np.broadcast_to(sin_h, best.shape)
+            for s, profile in enumerate(self.profiles):
+                mine = segment == s
+                label[mine] = profile.paint(label[mine], best[mine], origin, cos_h[mine], sin_h[mine])
         return GroundHits(best, label, REFLECTIVITY_TABLE[label], cos_inc, segment, strip, face)
 
     def normal(self, segment: np.ndarray, strip: np.ndarray, face: np.ndarray, heading: np.ndarray) -> np.ndarray:
         """World-frame unit normals (..., 3) of hits (their `segment`, `strip`, `face` as cast) by rays of world
         `heading`: a plane's tilts with its slope, a curb faces the rays that meet it."""
-        slope = np.zeros(np.shape(strip))
-        for s, profile in enumerate(self.profiles):
-            slope = np.where(segment == s, profile.slope[np.minimum(strip, len(profile.slope) - 1)], slope)
+        slope = self._strip_values("slope", segment, strip)
         norm = np.sqrt(1.0 + slope**2)
         nx = np.where(face == CROSS_CURB, -np.sign(np.cos(heading)), 0.0)
         ny = np.select([face == CURB, face == CROSS_CURB], [-np.sign(np.sin(heading)), 0.0], -slope / norm)
