@@ -25,7 +25,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     planned = plan(study, runner.real_few_label_available)
     pretrainings = {run.pretraining for run in planned if run.pretraining}  # finished ones are reported
     pretrain_results = {p.key: r for p in pretrainings if (r := runner.pretrain_result(p)) is not None}
-    report = collect(study, results, dict(sorted(pretrain_results.items())))
+    report = collect(study, results, dict(sorted(pretrain_results.items())), settings.scale)
     training_minutes = (sum(r["seconds"] for r in results.values())
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
     report |= {"planned_runs": len(planned), "complete": settings.train}

@@ -8,6 +8,7 @@ Mistakes are one `SpotConfigError` line naming the key, as for experiment config
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -86,10 +87,13 @@ class Arm:
 
 @dataclass
 class Scaling:
-    """Data scaling: `method` pre-trained on shares of its pool (fixed epochs), fine-tuned on `arm`."""
+    """Data scaling: `method` pre-trained on shares of the pool's sequences (fixed epochs), fine-tuned on `arm`.
+
+    A share counts whole sequences (scenes), not frames: the frames of one drive share its street, so a random
+    quarter of the frames still shows nearly every scene. A share above 1 simulates the sequences after the pool's."""
 
     method: str = "???"
-    shares: list[float] = bounded(default_factory=lambda: [0.25, 0.5, 1.0], gt=0, le=1, min_length=2)
+    shares: list[float] = bounded(default_factory=lambda: [0.25, 0.5, 1.0], gt=0, min_length=2)  # increasing
     arm: str = "???"
     label_fraction: float = bounded(0.01, gt=0, le=1)
     # Fine-tuning seeds of the scaling runs (default: the study's). A step of the table (2x the data) moves the
@@ -182,6 +186,13 @@ class StudyConfig:
                 raise Invalid("scaling.method", "trains on its own data (pool: false): it has no shares of the "
                                                 "pool to scale", self.scaling.method)  # fmt: skip
             self._known_arm("scaling.arm", self.scaling.arm, self.scaling.label_fraction)
+            shares, sequences = self.scaling.shares, self.pretrain.pool.sequences
+            if any(larger <= smaller for smaller, larger in itertools.pairwise(shares)):
+                raise Invalid("scaling.shares", "expected increasing shares", shares)
+            for share in shares:
+                if abs(share * sequences - round(share * sequences)) > 1e-9:
+                    raise Invalid("scaling.shares", f"expected whole numbers of the pool's {sequences} sequences; "
+                                                    f"{share:g} x {sequences} is not", share)  # fmt: skip
         for name, method in self.pretrain.methods.items():
             for fraction in method.label_fractions or ():
                 if fraction not in self.finetune.steps:

@@ -25,9 +25,11 @@ def points(metrics: dict | None) -> float | None:
     return None if metrics is None else 100 * metrics[METRIC]
 
 
-def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrainings: dict[str, dict]) -> dict:
+def collect(
+    study: StudyConfig, results: dict[Finetuning, dict], pretrainings: dict[str, dict], scale: float = 1.0
+) -> dict:
     """Every number of the report, as plain JSON values (`pretrainings`: finished pre-training runs by key, their
-    steps, seconds and diagnostics)."""
+    steps, seconds and diagnostics; `scale`: the study's --scale)."""
     pretrain_steps = {key: result["steps"] for key, result in pretrainings.items()}
     every_run = [
         {
@@ -49,7 +51,7 @@ def collect(study: StudyConfig, results: dict[Finetuning, dict], pretrainings: d
     report["claims"] = [claim_result(runs, claim) | {"converged": converged(report["plateau"], claim)}
                         for claim in study.claims]  # fmt: skip
     if study.scaling is not None:
-        report["scaling"] = scaling(study, every_run, pretrain_steps)
+        report["scaling"] = scaling(study, every_run, pretrain_steps, scale)
     report["real_per_class"] = real_per_class(study, runs)
     few = [r for r in runs if r["arm"] == REAL_ARM]
     if few:
@@ -180,8 +182,9 @@ def converged(gains: dict, claim) -> bool | None:
     return None if None in sides else all(gain <= PLATEAU_TOLERANCE for gain in sides)
 
 
-def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]) -> dict:
-    """Test mIoU per pre-training share, and each larger share against the next smaller one."""
+def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int], scale: float) -> dict:
+    """Test mIoU per pre-training share (and its number of sequences), and each larger share against the next
+    smaller one."""
     s = study.scaling
     runs = [r for r in runs if r["seed"] in study.scaling_seeds]
     where = {"arm": s.arm, "label_fraction": s.label_fraction}
@@ -193,6 +196,7 @@ def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]
     return {
         "method": s.method, "arm": s.arm, "label_fraction": s.label_fraction, "seeds": study.scaling_seeds,
         "shares": {str(share): {**summary(by_share[share]),
+                                "sequences": len(study.pretrain.pool.seeds(scale * share)),
                                 "pretrain_steps": pretrain_steps.get(Pretraining(s.method, share).key)}
                    for share in s.shares},
         "steps": steps,
@@ -248,18 +252,22 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}**{caveat} |")
     if "scaling" in report:
         s = report["scaling"]
-        lines += ["", f"### Data scaling: {s['method']} pre-training on shares of the pool (fixed epochs), "
+        sequences = {float(share): entry["sequences"] for share, entry in s["shares"].items()}
+        lines += ["", f"### Data scaling: {s['method']} pre-trained on more simulated sequences (fixed epochs), "
                       f"{100 * s['label_fraction']:g} % labels on {s['arm']}", "",
                   f"Fine-tuning seeds {s['seeds']}, one pre-training per share: the intervals hold the fine-tuning "
                   "spread, not the pre-training's.", "",
-                  "| pool share | pre-training steps | test mIoU |", "| --- | --- | --- |"]  # fmt: skip
+                  "| sequences | share of the pool | pre-training steps | test mIoU |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
         for share, entry in s["shares"].items():
             steps = "–" if entry["pretrain_steps"] is None else entry["pretrain_steps"]
-            lines.append(f"| {100 * float(share):g} % | {steps} | {cell(entry)} |")
+            lines.append(f"| {entry['sequences']} | {100 * float(share):g} % | {steps} | {cell(entry)} |")
         lines += [
             "",
             "Each step up: "
-            + "; ".join(f"{100 * st['from']:g} → {100 * st['to']:g} %: {interval(st)}" for st in s["steps"])
+            + "; ".join(
+                f"{sequences[st['from']]} → {sequences[st['to']]} sequences: {interval(st)}" for st in s["steps"]
+            )
             + f". Overall: **{s['verdict']}**.",
         ]
     if report["real_per_class"]:
@@ -367,12 +375,15 @@ def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
         shares = [x for x in s["shares"] if s["shares"][x]["mean"] is not None]  # a study stopped part-way
         figure, axis = plt.subplots(figsize=(5.5, 4))
         means, stds = [s["shares"][x]["mean"] for x in shares], [s["shares"][x]["std"] for x in shares]
-        axis.errorbar([100 * float(x) for x in shares], means, yerr=stds, marker="o", capsize=3, label=s["method"])
+        sequences = [s["shares"][x]["sequences"] for x in shares]
+        axis.errorbar(sequences, means, yerr=stds, marker="o", capsize=3, label=s["method"])
         scratch = report["tables"][s["arm"]].get(SCRATCH, {}).get(str(s["label_fraction"]))
         if scratch and scratch["test"]["mean"] is not None:
             axis.axhline(scratch["test"]["mean"], color="k", linestyle="--", label="scratch")
-        axis.set(xscale="log", xlabel="pre-training data (% of the pool, fixed epochs)", ylabel="test mIoU",
+        axis.set(xscale="log", xlabel="pre-training sequences (fixed epochs)", ylabel="test mIoU",
                  title=f"{100 * s['label_fraction']:g} % labels on {s['arm']}")  # fmt: skip
+        axis.set_xticks(sequences, [str(n) for n in sequences])
+        axis.xaxis.set_minor_locator(plt.NullLocator())
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
         save(figure, "data_scaling.png")

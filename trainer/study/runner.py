@@ -1,6 +1,6 @@
 """The study's runs: planned from the config, each trained once into its own folder and scored from there.
 
-    <out>/pretrain/<method>@<share>/                        a pre-training run (fixed epochs on a share of the pool)
+    <out>/pretrain/<method>@<share>/                        a pre-training run (fixed epochs, a share of the sequences)
     <out>/<arm>/<method>@<share>/labels<f>-seed<s>/         a fine-tuning run; result.json holds its scores
     <out>/real-few-label/<method>/seed<s>/                  fine-tuned on real scans
 
@@ -46,7 +46,7 @@ PRETRAIN_DIAGNOSTICS = ("loss", "prototypes_used", "code_entropy", "code_agreeme
 @dataclass(frozen=True)
 class Pretraining:
     method: str
-    share: float  # of the pre-training pool
+    share: float  # of the pre-training pool's sequences (above 1: more sequences than the pool)
 
     @property
     def key(self) -> str:
@@ -205,8 +205,8 @@ class StudyRunner:
             # the CPU-sized pool (128 frames, ~450 MB) fits one process's frame cache (`SimulatedDataset`), which
             # loader workers, restarted every epoch, would remake; a scaled pool is read by workers
             *(["train.num_workers=0"] if self.settings.scale <= 1 else []),
-            *(section.pool.overrides("data.train", self.settings.scale) if method.pool else []),
-            *([f"data.train.fraction={run.share}"] if method.pool else []),
+            # a share of the pool's sequences (`Scaling`), times --scale
+            *(section.pool.overrides("data.train", self.settings.scale * run.share) if method.pool else []),
             *method.overrides,
         ]
         self._train_once(load_config(method.config, overrides), folder, "pretrain")
@@ -336,6 +336,6 @@ def _headline(result: dict) -> str:
 
 
 def describe(run: Finetuning) -> str:
-    share = "" if run.share == FULL_SHARE else f" (pre-trained on {100 * run.share:g} % of the pool)"
+    share = "" if run.share == FULL_SHARE else f" (pre-trained on {run.share:g}x the pool's sequences)"
     labels = "" if run.arm == REAL_ARM else f", {100 * run.label_fraction:g} % labels"
     return f"{run.arm}, {run.method}{share}{labels}, seed {run.seed}"

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import spot.trainer.study.runner as runner
 from spot.trainer.cli.train import main as spot_train
+from spot.trainer.study.config import load_study
 
 CONFIGS = Path(__file__).parents[3] / "configs"
 TINY = [
@@ -238,7 +239,7 @@ def test_a_method_with_its_own_data_pretrains_on_it_and_fine_tunes_with_its_over
             "`study.arms[0].label_fractions[0]` = 1.5: expected a number > 0 and <= 1",
         ),
         (
-            {"pretrain": {"methods": {"spot-geometric": {**SPOT, "label_fractions": [0.25]}}}},
+            {"pretrain": {"methods": {"spot-geometric": {**SPOT, "label_fractions": [0.25]}}}, "scaling": None},
             "`study.pretrain.methods.spot-geometric.label_fractions` = 0.25: has no entry in finetune.steps",
         ),
         (
@@ -258,12 +259,36 @@ def test_a_method_with_its_own_data_pretrains_on_it_and_fine_tunes_with_its_over
             {"scaling": {"method": "spot-geometric", "arm": "vlp16", "label_fraction": 0.5, "seeds": [3]}},
             "`study.scaling.seeds` = [3]: expected at least 2 values",
         ),
+        (
+            {"scaling": {"method": "spot-geometric", "arm": "vlp16", "label_fraction": 0.5, "shares": [0.25, 1.0]}},
+            "`study.scaling.shares` = 0.25: expected whole numbers of the pool's 2 sequences; 0.25 x 2 is not",
+        ),
+        (
+            {"scaling": {"method": "spot-geometric", "arm": "vlp16", "label_fraction": 0.5, "shares": [1.0, 0.5]}},
+            "`study.scaling.shares` = [1.0, 0.5]: expected increasing shares",
+        ),
     ],
 )
 def test_study_config_mistakes_are_one_error_line(tmp_path, change, message):
     result = run(tiny_study(tmp_path, **change), tmp_path)
     assert result.exit_code == 2
     assert message in result.output, result.output
+
+
+@pytest.mark.parametrize(("share", "scale", "seeds"), [(0.5, 1, [0]), (1.0, 1, [0, 1]), (2.0, 1, [0, 1, 2, 3]),
+                                                       (0.5, 3, [0, 1, 2])])  # fmt: skip
+def test_a_pretraining_share_is_whole_sequences_and_above_one_the_sequences_after_the_pool(
+    tmp_path, monkeypatch, share, scale, seeds
+):
+    """The tiny pool is sequences 0 and 1; --scale multiplies the sequences of every share."""
+    study = load_study(tiny_study(tmp_path))
+    trained = {}
+    monkeypatch.setattr(runner.StudyRunner, "_train_once", lambda self, config, folder, stage: trained.update(c=config))
+    runner.StudyRunner(study, runner.Settings(out=tmp_path, scale=scale)).pretrain(
+        runner.Pretraining("spot-geometric", share)
+    )
+    data = trained["c"].data.train.config
+    assert data.seeds == seeds and data.frames == 1 and data.fraction == 1
 
 
 def test_the_workers_environment_is_restored_after_the_block(monkeypatch):
