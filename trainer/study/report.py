@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SCRATCH, Score, StudyConfig
-from .runner import FULL_SHARE, METRIC, REAL_ARM, Finetuning, Pretraining
+from .runner import METRIC, REAL_ARM, Finetuning, Pretraining
 from .stats import INTERVAL, paired_difference, verdict
 
 PLATEAU_SHARE = 1 / 3  # the learning curve's last third: its dev gain says whether the run had plateaued
@@ -33,7 +33,8 @@ def collect(
     pretrain_steps = {key: result["steps"] for key, result in pretrainings.items()}
     every_run = [
         {
-            "arm": run.arm, "method": run.method, "pretrain_share": run.share, "label_fraction": run.label_fraction,
+            "arm": run.arm, "method": run.method, "pretrain_share": run.share, "pretrain_seed": run.pretrain_seed,
+            "label_fraction": run.label_fraction,
             "seed": run.seed, "test_miou": points(result.get("test")), "real_miou": points(result.get("real")),
             "dev_miou": None if result.get("dev") is None else 100 * result["dev"], "best_step": result["best_step"],
             "seconds": result["seconds"], "curve": [[step, 100 * value] for step, value in result["curve"]],
@@ -41,7 +42,8 @@ def collect(
         }
         for run, result in results.items()
     ]  # fmt: skip
-    runs = [r for r in every_run if r["seed"] in study.seeds]  # the tables and claims: the study's seeds
+    # the tables and claims: the study's seeds, one pre-training per method (data scaling has runs of its own)
+    runs = [r for r in every_run if r["seed"] in study.seeds and r["pretrain_seed"] is None]
     report = {"study": study.name, "interval": INTERVAL, "runs": every_run, "pretrain_steps": pretrain_steps,
               "pretrainings": pretrainings}  # fmt: skip
     report["tables"] = {arm.name: table(runs, arm.name, study.arm_methods(arm), arm.label_fractions)
@@ -74,7 +76,7 @@ def real_per_class(study: StudyConfig, runs: list[dict]) -> dict:
     """Mean IoU per class on the real scans (classes present) of the first arm's models at its largest label
     fraction, per method: which classes transfer from the simulator and which do not."""
     arm = study.arms[0]
-    where = {"arm": arm.name, "pretrain_share": FULL_SHARE, "label_fraction": max(arm.label_fractions)}
+    where = {"arm": arm.name, "label_fraction": max(arm.label_fractions)}
     out = {}
     for method in study.arm_methods(arm):
         chosen = [r["real_iou"] for r in select(runs, method=method, **where) if r["real_iou"]]
@@ -119,8 +121,8 @@ def compare(method: list[float], baseline: list[float], min_gain: float = 0.0, t
 def table(runs: list[dict], arm: str, methods: list[str], fractions: list[float]) -> dict:
     """method -> label fraction -> {test, real} summaries (full-pool pre-training)."""
     return {
-        method: {str(f): {score: summary(values(runs, method, f"{score}_miou", arm=arm, label_fraction=f,
-                                                pretrain_share=FULL_SHARE)) for score in Score}
+        method: {str(f): {score: summary(values(runs, method, f"{score}_miou", arm=arm, label_fraction=f))
+                          for score in Score}
                  for f in fractions}
         for method in methods
     }  # fmt: skip
@@ -137,7 +139,7 @@ def comparisons(study: StudyConfig, runs: list[dict]) -> dict:
                 if not study.fine_tunes(method, f):
                     continue
                 for score in Score:
-                    where = {"arm": arm.name, "label_fraction": f, "pretrain_share": FULL_SHARE}
+                    where = {"arm": arm.name, "label_fraction": f}
                     result = compare(*paired(runs, f"{score}_miou", {"method": method, **where},
                                              {"method": SCRATCH, **where}))  # fmt: skip
                     out.setdefault(arm.name, {}).setdefault(method, {}).setdefault(str(f), {})[str(score)] = result
@@ -145,7 +147,7 @@ def comparisons(study: StudyConfig, runs: list[dict]) -> dict:
 
 
 def claim_result(runs: list[dict], claim) -> dict:
-    where = {"arm": claim.arm, "label_fraction": claim.label_fraction, "pretrain_share": FULL_SHARE}
+    where = {"arm": claim.arm, "label_fraction": claim.label_fraction}
     key = f"{claim.score}_miou"
     pairs = paired(runs, key, {"method": claim.method, **where}, {"method": claim.baseline, **where})
     result = compare(*pairs, claim.min_gain, claim.two_sided)
@@ -159,7 +161,7 @@ def plateau(runs: list[dict]) -> dict:
     Near zero: the run had plateaued before its schedule ended."""
     out: dict = {}
     for r in runs:
-        if r["arm"] == REAL_ARM or r["pretrain_share"] != FULL_SHARE or len(r["curve"]) < 3:
+        if r["arm"] == REAL_ARM or len(r["curve"]) < 3:
             continue
         gain = last_share_gain(r["curve"])
         out.setdefault(r["arm"], {}).setdefault(r["method"], {}).setdefault(str(r["label_fraction"]), []).append(gain)
@@ -186,8 +188,9 @@ def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]
     """Test mIoU per pre-training share (and its number of sequences), and each larger share against the next
     smaller one."""
     s = study.scaling
-    runs = [r for r in runs if r["seed"] in study.scaling_seeds]
+    runs = [r for r in runs if r["seed"] in study.scaling_seeds and r["pretrain_seed"] is not None]
     where = {"arm": s.arm, "label_fraction": s.label_fraction}
+    any_seed = study.scaling_seeds[0]  # every seed's pre-training at a share trains the same number of steps
     by_share = {share: values(runs, s.method, "test_miou", pretrain_share=share, **where) for share in s.shares}
     steps = [compare(*paired(runs, "test_miou", {"method": s.method, "pretrain_share": larger, **where},
                              {"method": s.method, "pretrain_share": smaller, **where}))
@@ -197,7 +200,7 @@ def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]
         "method": s.method, "arm": s.arm, "label_fraction": s.label_fraction, "seeds": study.scaling_seeds,
         "shares": {str(share): {**summary(by_share[share]),
                                 "sequences": len(study.pretrain.pool.seeds(scale * share)),
-                                "pretrain_steps": pretrain_steps.get(Pretraining(s.method, share).key)}
+                                "pretrain_steps": pretrain_steps.get(Pretraining(s.method, share, any_seed).key)}
                    for share in s.shares},
         "steps": steps,
         "verdict": "met" if all(step["verdict"] == "met" for step in steps) else "not shown",
@@ -255,8 +258,8 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         sequences = {float(share): entry["sequences"] for share, entry in s["shares"].items()}
         lines += ["", f"### Data scaling: {s['method']} pre-trained on more simulated sequences (fixed epochs), "
                       f"{100 * s['label_fraction']:g} % labels on {s['arm']}", "",
-                  f"Fine-tuning seeds {s['seeds']}, one pre-training per share: the intervals hold the fine-tuning "
-                  "spread, not the pre-training's.", "",
+                  f"Seeds {s['seeds']}: the run of seed s fine-tunes a pre-training of its own, trained with seed s, "
+                  "so the paired intervals hold the pre-training's spread as well as the fine-tuning's.", "",
                   "| sequences | share of the pool | pre-training steps | test mIoU |",
                   "| --- | --- | --- | --- |"]  # fmt: skip
         for share, entry in s["shares"].items():
@@ -354,7 +357,7 @@ def figures(study: StudyConfig, report: dict, folder: Path) -> list[Path]:
         axis.legend(fontsize=8)
     save(figure, "miou_vs_labels.png")
 
-    main = [r for r in report["runs"] if r["arm"] == arms[0].name and r["pretrain_share"] == FULL_SHARE]
+    main = [r for r in report["runs"] if r["arm"] == arms[0].name and r["pretrain_seed"] is None]
     fractions = arms[0].label_fractions
     figure, axes = plt.subplots(1, len(fractions), figsize=(5 * len(fractions), 3.8), squeeze=False)
     methods = list(report["tables"][arms[0].name])

@@ -47,10 +47,11 @@ PRETRAIN_DIAGNOSTICS = ("loss", "prototypes_used", "code_entropy", "code_agreeme
 class Pretraining:
     method: str
     share: float  # of the pre-training pool's sequences (above 1: more sequences than the pool)
+    seed: int | None = None  # its train.seed (data scaling pairs it with the fine-tuning seed); None: the config's
 
     @property
     def key(self) -> str:
-        return f"{self.method}@{self.share:g}"
+        return f"{self.method}@{self.share:g}" + ("" if self.seed is None else f"-seed{self.seed}")
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,17 @@ class Finetuning:
     share: float  # of the pre-training pool its backbone saw
     label_fraction: float
     seed: int
+    pretrain_seed: int | None = None  # a data-scaling run's pre-training seed (its own seed); None: the method's
 
     @property
     def pretraining(self) -> Pretraining | None:
-        return None if self.method == SCRATCH else Pretraining(self.method, self.share)
+        return None if self.method == SCRATCH else Pretraining(self.method, self.share, self.pretrain_seed)
 
     def folder(self, out: Path) -> Path:
         if self.arm == REAL_ARM:
             return out / REAL_ARM / self.method / f"seed{self.seed}"
-        return out / self.arm / f"{self.method}@{self.share:g}" / f"labels{self.label_fraction:g}-seed{self.seed}"
+        backbone = self.pretraining.key if self.pretraining else f"{self.method}@{self.share:g}"
+        return out / self.arm / backbone / f"labels{self.label_fraction:g}-seed{self.seed}"
 
 
 REAL_ARM = "real-few-label"
@@ -90,7 +93,11 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
     labels (the headline claims) first; within a fraction arm by arm, an arm's data-scaling runs right after its
     main runs (they are as cheap: the OS-1-128 arm's runs cost ~4x); within an arm every method of a seed before
     the next seed. A study stopped part-way (it resumes) then already holds complete paired
-    comparisons for its claims. The real few-label arm comes last."""
+    comparisons for its claims. The real few-label arm comes last.
+
+    A data-scaling run of seed s fine-tunes a pre-training of its own, trained with seed s: a step of the scaling
+    table moves the score by about as much as the pre-training's seed does, so the paired intervals must hold
+    that spread too. (The method claims, 5-10 points, fine-tune one pre-training per method.)"""
     runs = [
         Finetuning(arm.name, method, FULL_SHARE, fraction, seed)
         for arm in study.arms
@@ -101,14 +108,14 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
     ]
     if study.scaling is not None:
         scaling = study.scaling
-        runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed)
+        runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed, pretrain_seed=seed)
                  for share in scaling.shares for seed in study.scaling_seeds]  # fmt: skip
     arms = [arm.name for arm in study.arms]
     runs.sort(key=lambda run: (run.label_fraction, arms.index(run.arm)))  # stable: the order above within an arm
     if study.real_few_label is not None and real_available:
         methods = study.real_few_label.methods or study.method_names
         runs += [Finetuning(REAL_ARM, method, FULL_SHARE, 1.0, seed) for method in methods for seed in study.seeds]
-    return list(dict.fromkeys(runs))  # a scaling run at the full share is a main-table run
+    return runs
 
 
 def data_available(config_path: str | Path | None) -> bool:
@@ -208,6 +215,7 @@ class StudyRunner:
             # a share of the pool's sequences (`Scaling`), times --scale
             *(section.pool.overrides("data.train", self.settings.scale * run.share) if method.pool else []),
             *method.overrides,
+            *([] if run.seed is None else [f"train.seed={run.seed}"]),
         ]
         self._train_once(load_config(method.config, overrides), folder, "pretrain")
         return folder / CHECKPOINTS / LAST
@@ -336,6 +344,6 @@ def _headline(result: dict) -> str:
 
 
 def describe(run: Finetuning) -> str:
-    share = "" if run.share == FULL_SHARE else f" (pre-trained on {run.share:g}x the pool's sequences)"
+    share = "" if run.pretrain_seed is None else f" (pre-trained on {run.share:g}x the pool's sequences)"
     labels = "" if run.arm == REAL_ARM else f", {100 * run.label_fraction:g} % labels"
     return f"{run.arm}, {run.method}{share}{labels}, seed {run.seed}"

@@ -69,22 +69,27 @@ def test_a_tiny_study_writes_its_report_and_a_second_run_recomputes_nothing(tmp_
     result = run(config, tmp_path)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "docs/results.json").read_text())
-    # scratch and spot x 2 seeds, plus spot pre-trained on half the pool
-    assert len(report["runs"]) == 2 * 2 + 2
-    assert {(r["method"], r["pretrain_share"]) for r in report["runs"]} == {
-        ("scratch", 1.0), ("spot-geometric", 1.0), ("spot-geometric", 0.5)}  # fmt: skip
+    # scratch and spot x 2 seeds, plus data scaling: spot pre-trained on half and all of the pool, per seed
+    assert len(report["runs"]) == 2 * 2 + 2 * 2
+    assert {(r["method"], r["pretrain_share"], r["pretrain_seed"]) for r in report["runs"]} == {
+        ("scratch", 1.0, None), ("spot-geometric", 1.0, None), *(("spot-geometric", share, seed)
+        for share in (0.5, 1.0) for seed in (0, 1))}  # fmt: skip
     for r in report["runs"]:
         assert 0 <= r["test_miou"] <= 100 and r["best_step"] in (1, 2)
         assert r["dev_miou"] == max(value for _, value in r["curve"])  # the selected checkpoint is the best on dev
     cell = report["tables"]["vlp16"]["spot-geometric"]["0.5"]["test"]
     assert cell["values"] == [r["test_miou"] for r in report["runs"] if r["method"] == "spot-geometric"
-                              and r["label_fraction"] == 0.5 and r["pretrain_share"] == 1.0]  # fmt: skip
+                              and r["label_fraction"] == 0.5 and r["pretrain_seed"] is None]  # fmt: skip
     claim = report["claims"][0]
     scratch = report["tables"]["vlp16"]["scratch"]["0.5"]["test"]["values"]
     assert claim["difference"]["mean"] == pytest.approx(sum(cell["values"]) / 2 - sum(scratch) / 2)
     assert claim["verdict"] in ("met", "not shown", "below target", "opposite")
-    assert report["pretrain_steps"] == {"spot-geometric@0.5": 1, "spot-geometric@1": 2}  # fixed epochs
+    assert report["pretrain_steps"] == {"spot-geometric@1": 2, "spot-geometric@0.5-seed0": 1,  # fixed epochs
+                                        "spot-geometric@0.5-seed1": 1, "spot-geometric@1-seed0": 2,
+                                        "spot-geometric@1-seed1": 2}  # fmt: skip
     assert report["scaling"]["shares"]["0.5"]["pretrain_steps"] == 1
+    scaled = tmp_path / "runs/pretrain/spot-geometric@1-seed1/config.yaml"
+    assert yaml.safe_load(scaled.read_text())["train"]["seed"] == 1  # its own pre-training, seeded as the run
     markdown = (tmp_path / "docs/results.md").read_text()
     assert "| spot-geometric |" in markdown and "SPOT beats scratch" in markdown
     pretraining = report["pretrainings"]["spot-geometric@1"]
@@ -146,7 +151,7 @@ def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_p
 def test_no_train_reports_a_study_stopped_part_way(tmp_path, monkeypatch):
     config = tiny_study(tmp_path)
     assert run(config, tmp_path).exit_code == 0
-    (tmp_path / "runs/vlp16/spot-geometric@0.5/labels0.5-seed0/result.json").unlink()  # a scaling run to come
+    (tmp_path / "runs/vlp16/spot-geometric@0.5-seed0/labels0.5-seed0/result.json").unlink()  # a scaling run to come
     unfinished = tmp_path / "runs/vlp16/spot-geometric@1/labels0.5-seed1/result.json"
     unfinished.unlink()  # as if the study had stopped during spot's seed-1 run
 
@@ -158,11 +163,11 @@ def test_no_train_reports_a_study_stopped_part_way(tmp_path, monkeypatch):
     result = run(config, tmp_path, "--no-train")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "docs/results.json").read_text())  # strict JSON: no NaN for the missing interval
-    assert len(report["runs"]) == 4 and report["planned_runs"] == 6 and report["complete"] is False
+    assert len(report["runs"]) == 6 and report["planned_runs"] == 8 and report["complete"] is False
     claim = report["claims"][0]  # paired over the one seed both sides have
     assert claim["difference"]["seeds"] == 1 and claim["difference"]["low"] is None and claim["verdict"] == "not shown"
     markdown = (tmp_path / "docs/results.md").read_text()
-    assert "**Part-way**: 4 of 6 fine-tuning runs" in markdown and "(one seed: no interval) not shown" in markdown
+    assert "**Part-way**: 6 of 8 fine-tuning runs" in markdown and "(one seed: no interval) not shown" in markdown
     assert not unfinished.exists()
 
 
@@ -284,11 +289,12 @@ def test_a_pretraining_share_is_whole_sequences_and_above_one_the_sequences_afte
     study = load_study(tiny_study(tmp_path))
     trained = {}
     monkeypatch.setattr(runner.StudyRunner, "_train_once", lambda self, config, folder, stage: trained.update(c=config))
-    runner.StudyRunner(study, runner.Settings(out=tmp_path, scale=scale)).pretrain(
-        runner.Pretraining("spot-geometric", share)
-    )
+    study_runner = runner.StudyRunner(study, runner.Settings(out=tmp_path, scale=scale))
+    study_runner.pretrain(runner.Pretraining("spot-geometric", share))
     data = trained["c"].data.train.config
-    assert data.seeds == seeds and data.frames == 1 and data.fraction == 1
+    assert data.seeds == seeds and data.frames == 1 and data.fraction == 1 and trained["c"].train.seed == 0
+    study_runner.pretrain(runner.Pretraining("spot-geometric", share, seed=3))  # a data-scaling run's own
+    assert trained["c"].train.seed == 3 and trained["c"].data.train.config.seeds == seeds
 
 
 def test_the_workers_environment_is_restored_after_the_block(monkeypatch):
