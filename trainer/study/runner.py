@@ -1,7 +1,8 @@
 """The study's runs: planned from the config, each trained once into its own folder and scored from there.
 
-    <out>/pretrain/<method>@<share>/                        a pre-training run (fixed epochs, a share of the sequences)
-    <out>/<arm>/<method>@<share>/labels<f>-seed<s>/         a fine-tuning run; result.json holds its scores
+    <out>/pretrain/<method>@<share>[-seed<s>]/              a pre-training run (fixed epochs, a share of the sequences;
+                                                            data scaling: one per seed)
+    <out>/<arm>/<method>@<share>[-seed<s>]/labels<f>-seed<s>/  a fine-tuning run; result.json holds its scores
     <out>/real-few-label/<method>/seed<s>/                  fine-tuned on real scans
 
 A folder with result.json is finished and never recomputed (as long as its config is the one the study asks
@@ -61,7 +62,12 @@ class Finetuning:
     share: float  # of the pre-training pool its backbone saw
     label_fraction: float
     seed: int
-    pretrain_seed: int | None = None  # a data-scaling run's pre-training seed (its own seed); None: the method's
+    own_pretraining: bool = False  # a data-scaling run: it fine-tunes a pre-training trained with its own seed
+
+    @property
+    def pretrain_seed(self) -> int | None:
+        """The pre-training's train.seed (None: the method config's, shared by every seed's run)."""
+        return self.seed if self.own_pretraining else None
 
     @property
     def pretraining(self) -> Pretraining | None:
@@ -108,7 +114,7 @@ def plan(study: StudyConfig, real_available: bool) -> list[Finetuning]:
     ]
     if study.scaling is not None:
         scaling = study.scaling
-        runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed, pretrain_seed=seed)
+        runs += [Finetuning(scaling.arm, scaling.method, share, scaling.label_fraction, seed, own_pretraining=True)
                  for share in scaling.shares for seed in study.scaling_seeds]  # fmt: skip
     arms = [arm.name for arm in study.arms]
     runs.sort(key=lambda run: (run.label_fraction, arms.index(run.arm)))  # stable: the order above within an arm
@@ -344,6 +350,6 @@ def _headline(result: dict) -> str:
 
 
 def describe(run: Finetuning) -> str:
-    share = "" if run.pretrain_seed is None else f" (pre-trained on {run.share:g}x the pool's sequences)"
+    share = "" if not run.own_pretraining else f" (pre-trained on {run.share:g}x the pool's sequences)"
     labels = "" if run.arm == REAL_ARM else f", {100 * run.label_fraction:g} % labels"
     return f"{run.arm}, {run.method}{share}{labels}, seed {run.seed}"
