@@ -28,7 +28,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     report = collect(study, results, dict(sorted(pretrain_results.items())), settings.scale)
     training_minutes = (sum(r["seconds"] for r in results.values())
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
-    report |= {"planned_runs": len(planned), "complete": settings.train}
+    report |= {"planned_runs": len(planned), "complete": len(results) == len(planned)}  # --no-train may find all
     report |= {"command": command, "machine": machine(settings.device), "scale": settings.scale,
                "simulator_version": SIMULATOR_VERSION,
                "training_minutes": training_minutes, "real_scans": runner.real_available,
@@ -53,7 +53,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
         f"mean ± std (ddof 1) over fine-tuning seeds {study.seeds}; the model of each run is its checkpoint with the "
         f"best dev mIoU; differences are paired by seed ({report['interval']} interval); a claim is met only when "
         "the interval excludes zero.",
-        *([] if settings.train else ["", part_way]),
+        *([] if report["complete"] else ["", part_way]),
         "",
         *(f"![{p.stem}]({p.relative_to(report_md.parent)})" for p in pictures),
     ]

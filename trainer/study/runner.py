@@ -350,6 +350,6 @@ def _headline(result: dict) -> str:
 
 
 def describe(run: Finetuning) -> str:
-    share = "" if not run.own_pretraining else f" (pre-trained on {run.share:g}x the pool's sequences)"
+    share = f" (pre-trained on {run.share:g}x the pool's sequences)" if run.own_pretraining else ""
     labels = "" if run.arm == REAL_ARM else f", {100 * run.label_fraction:g} % labels"
     return f"{run.arm}, {run.method}{share}{labels}, seed {run.seed}"

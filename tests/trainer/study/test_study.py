@@ -151,6 +151,9 @@ def test_a_changed_study_config_is_refused_rather_than_mixed_with_old_runs(tmp_p
 def test_no_train_reports_a_study_stopped_part_way(tmp_path, monkeypatch):
     config = tiny_study(tmp_path)
     assert run(config, tmp_path).exit_code == 0
+    assert run(config, tmp_path, "--no-train").exit_code == 0  # every run finished: a complete report
+    assert json.loads((tmp_path / "docs/results.json").read_text())["complete"] is True
+    assert "Part-way" not in (tmp_path / "docs/results.md").read_text()
     (tmp_path / "runs/vlp16/spot-geometric@0.5-seed0/labels0.5-seed0/result.json").unlink()  # a scaling run to come
     unfinished = tmp_path / "runs/vlp16/spot-geometric@1/labels0.5-seed1/result.json"
     unfinished.unlink()  # as if the study had stopped during spot's seed-1 run
