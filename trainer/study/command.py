@@ -10,7 +10,7 @@ from pathlib import Path
 from spot.sim import SIMULATOR_VERSION
 
 from .config import load_study
-from .report import collect, figures, markdown, write_json
+from .report import collect, figures, markdown, shortfalls, time_spent, write_json
 from .runner import Settings, StudyRunner, plan
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     results = runner.run_all()
     planned = plan(study, runner.real_few_label_available)
     pretrainings = {run.pretraining for run in planned if run.pretraining}  # finished ones are reported
-    pretrain_results = {p.key: r for p in pretrainings if (r := runner.pretrain_result(p)) is not None}
+    pretrain_results = {p.key: r | {"method": p.method, "share": p.share, "seed": p.seed}
+                        for p in pretrainings if (r := runner.pretrain_result(p)) is not None}  # fmt: skip
     report = collect(study, results, dict(sorted(pretrain_results.items())), settings.scale)
     training_minutes = (sum(r["seconds"] for r in results.values())
                         + sum(r["seconds"] for r in pretrain_results.values())) / 60  # fmt: skip
@@ -33,6 +34,8 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
                "simulator_version": SIMULATOR_VERSION,
                "training_minutes": training_minutes, "real_scans": runner.real_available,
                "real_few_label_available": runner.real_few_label_available}  # fmt: skip
+    report["time"] = time_spent(report)
+    report["shortfalls"] = shortfalls(study, report)
     figure_folder = report_md.parent / f"{report_md.stem}_figures"
     pictures = figures(study, report, figure_folder)
     report["figures"] = [str(p.relative_to(report_md.parent)) for p in pictures]

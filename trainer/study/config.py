@@ -129,6 +129,15 @@ class Claim:
 
 
 @dataclass
+class Budget:
+    """The wall time the study should fit in on a machine of `cores` cores; the report says how far its training
+    time is from it, and where that time goes."""
+
+    minutes: float = bounded(150.0, gt=0)
+    cores: int = bounded(2, ge=1)
+
+
+@dataclass
 class StudyConfig:
     name: str = "???"
     seeds: list[int] = bounded(default_factory=lambda: [0, 1, 2], ge=0, min_length=1)  # fine-tuning seeds
@@ -138,6 +147,7 @@ class StudyConfig:
     scaling: Scaling | None = None
     real_few_label: RealFewLabel | None = None
     claims: list[Claim] = field(default_factory=list)
+    budget: Budget | None = None
 
     @property
     def method_names(self) -> list[str]:

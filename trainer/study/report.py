@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import SCRATCH, Score, StudyConfig
 from .runner import METRIC, REAL_ARM, Finetuning, Pretraining
-from .stats import INTERVAL, paired_difference, verdict
+from .stats import INTERVAL, paired_difference, seeds_to_resolve, verdict
 
 PLATEAU_SHARE = 1 / 3  # the learning curve's last third: its dev gain says whether the run had plateaued
 PLATEAU_TOLERANCE = 1.0  # dev-mIoU points gained over the last third above which a run was still learning
@@ -207,6 +207,108 @@ def scaling(study: StudyConfig, runs: list[dict], pretrain_steps: dict[str, int]
     }  # fmt: skip
 
 
+# ------------------------------------------------------------------------------------ what was not reached
+
+
+def time_spent(report: dict) -> list[dict]:
+    """Where the training time went, most first: per part of the protocol (the pre-trainings, each arm and label
+    fraction's fine-tunings) its runs, steps per run, minutes summed and ms per step (dev evaluations included)."""
+    parts: dict[str, list[tuple[int, float]]] = {}
+    for result in report["pretrainings"].values():
+        part = "pre-training" + ("" if result.get("seed") is None else ", data scaling")
+        parts.setdefault(part, []).append((result["steps"], result["seconds"]))
+    for r in report["runs"]:
+        if r["arm"] == REAL_ARM:
+            part = "fine-tuning on a real scan (real few-label arm)"
+        else:
+            part = f"fine-tuning {r['arm']}, {100 * r['label_fraction']:g} % labels"
+            part += "" if r["pretrain_seed"] is None else ", data scaling"
+        parts.setdefault(part, []).append((r["curve"][-1][0] if r["curve"] else 0, r["seconds"]))
+    total = sum(seconds for runs in parts.values() for _, seconds in runs) or 1.0
+    rows = [{"part": part, "runs": len(runs), "steps": sorted({steps for steps, _ in runs}),
+             "minutes": sum(seconds for _, seconds in runs) / 60,
+             "ms_per_step": 1000 * sum(seconds for _, seconds in runs) / max(1, sum(steps for steps, _ in runs)),
+             "share": sum(seconds for _, seconds in runs) / total}
+            for part, runs in parts.items()]  # fmt: skip
+    return sorted(rows, key=lambda row: -row["minutes"])
+
+
+def shortfalls(study: StudyConfig, report: dict) -> list[dict]:
+    """Every target the study sets and did not reach: its result, by how much, and why, computed from the
+    numbers (two-sided claims ask for an effect whatever its sign: reported is reached)."""
+    out = [missed(claim["name"], claim["difference"], claim["verdict"], claim["min_gain"])
+           for claim in report["claims"]
+           if not claim["two_sided"] and claim["difference"] is not None and claim["verdict"] != "met"]  # fmt: skip
+    if "scaling" in report:
+        sequences = {float(share): entry["sequences"] for share, entry in report["scaling"]["shares"].items()}
+        out += [missed(f"more pre-training data scores higher: {sequences[step['from']]} → "
+                       f"{sequences[step['to']]} sequences", step["difference"], step["verdict"])
+                for step in report["scaling"]["steps"]
+                if step["difference"] is not None and step["verdict"] != "met"]  # fmt: skip
+    for arm in study.arms:
+        for fraction in arm.label_fractions:
+            gain = report["plateau"].get(arm.name, {}).get(SCRATCH, {}).get(str(fraction))
+            if gain is not None and gain > PLATEAU_TOLERANCE:
+                out.append({
+                    "target": f"scratch plateaus before its schedule ends ({arm.name}, {100 * fraction:g} % labels)",
+                    "result": f"+{gain:.1f} dev points over the last third", "by": gain - PLATEAU_TOLERANCE,
+                    "short": f"{gain - PLATEAU_TOLERANCE:.1f} points above the tolerance of {PLATEAU_TOLERANCE:g}",
+                    "why": "its dev mIoU was still rising when the schedule ended: a difference to scratch there "
+                           "may say only which run learns faster",
+                })  # fmt: skip
+    budget = study.budget
+    if budget is not None and report["training_minutes"] / budget.cores > budget.minutes:
+        wall = report["training_minutes"] / budget.cores
+        largest = "; ".join(f"{row['part']} {row['minutes']:.0f} min ({row['runs']} runs, "
+                            f"{'/'.join(str(s) for s in row['steps'])} steps, {row['ms_per_step']:.0f} ms/step)"
+                            for row in report["time"][:3])  # fmt: skip
+        out.append({
+            "target": f"the study fits in {budget.minutes:g} min on {budget.cores} cores",
+            "result": f"{report['training_minutes']:.0f} min of training summed over runs, at one run per core "
+                      f"at least {wall:.0f} min" + ("" if report["complete"] else " (part-way: so far)"),
+            "by": wall - budget.minutes,
+            "short": f"{wall - budget.minutes:.0f} min over ({wall / budget.minutes:.1f}x)",
+            "why": f"the runs and schedules the protocol asks for hold that much training; the largest parts: "
+                   f"{largest}",
+        })  # fmt: skip
+    return out
+
+
+def missed(target: str, difference: dict, verdict_text: str, min_gain: float = 0.0) -> dict:
+    """A one-sided target not reached: its result, by how much, and why, from its paired difference."""
+    d = difference
+    entry = {"target": target + (f" (by ≥ {min_gain:g})" if min_gain else ""), "result": difference_text(d),
+             "verdict": verdict_text, "by": None, "seeds_needed": None}  # fmt: skip
+    if d["low"] is None:
+        return entry | {"short": "no interval", "why": "one seed: no interval, nothing is shown"}
+    span = f"[{d['low']:+.1f}, {d['high']:+.1f}]"
+    if verdict_text == "below target":
+        by = min_gain - d["mean"]
+        where = (
+            "the whole interval lies below the target"
+            if d["high"] < min_gain
+            else f"the interval holds the target too: {d['seeds']} seeds cannot tell whether the true gain clears it"
+        )
+        return entry | {"by": by, "short": f"mean {by:.1f} points below the target of {min_gain:g}",
+                        "why": f"the gain is shown (its interval {span} excludes zero), but {where}"}  # fmt: skip
+    if verdict_text == "opposite":
+        return entry | {"by": -d["mean"], "short": f"the baseline is better by {-d['mean']:.1f}",
+                        "why": f"the interval {span} lies below zero"}  # fmt: skip
+    if d["mean"] <= 0:
+        return entry | {"by": -d["low"], "short": f"mean {d['mean']:+.1f}: no gain",
+                        "why": "more seeds would not show a gain whose mean is not above zero"}  # fmt: skip
+    needed = seeds_to_resolve(d["mean"], d["std"])
+    resolve = (
+        f"at that spread ~{needed} seeds would resolve a mean this large"
+        if needed
+        else "a mean this small against that spread would need more than 100 seeds"
+    )
+    target_too = f"; the mean is also {min_gain - d['mean']:.1f} below the target" if d["mean"] < min_gain else ""
+    return entry | {"by": -d["low"], "seeds_needed": needed, "short": f"the interval reaches {d['low']:+.1f}",
+                    "why": f"the paired differences spread by {d['std']:.1f} points from seed to seed against a "
+                           f"mean of {d['mean']:+.1f} ({d['seeds']} seeds); {resolve}{target_too}"}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------- markdown
 
 
@@ -273,6 +375,17 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
             )
             + f". Overall: **{s['verdict']}**.",
         ]
+    if report.get("shortfalls"):
+        lines += ["", "### Targets not reached: by how much, and why", "",
+                  "| target | result | short of it | why |", "| --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"| {e['target']} | {e['result']} | {e['short']} | {e['why']} |" for e in report["shortfalls"]]
+    if report.get("time"):
+        lines += ["", "### Where the training time went", "",
+                  "| part | runs | steps per run | minutes | ms per step | share |",
+                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"| {row['part']} | {row['runs']} | {'/'.join(str(s) for s in row['steps'])} | "
+                  f"{row['minutes']:.0f} | {row['ms_per_step']:.0f} | {100 * row['share']:.0f} % |"
+                  for row in report["time"]]  # fmt: skip
     if report["real_per_class"]:
         by_method = report["real_per_class"]
         methods = list(by_method)

@@ -61,6 +61,17 @@ def paired_difference(method: Sequence[float], baseline: Sequence[float]) -> Pai
     return PairedDifference(mean, std, mean - half, mean + half, n)
 
 
+def seeds_to_resolve(mean: float, std: float, most: int = 100) -> int | None:
+    """The fewest paired seeds whose interval would exclude zero if the differences kept this mean and spread:
+    what a "not shown" would take to decide (None: more than `most`, or no spread measured yet)."""
+    if not std >= 0 or mean == 0:
+        return None
+    for n in range(2, most + 1):
+        if float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n) < abs(mean):
+            return n
+    return None
+
+
 def verdict(difference: PairedDifference, min_gain: float = 0.0, two_sided: bool = False) -> Verdict:
     """What the interval supports: a claim that the method is better (by `min_gain`), or, `two_sided`, a
     report of an effect whatever its sign."""

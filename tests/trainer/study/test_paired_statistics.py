@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from spot.trainer.study.stats import Verdict, paired_difference, verdict
+from spot.trainer.study.stats import Verdict, paired_difference, seeds_to_resolve, verdict
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom
 
@@ -61,3 +61,34 @@ def test_a_claim_between_runs_still_learning_is_provisional():
     gains["vlp16"]["scratch"]["0.01"] = PLATEAU_TOLERANCE
     assert converged(gains, claim) is True
     assert converged({"vlp16": {"spot": {"0.01": 0.3}}}, claim) is None  # the baseline has not run
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "expected"),
+    [
+        (7.0, 1.0, 3),  # n = 2: t 12.71 x 1 / 1.41 = 8.98 > 7; n = 3: 4.30 / 1.73 = 2.48 < 7
+        (1.6, 2.4, 12),  # the v4 study's 4 -> 16 sequences: n = 11 gives 2.23 x 2.4 / 3.32 = 1.61, n = 12 1.52
+        (2.0, 0.0, 2),  # no spread: two seeds decide
+        (0.1, 5.0, None),  # beyond 100 seeds
+        (1.0, math.nan, None),  # no spread measured (one seed)
+    ],
+)
+def test_seeds_to_resolve_is_the_fewest_whose_interval_excludes_zero(mean, std, expected):
+    assert seeds_to_resolve(mean, std) == expected
+
+
+@pytest.mark.parametrize(
+    ("method", "baseline", "min_gain", "short", "why"),
+    [
+        ([16, 18, 20], [10, 11, 12], 7.5, "mean 0.5 points below the target of 7.5", "holds the target too"),
+        ([16, 18, 20], [10, 11, 12], 12.0, "mean 5.0 points below the target of 12", "whole interval lies below"),
+        ([11, 12, 13], [10, 10, 10], 0.0, "the interval reaches -0.5", "~4 seeds would resolve"),
+        ([10, 11, 12], [16, 18, 20], 0.0, "the baseline is better by 7.0", "lies below zero"),
+    ],
+)
+def test_a_missed_target_says_by_how_much_and_why(method, baseline, min_gain, short, why):
+    from spot.trainer.study.report import compare, missed
+
+    result = compare(method, baseline, min_gain)
+    entry = missed("claim", result["difference"], result["verdict"], min_gain)
+    assert entry["short"] == short and why in entry["why"]

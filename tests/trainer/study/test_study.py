@@ -50,6 +50,7 @@ def tiny_study(folder: Path, **changes) -> Path:
         "arms": [{"name": "vlp16", "overrides": [*TINY, *TINY_VAL], "label_fractions": [0.5]}],
         "scaling": {"method": "spot-geometric", "shares": [0.5, 1.0], "arm": "vlp16", "label_fraction": 0.5},
         "claims": [{"name": "SPOT beats scratch", "method": "spot-geometric", "arm": "vlp16", "label_fraction": 0.5}],
+        "budget": {"minutes": 0.001, "cores": 2},  # missed by any study: the report says by how much
     }
     values.update(changes)
     path = folder / "tiny.yaml"
@@ -97,6 +98,16 @@ def test_a_tiny_study_writes_its_report_and_a_second_run_recomputes_nothing(tmp_
     assert (
         f"| spot-geometric@1 | 2 | {pretraining['seconds'] / 60:.1f} | {pretraining['loss']:.3g} | – | – |" in markdown
     )
+    # where the time went: every run in one part, the parts summing to the training time
+    assert sum(row["runs"] for row in report["time"]) == len(report["runs"]) + len(report["pretrainings"])
+    assert sum(row["minutes"] for row in report["time"]) == pytest.approx(report["training_minutes"])
+    assert {row["part"]: row["steps"] for row in report["time"]}["fine-tuning vlp16, 50 % labels"] == [2]
+    missed = {entry["target"]: entry for entry in report["shortfalls"]}
+    budget = missed["the study fits in 0.001 min on 2 cores"]
+    assert budget["by"] == pytest.approx(report["training_minutes"] / 2 - 0.001)
+    assert ("SPOT beats scratch" in missed) == (claim["verdict"] != "met")
+    assert "### Targets not reached: by how much, and why" in markdown
+    assert "### Where the training time went" in markdown
     for name in report["figures"]:
         assert (tmp_path / "docs" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {Path(name).name for name in report["figures"]} >= {"miou_vs_labels.png", "learning_curves.png",
