@@ -23,7 +23,7 @@ from ..config import Component, ExperimentConfig, SpotConfigError, load_config
 from ..data.multi_domain import experiment_domains
 from ..registry import Registries
 from . import distributed
-from .checkpoint import list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
+from .checkpoint import Checkpoint, list_checkpoints, load_pretrained, load_weights, read_checkpoint, remove_temporaries
 from .hooks import (
     Checkpointing,
     Evaluation,
@@ -125,20 +125,9 @@ def evaluate(
     """Metrics of a checkpoint on `data.val` of its own config (or of `config_path`, with overrides; or of the
     `val_data` file's `data.val`, e.g. a real dataset for a simulator-trained model). `pictures`: also draw the
     task's report (a study scoring hundreds of checkpoints keeps the JSON only)."""
-    checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
-    recorded = checkpoint.meta["dataset_info"]
-    # The checkpoint's own config may predate `voxelization` / `classes`: it takes them from what was recorded.
-    own = config_path is None
-    config = load_config(config_path or checkpoint.path / "config.yaml", overrides, registries, val_data,
-                         recorded=recorded if own else None)  # fmt: skip
-    if config.data.val is None:
-        raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
-    info = experiment_info(config)
-    require_recorded_spec(info, DatasetInfo.from_dict(recorded), config_path or checkpoint.path / "config.yaml")
+    task, config, info, checkpoint = load_for_evaluation(checkpoint_path, config_path, overrides, registries, val_data)
     context = distributed.start(config.train.device)
     try:
-        task = build_task(config, info, registries)
-        load_weights(task, checkpoint.weights, config_path or checkpoint.path / "config.yaml")
         task.to(context.device)
         dataset = build_dataset(config.data.val, info, registries)
         totals = evaluation_totals(task, dataset, config, context)
@@ -155,6 +144,32 @@ def evaluate(
     finally:
         distributed.stop(context)
     return metrics
+
+
+def load_for_evaluation(
+    checkpoint_path: Path,
+    config_path: Path | None = None,
+    overrides: tuple[str, ...] = (),
+    registries: Registries = REGISTRIES,
+    val_data: Path | None = None,
+) -> tuple[Task, ExperimentConfig, DatasetInfo, Checkpoint]:
+    """A checkpoint's task with its weights, in eval mode, and the config (its own, or `config_path`'s with
+    overrides, or with `val_data`'s `data.val`), data info and checkpoint it was built from: what `evaluate`
+    scores, for callers that also want the predictions. A config declaring another grid or classes than the
+    model was trained for is refused."""
+    checkpoint = read_checkpoint(checkpoint_path, with_train_state=False)
+    recorded = checkpoint.meta["dataset_info"]
+    source = config_path or checkpoint.path / "config.yaml"
+    # The checkpoint's own config may predate `voxelization` / `classes`: it takes them from what was recorded.
+    config = load_config(source, overrides, registries, val_data, recorded=recorded if config_path is None else None)
+    if config.data.val is None:
+        raise SpotInputError("the config has no `data.val` section to evaluate on", source=config_path)
+    info = experiment_info(config)
+    require_recorded_spec(info, DatasetInfo.from_dict(recorded), source)
+    task = build_task(config, info, registries)
+    load_weights(task, checkpoint.weights, source)
+    task.eval()
+    return task, config, info, checkpoint
 
 
 def require_recorded_spec(info: DatasetInfo, recorded: DatasetInfo, source: Path) -> None:
