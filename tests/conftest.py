@@ -135,6 +135,36 @@ def parity_scans(request) -> list:
     return [read_sample(lidar_data / scan) for scan in request.module.REAL_SCANS]
 
 
+def benchmark_script(name: str, monkeypatch, schedule: tuple[str, ...]):
+    """benchmarks/<name>.py as a module (the benchmarks are scripts, not a package) with `schedule` as its
+    training overrides, run from the repository root as documented."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "SCHEDULE", schedule)
+    monkeypatch.chdir(REPO)
+    return module
+
+
+def run_script(module, monkeypatch, *args: str) -> None:
+    """A benchmark script's `main` with `args` on its command line."""
+    monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *args])
+    module.main()
+
+
+def assert_cached_and_version_checked(module, monkeypatch, capsys, result: Path, *args: str) -> None:
+    """A benchmark invoked again with `args` retrains nothing (its cached `result` stays as it was), and refuses,
+    one line and exit 2, a cache that another simulator version trained."""
+    stamp = result.stat().st_mtime_ns
+    run_script(module, monkeypatch, *args)
+    assert result.stat().st_mtime_ns == stamp
+    monkeypatch.setattr(module, "SIMULATOR_VERSION", module.SIMULATOR_VERSION + 1)
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(module, monkeypatch, *args)
+    assert exit_info.value.code == 2
+    assert "was trained on simulator version" in capsys.readouterr().err
+
+
 def random_batch_norm(task, generator=None) -> None:
     """Every BatchNorm1d of `task` with random statistics and affine parameters (seeded), so that export's
     BatchNorm folding is exercised."""

@@ -3,13 +3,11 @@ labelled real car is diagnosed against the predictions, and the report is writte
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_cached_and_version_checked, benchmark_script, run_script
 from PIL import Image
 
 from spot.runtime.boxes import Boxes
@@ -20,24 +18,12 @@ from spot.trainer.metrics.detection import (
     sum_statistics,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture
 def benchmark(monkeypatch):
-    spec = importlib.util.spec_from_file_location("det_sim_to_real", REPO / "benchmarks/det_sim_to_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     tiny = ("data.train.seeds=[0]", "data.train.frames=2", "data.val.seeds=[100]", "data.val.frames=2",
             "train.max_steps=4", "train.eval_every=2", "train.num_workers=0")  # fmt: skip
-    monkeypatch.setattr(module, "SCHEDULE", tiny)
-    monkeypatch.chdir(REPO)
-    return module
-
-
-def run_main(module, monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["det_sim_to_real.py", *args])
-    module.main()
+    return benchmark_script("det_sim_to_real", monkeypatch, tiny)
 
 
 def car_ap_of(scans: list[dict]) -> float:
@@ -56,7 +42,7 @@ def car_ap_of(scans: list[dict]) -> float:
 @pytest.mark.realdata
 def test_a_seed_is_scored_and_diagnosed_on_the_real_scans(benchmark, monkeypatch, tmp_path, capsys):
     out, report = tmp_path / "runs", tmp_path / "report.md"
-    run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--report", str(report))
+    run_script(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--report", str(report))
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     result = json.loads((out / "seed0" / "result.json").read_text())
     assert printed["benchmark"] == "det_sim_to_real" and printed["seeds"] == [0]
@@ -89,20 +75,14 @@ def test_a_seed_is_scored_and_diagnosed_on_the_real_scans(benchmark, monkeypatch
         assert picture.width > 400
 
     # cached: the second invocation trains nothing; a cache from another simulator version is refused
-    stamp = (out / "seed0" / "result.json").stat().st_mtime_ns
-    run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out))
-    assert (out / "seed0" / "result.json").stat().st_mtime_ns == stamp
-    monkeypatch.setattr(benchmark, "SIMULATOR_VERSION", benchmark.SIMULATOR_VERSION + 1)
-    with pytest.raises(SystemExit) as exit_info:
-        run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out))
-    assert exit_info.value.code == 2
-    assert "was trained on simulator version" in capsys.readouterr().err
+    assert_cached_and_version_checked(benchmark, monkeypatch, capsys, out / "seed0" / "result.json",
+                                      "--seeds", "0", "--out", str(out))  # fmt: skip
 
 
 def test_missing_real_scans_are_one_line_and_exit_2(benchmark, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(benchmark, "REAL_SCANS", tmp_path / "absent")
     with pytest.raises(SystemExit) as exit_info:
-        run_main(benchmark, monkeypatch, "--out", str(tmp_path / "runs"))
+        run_script(benchmark, monkeypatch, "--out", str(tmp_path / "runs"))
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "the real KITTI scans are missing" in error and error.count("\n") == 1

@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import assert_cached_and_version_checked, benchmark_script, run_script
 from PIL import Image
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def benchmark(monkeypatch):
-    spec = importlib.util.spec_from_file_location("sim_to_real", REPO / "benchmarks/sim_to_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     tiny = ("data.train.seeds=[300]", "data.train.frames=2", "data.val.frames=2", "train.max_steps=4",
             "train.eval_every=2", "train.num_workers=0")  # fmt: skip
-    monkeypatch.setattr(module, "SCHEDULE", tiny)
-    monkeypatch.chdir(REPO)
-    return module
-
-
-def run_main(module, monkeypatch, *args: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["sim_to_real.py", *args])
-    module.main()
+    return benchmark_script("sim_to_real", monkeypatch, tiny)
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_both_arms_are_scored_on_the_real_scans_and_reported(benchmark, monkeypatch, tmp_path, capsys):
     out, report = tmp_path / "runs", tmp_path / "report.md"
-    run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--report", str(report))
+    run_script(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--report", str(report))
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["benchmark"] == "sim_to_real" and set(printed["arms"]) == {"augmented", "plain"}
     augmented, plain = (
@@ -54,11 +40,5 @@ def test_both_arms_are_scored_on_the_real_scans_and_reported(benchmark, monkeypa
         assert picture.width > 400
 
     # cached: the second invocation trains nothing; a cache from another simulator version is refused
-    stamp = (out / "plain-seed0" / "result.json").stat().st_mtime_ns
-    run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--arms", "plain")
-    assert (out / "plain-seed0" / "result.json").stat().st_mtime_ns == stamp
-    monkeypatch.setattr(benchmark, "SIMULATOR_VERSION", benchmark.SIMULATOR_VERSION + 1)
-    with pytest.raises(SystemExit) as exit_info:
-        run_main(benchmark, monkeypatch, "--seeds", "0", "--out", str(out), "--arms", "plain")
-    assert exit_info.value.code == 2
-    assert "was trained on simulator version" in capsys.readouterr().err
+    assert_cached_and_version_checked(benchmark, monkeypatch, capsys, out / "plain-seed0" / "result.json",
+                                      "--seeds", "0", "--out", str(out), "--arms", "plain")  # fmt: skip
