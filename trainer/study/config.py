@@ -130,8 +130,8 @@ class Claim:
 
 @dataclass
 class Budget:
-    """The wall time the study should fit in on a machine of `cores` cores; the report says how far its training
-    time is from it, and where that time goes."""
+    """The wall time the study should fit in on a machine of `cores` cores, at --scale 1 (the CPU-sized run); the
+    report says how far its training time is from it, and where that time goes."""
 
     minutes: float = bounded(150.0, gt=0)
     cores: int = bounded(2, ge=1)

@@ -257,7 +257,7 @@ def shortfalls(study: StudyConfig, report: dict) -> list[dict]:
                            "may say only which run learns faster",
                 })  # fmt: skip
     budget = study.budget
-    if budget is not None and report["training_minutes"] / budget.cores > budget.minutes:
+    if budget is not None and report["scale"] == 1 and report["training_minutes"] / budget.cores > budget.minutes:
         wall = report["training_minutes"] / budget.cores
         largest = "; ".join(f"{row['part']} {row['minutes']:.0f} min ({row['runs']} runs, "
                             f"{'/'.join(str(s) for s in row['steps'])} steps, {row['ms_per_step']:.0f} ms/step)"

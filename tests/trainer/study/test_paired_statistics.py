@@ -92,3 +92,25 @@ def test_a_missed_target_says_by_how_much_and_why(method, baseline, min_gain, sh
     result = compare(method, baseline, min_gain)
     entry = missed("claim", result["difference"], result["verdict"], min_gain)
     assert entry["short"] == short and why in entry["why"]
+
+
+@pytest.mark.parametrize(("scale", "minutes", "missed"), [(1, 715.0, True), (1, 290.0, False), (10, 715.0, False)])
+def test_the_time_budget_is_missed_when_the_training_time_per_core_exceeds_it(scale, minutes, missed):
+    from types import SimpleNamespace
+
+    from spot.trainer.study.config import Budget
+    from spot.trainer.study.report import shortfalls
+
+    study = SimpleNamespace(arms=[], budget=Budget(minutes=150, cores=2))  # the budget is the CPU run's (scale 1)
+    report = {
+        "claims": [],
+        "plateau": {},
+        "scale": scale,
+        "training_minutes": minutes,
+        "complete": True,
+        "time": [{"part": "fine-tuning", "runs": 24, "steps": [2400], "minutes": minutes, "ms_per_step": 162}],
+    }
+    entries = shortfalls(study, report)
+    assert len(entries) == missed
+    if missed:
+        assert entries[0]["by"] == pytest.approx(715 / 2 - 150) and entries[0]["short"] == "208 min over (2.4x)"
