@@ -348,7 +348,8 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
             lines += fraction_table(f"The same models ({arm.name}) on the real SemanticKITTI scans (classes present):",
                                     fractions, {method: [cell(by_f[str(f)]["real"]) for f in fractions]
                                                 for method, by_f in rows.items()})  # fmt: skip
-    lines += ["### Claims", "", "| claim | difference [95 % interval] | verdict |", "| --- | --- | --- |"]
+    if report["claims"]:
+        lines += ["### Claims", "", "| claim | difference [95 % interval] | verdict |", "| --- | --- | --- |"]
     for claim in report["claims"]:
         d = claim["difference"]
         shown = difference_text(d) + ("" if d is None or d["low"] is None else f" ({d['seeds']} seeds)")
