@@ -33,6 +33,7 @@ from spot.trainer.config import ExperimentConfig, load_config
 from spot.trainer.engine.checkpoint import write_atomically
 from spot.trainer.engine.hooks import METRICS_FILE, read_metrics
 from spot.trainer.engine.run import CHECKPOINTS, build_dataset, evaluate, experiment_info, load_for_evaluation, train
+from spot.trainer.engine.task import DatasetInfo
 from spot.trainer.metrics.detection import CENTRE_DISTANCES, nuscenes_ap, precision_recall
 from spot.trainer.study.command import machine
 from spot.trainer.study.report import cell, compare, difference_text, last_share_gain, summary
@@ -80,10 +81,10 @@ def run(out: Path, seed: int) -> dict:
 def real_detections(checkpoint: Path) -> list[dict]:
     """Per real scan: its id, its labelled cars (boxes), the returns inside each, and the car predictions (box +
     score) decoded by the task's `predict`, scan by scan as REAL's evaluation batches them (`batch_size: 1`)."""
-    task, config, _, _ = load_for_evaluation(checkpoint, REAL)
+    task, config, info, _ = load_for_evaluation(checkpoint, REAL)
     car = task.spec.class_names.index(CLASS)
     scans = []
-    for frame in real_frames(config):
+    for frame in real_frames(config, info):
         truth = task.frame_boxes(frame)
         truth = truth.select(truth.class_ids == car)
         predicted = task.predict(task.collate([frame]))[0]
@@ -98,9 +99,9 @@ def real_detections(checkpoint: Path) -> list[dict]:
     return scans
 
 
-def real_frames(config: ExperimentConfig) -> list:
+def real_frames(config: ExperimentConfig, info: DatasetInfo) -> list:
     """The real scans as REAL's `data.val` yields them (front view applied)."""
-    dataset = build_dataset(config.data.val, experiment_info(config))
+    dataset = build_dataset(config.data.val, info)
     return [dataset[index] for index in range(len(dataset))]
 
 
@@ -219,7 +220,7 @@ def draw_scans(report: dict, path: Path) -> None:
 
     config = load_config(REAL)
     x_min, y_min, _, x_max, y_max, _ = config.voxelization.grid.point_cloud_range
-    frames = real_frames(config)
+    frames = real_frames(config, experiment_info(config))
     points = {Path(frame.sample.source).stem: frame.sample.scan.xyz for frame in frames}
     rows = report["runs"]
     figure, axes = plt.subplots(

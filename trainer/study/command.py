@@ -24,7 +24,7 @@ def run_study(config_path: Path, settings: Settings, report_md: Path, command: s
     results = runner.run_all()
     planned = plan(study, runner.real_few_label_available)
     pretrainings = {run.pretraining for run in planned if run.pretraining}  # finished ones are reported
-    pretrain_results = {p.key: r | {"method": p.method, "share": p.share, "seed": p.seed}
+    pretrain_results = {p.key: r | {"seed": p.seed}  # a seed of its own: a data-scaling run
                         for p in pretrainings if (r := runner.pretrain_result(p)) is not None}  # fmt: skip
     report = collect(study, results, dict(sorted(pretrain_results.items())), settings.scale)
     training_minutes = (sum(r["seconds"] for r in results.values())

@@ -215,7 +215,7 @@ def time_spent(report: dict) -> list[dict]:
     fraction's fine-tunings) its runs, steps per run, minutes summed and ms per step (dev evaluations included)."""
     parts: dict[str, list[tuple[int, float]]] = {}
     for result in report["pretrainings"].values():
-        part = "pre-training" + ("" if result.get("seed") is None else ", data scaling")
+        part = "pre-training" + ("" if result["seed"] is None else ", data scaling")
         parts.setdefault(part, []).append((result["steps"], result["seconds"]))
     for r in report["runs"]:
         if r["arm"] == REAL_ARM:
@@ -225,11 +225,11 @@ def time_spent(report: dict) -> list[dict]:
             part += "" if r["pretrain_seed"] is None else ", data scaling"
         parts.setdefault(part, []).append((r["curve"][-1][0] if r["curve"] else 0, r["seconds"]))
     total = sum(seconds for runs in parts.values() for _, seconds in runs) or 1.0
-    rows = [{"part": part, "runs": len(runs), "steps": sorted({steps for steps, _ in runs}),
-             "minutes": sum(seconds for _, seconds in runs) / 60,
-             "ms_per_step": 1000 * sum(seconds for _, seconds in runs) / max(1, sum(steps for steps, _ in runs)),
-             "share": sum(seconds for _, seconds in runs) / total}
-            for part, runs in parts.items()]  # fmt: skip
+    rows = []
+    for part, runs in parts.items():
+        steps, seconds = (sum(column) for column in zip(*runs, strict=True))
+        rows.append({"part": part, "runs": len(runs), "steps": sorted({n for n, _ in runs}), "minutes": seconds / 60,
+                     "ms_per_step": 1000 * seconds / max(1, steps), "share": seconds / total})  # fmt: skip
     return sorted(rows, key=lambda row: -row["minutes"])
 
 
@@ -240,7 +240,7 @@ def shortfalls(study: StudyConfig, report: dict) -> list[dict]:
            for claim in report["claims"]
            if not claim["two_sided"] and claim["difference"] is not None and claim["verdict"] != "met"]  # fmt: skip
     if "scaling" in report:
-        sequences = {float(share): entry["sequences"] for share, entry in report["scaling"]["shares"].items()}
+        sequences = share_sequences(report["scaling"])
         out += [missed(f"more pre-training data scores higher: {sequences[step['from']]} → "
                        f"{sequences[step['to']]} sequences", step["difference"], step["verdict"])
                 for step in report["scaling"]["steps"]
@@ -257,8 +257,8 @@ def shortfalls(study: StudyConfig, report: dict) -> list[dict]:
                            "may say only which run learns faster",
                 })  # fmt: skip
     budget = study.budget
-    if budget is not None and report["scale"] == 1 and report["training_minutes"] / budget.cores > budget.minutes:
-        wall = report["training_minutes"] / budget.cores
+    wall = None if budget is None or report["scale"] != 1 else report["training_minutes"] / budget.cores
+    if wall is not None and wall > budget.minutes:
         largest = "; ".join(f"{row['part']} {row['minutes']:.0f} min ({row['runs']} runs, "
                             f"{'/'.join(str(s) for s in row['steps'])} steps, {row['ms_per_step']:.0f} ms/step)"
                             for row in report["time"][:3])  # fmt: skip
@@ -272,6 +272,11 @@ def shortfalls(study: StudyConfig, report: dict) -> list[dict]:
                    f"{largest}",
         })  # fmt: skip
     return out
+
+
+def share_sequences(scaling: dict) -> dict[float, int]:
+    """The data-scaling table's shares and the number of sequences each pre-trained on."""
+    return {float(share): entry["sequences"] for share, entry in scaling["shares"].items()}
 
 
 def missed(target: str, difference: dict, verdict_text: str, min_gain: float = 0.0) -> dict:
@@ -358,7 +363,7 @@ def markdown(study: StudyConfig, report: dict, header: Iterable[str]) -> str:
         lines.append(f"| {claim['name']}{target} | {shown} | **{claim['verdict']}**{caveat} |")
     if "scaling" in report:
         s = report["scaling"]
-        sequences = {float(share): entry["sequences"] for share, entry in s["shares"].items()}
+        sequences = share_sequences(s)
         lines += ["", f"### Data scaling: {s['method']} pre-trained on more simulated sequences (fixed epochs), "
                       f"{100 * s['label_fraction']:g} % labels on {s['arm']}", "",
                   f"Seeds {s['seeds']}: the run of seed s fine-tunes a pre-training of its own, trained with seed s, "

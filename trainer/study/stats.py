@@ -56,7 +56,7 @@ def paired_difference(method: Sequence[float], baseline: Sequence[float]) -> Pai
         mean = float(d.mean()) if n else math.nan
         return PairedDifference(mean, math.nan, math.nan, math.nan, n)
     std = float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
+    half = half_width(std, n)
     mean = float(d.mean())
     return PairedDifference(mean, std, mean - half, mean + half, n)
 
@@ -66,10 +66,12 @@ def seeds_to_resolve(mean: float, std: float, most: int = 100) -> int | None:
     what a "not shown" would take to decide (None: more than `most`, or no spread measured yet)."""
     if not std >= 0 or mean == 0:
         return None
-    for n in range(2, most + 1):
-        if float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n) < abs(mean):
-            return n
-    return None
+    return next((n for n in range(2, most + 1) if half_width(std, n) < abs(mean)), None)
+
+
+def half_width(std: float, n: int) -> float:
+    """Half the two-sided t-interval of the mean of n paired differences with this spread."""
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
 
 
 def verdict(difference: PairedDifference, min_gain: float = 0.0, two_sided: bool = False) -> Verdict:
